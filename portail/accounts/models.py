@@ -1,0 +1,138 @@
+import secrets
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
+
+identifier_validator = RegexValidator(
+    r"^[0-9a-z.]+$",
+    "L'identifiant ne comporte que des minuscules sans accent, des chiffres et des points.",
+)
+
+
+class Profile(models.TextChoices):
+    ELEVE = "eleve", "Élève"
+    PARENT = "parent", "Parent"
+    ENSEIGNANT = "enseignant", "Enseignant"
+    PERSONNEL = "personnel", "Personnel"
+
+
+class State(models.TextChoices):
+    PENDING = "pending", "Non activé"
+    ACTIVE = "active", "Actif"
+    BLOCKED = "blocked", "Bloqué"
+
+
+def new_session_stamp() -> str:
+    return secrets.token_hex(16)
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def create_user(self, identifier, password=None, **fields):
+        user = self.model(identifier=identifier, **fields)
+        user.set_password(password)  # None gives an unusable password
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, identifier, password=None, **fields):
+        fields.setdefault("first_name", "Administrateur")
+        fields.setdefault("last_name", "Régional")
+        fields.setdefault("profile", Profile.PERSONNEL)
+        fields.setdefault("state", State.ACTIVE)
+        fields.update(is_staff=True, is_superuser=True)
+        return self.create_user(identifier, password, **fields)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    identifier = models.CharField(
+        "identifiant", max_length=64, unique=True, validators=[identifier_validator]
+    )
+    first_name = models.CharField("prénom", max_length=150)
+    last_name = models.CharField("nom", max_length=150)
+    profile = models.CharField("profil", max_length=16, choices=Profile.choices)
+    state = models.CharField("état", max_length=16, choices=State.choices, default=State.PENDING)
+    # Given at the first connection; the address of every recovery mail.
+    email = models.EmailField("adresse de messagerie", blank=True, db_index=True)
+    # Optional mobile, E.164 (+33612345678).
+    phone = models.CharField("téléphone mobile", max_length=20, blank=True)
+    structures = models.ManyToManyField(
+        "directory.Structure", related_name="members", blank=True, verbose_name="établissements"
+    )
+    classes = models.ManyToManyField(
+        "directory.SchoolClass", related_name="members", blank=True, verbose_name="classes"
+    )
+    charter_accepted_at = models.DateTimeField("charte acceptée le", null=True, blank=True)
+    activated_at = models.DateTimeField("activé le", null=True, blank=True)
+    created_at = models.DateTimeField("créé le", default=timezone.now)
+    # Rotated to end every session of the account at once (reset, block, password change).
+    session_stamp = models.CharField(max_length=32, default=new_session_stamp, editable=False)
+    is_staff = models.BooleanField("accès à l'administration Django", default=False)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "identifier"
+    REQUIRED_FIELDS = ["first_name", "last_name", "profile"]
+    EMAIL_FIELD = "email"
+
+    class Meta:
+        verbose_name = "compte"
+        ordering = ["last_name", "first_name"]
+
+    def __str__(self):
+        return self.identifier
+
+    @property
+    def is_active(self):
+        # Django's is_active: a blocked account can neither log in nor keep a session.
+        return self.state != State.BLOCKED
+
+    @property
+    def display_name(self):
+        return f"{self.first_name} {self.last_name}"
+
+    def get_full_name(self):
+        return self.display_name
+
+    def get_short_name(self):
+        return self.first_name
+
+    def get_session_auth_hash(self):
+        # Django checks this on every request: a rotated stamp ends every session of the account,
+        # even one whose password hash is unchanged (a reset to the same password, a block).
+        return salted_hmac(
+            "portail.accounts.User.get_session_auth_hash",
+            f"{self.password}:{self.session_stamp}",
+            algorithm="sha256",
+        ).hexdigest()
+
+    def end_all_sessions(self):
+        self.session_stamp = new_session_stamp()
+
+
+class Token(models.Model):
+    """A purpose-bound secret given to a person: stored only as its keyed digest, single use."""
+
+    class Purpose(models.TextChoices):
+        ACTIVATION = "activation", "code d'activation"
+        RESET = "reset", "lien de réinitialisation"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="tokens")
+    purpose = models.CharField(max_length=16, choices=Purpose.choices)
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "purpose"])]
+
+    def __str__(self):
+        return f"{self.get_purpose_display()} de {self.user_id}"
+
+    def is_usable(self, now=None):
+        return self.used_at is None and (now or timezone.now()) < self.expires_at

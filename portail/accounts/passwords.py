@@ -1,0 +1,138 @@
+"""The password policy: one function, `evaluate`, for the server's check and the strength meter.
+
+Thresholds and where they come from
+-----------------------------------
+* At least 8 characters — CNIL délibération 2022-100, case 2 ("mot de passe et restriction
+  d'accès au compte"): our rate limits (settings.PORTAIL_RATE_LIMITS, 10 failures per identifier
+  per 15 minutes) are that restriction, so the required entropy is 50 bits, not 80.
+  NIST 800-63B §3.1.1.2 asks for at least 8 as well.
+* At most 256 characters accepted, never truncated (NIST 800-63B: at least 64 SHALL be accepted;
+  the bound only keeps a multi-megabyte "password" from costing Argon2 time).
+* No composition rules (NIST 800-63B §3.1.1.2), paste allowed everywhere.
+* Entropy ≥ 50 bits in the CNIL's own measure, length × log2(size of the character classes used):
+  e.g. 11 lowercase letters (51.7), 10 lowercase letters and digits (51.7), 9 with capitals and
+  digits (53.6), a passphrase of a few words.
+* And not guessable, the CNIL's alternative "devinabilité" measure: zxcvbn, given the user's first
+  name, last name, identifier and school as context, must estimate at least 10^8 guesses (score 3)
+  — that refuses "Marseille2024!" which passes the formal count. Common passwords (French and
+  English lists) and passwords built on the user's own names are refused outright.
+
+Levels shown by the meter: "Faible" (refused, with the reason), "Modérée" (accepted: score 3),
+"Forte" (accepted: score 4, at least 10^10 guesses).
+"""
+
+import gzip
+import math
+import string
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from django.contrib.auth.password_validation import CommonPasswordValidator
+from zxcvbn import zxcvbn
+
+from .identifiers import identifier_part
+
+MIN_LENGTH = 8
+MAX_LENGTH = 256
+MIN_ENTROPY_BITS = 50  # CNIL 2022-100, case 2
+MIN_ZXCVBN_SCORE = 3  # zxcvbn: score 3 = at least 10^8 guesses
+STRONG_ZXCVBN_SCORE = 4
+# zxcvbn's cost grows with length; past this, the rest adds nothing to its estimate.
+ZXCVBN_MAX_INPUT = 100
+
+FAIBLE, MODEREE, FORTE = "Faible", "Modérée", "Forte"
+
+_FR_COMMON = Path(__file__).parent / "data" / "common-passwords-fr.txt"
+
+
+@dataclass
+class Strength:
+    level: str  # FAIBLE, MODEREE or FORTE
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def acceptable(self) -> bool:
+        return not self.errors
+
+    @property
+    def percent(self) -> int:
+        return {FAIBLE: 33, MODEREE: 66, FORTE: 100}[self.level]
+
+
+@lru_cache(maxsize=1)
+def common_passwords() -> frozenset[str]:
+    with gzip.open(CommonPasswordValidator.DEFAULT_PASSWORD_LIST_PATH, "rt") as f:
+        english = {line.strip() for line in f}
+    french = {
+        line.strip().lower()
+        for line in _FR_COMMON.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    return frozenset(english | french)
+
+
+def pool_entropy_bits(password: str) -> float:
+    """The CNIL's formal measure: length × log2(size of the character classes present)."""
+    pool = 0
+    if any(c in string.ascii_lowercase for c in password):
+        pool += 26
+    if any(c in string.ascii_uppercase for c in password):
+        pool += 26
+    if any(c in string.digits for c in password):
+        pool += 10
+    if any(not c.isascii() for c in password):
+        pool += 64  # accented letters and other scripts
+    if any(c.isascii() and not c.isalnum() for c in password):
+        pool += 33  # ASCII punctuation and space
+    return len(password) * math.log2(pool) if pool else 0.0
+
+
+def personal_words(first_name="", last_name="", identifier="", school_names=()) -> list[str]:
+    words = [identifier_part(first_name), identifier_part(last_name), identifier]
+    words += identifier.split(".") if identifier else []
+    for name in school_names:
+        words += [identifier_part(w) for w in name.split()]
+    return [w for w in dict.fromkeys(words) if len(w) >= 3]
+
+
+def evaluate(password: str, *, first_name="", last_name="", identifier="", school_names=()):
+    """Judge a candidate password. Never raises; `errors` are French sentences for the user."""
+    errors = []
+    if len(password) < MIN_LENGTH:
+        errors.append(f"Le mot de passe doit comporter au moins {MIN_LENGTH} caractères.")
+    if len(password) > MAX_LENGTH:
+        errors.append(f"Le mot de passe ne peut pas dépasser {MAX_LENGTH} caractères.")
+        return Strength(FAIBLE, errors)
+
+    folded = identifier_part(password)
+    words = personal_words(first_name, last_name, identifier, school_names)
+    if password.lower() in common_passwords() or folded in common_passwords():
+        errors.append("Ce mot de passe est trop courant : il figure dans les listes des pirates.")
+    elif any(w in folded for w in words if len(folded) - len(w) < 6):
+        # Built on a personal word with fewer than 6 other characters around it.
+        errors.append(
+            "Le mot de passe ne doit pas reprendre votre prénom, votre nom, votre identifiant "
+            "ou le nom de votre établissement."
+        )
+
+    score = zxcvbn(password[:ZXCVBN_MAX_INPUT], user_inputs=words)["score"] if password else 0
+    if not errors and (pool_entropy_bits(password) < MIN_ENTROPY_BITS or score < MIN_ZXCVBN_SCORE):
+        errors.append(
+            "Ce mot de passe est trop facile à deviner. Allongez-le, par exemple avec plusieurs "
+            "mots qui n'ont rien à voir entre eux."
+        )
+    if errors:
+        return Strength(FAIBLE, errors)
+    return Strength(FORTE if score >= STRONG_ZXCVBN_SCORE else MODEREE)
+
+
+def evaluate_for_user(password: str, user) -> Strength:
+    schools = [s.name for s in user.structures.all()] if user.pk else []
+    return evaluate(
+        password,
+        first_name=user.first_name,
+        last_name=user.last_name,
+        identifier=user.identifier,
+        school_names=schools,
+    )

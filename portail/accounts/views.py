@@ -1,0 +1,103 @@
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from portail.security import ratelimit
+from portail.security.views import rate_limited
+
+from . import services
+from .forms import LoginForm
+from .passwords import evaluate, evaluate_for_user
+
+
+def _next_url(request):
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return reverse("home")
+
+
+def login_view(request):
+    form = LoginForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = services.authenticate(
+                request, form.cleaned_data["identifier"], form.cleaned_data["password"]
+            )
+        except ratelimit.RateLimited as exc:
+            return rate_limited(request, exc)
+        except services.DomainError as exc:
+            form.add_error(None, exc.message)
+        else:
+            if isinstance(result, services.ActivationRequired):
+                from portail.activation.services import begin_activation
+
+                begin_activation(
+                    request,
+                    result,
+                    remember=form.cleaned_data["remember"],
+                    next_url=_next_url(request),
+                )
+                return redirect("activation:activate")
+            services.log_in(
+                request,
+                result,
+                remember=form.cleaned_data["remember"],
+                remember_days=settings.PORTAIL_REMEMBER_ME_DAYS,
+            )
+            return redirect(_next_url(request))
+    return render(
+        request, "accounts/login.html", {"form": form, "next": request.GET.get("next", "")}
+    )
+
+
+@require_POST
+def logout_view(request):
+    services.log_out(request)
+    return redirect("accounts:login")
+
+
+@login_required
+def home(request):
+    return render(
+        request,
+        "accounts/home.html",
+        {"structures": request.user.structures.all(), "classes": request.user.classes.all()},
+    )
+
+
+@require_POST
+def strength(request):
+    """The meter's question, answered by the same function the server enforces."""
+    try:
+        ratelimit.hit("strength:ip", request.client_ip)
+    except ratelimit.RateLimited as exc:
+        return JsonResponse(
+            {"error": "too many"}, status=429, headers={"Retry-After": exc.retry_after}
+        )
+    password = request.POST.get("password", "")
+    user = _strength_subject(request)
+    result = (
+        evaluate_for_user(password, user)
+        if user
+        else evaluate(password, identifier=request.POST.get("identifier", ""))
+    )
+    return JsonResponse({"level": result.level, "percent": result.percent, "errors": result.errors})
+
+
+def _strength_subject(request):
+    """The account whose names the candidate is checked against: logged in, activating, resetting."""
+    from django.contrib.auth import get_user_model
+
+    if request.user.is_authenticated:
+        return request.user
+    for key in ("activation_user_id", "reset_user_id"):
+        if request.session.get(key):
+            return get_user_model().objects.filter(pk=request.session[key]).first()
+    return None

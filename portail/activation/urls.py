@@ -1,0 +1,8 @@
+from django.urls import path
+
+from . import views
+
+app_name = "activation"
+urlpatterns = [
+    path("activation", views.activate, name="activate"),
+]

@@ -1,0 +1,5 @@
+from django.shortcuts import render
+
+
+def activate(request):
+    return render(request, "activation/activate.html")

@@ -1,0 +1,25 @@
+"""record(): the one way an event enters the audit log."""
+
+from .models import Event
+
+
+def request_meta(request) -> dict:
+    if request is None:
+        return {"ip": None, "user_agent": ""}
+    return {
+        "ip": getattr(request, "client_ip", None) or request.META.get("REMOTE_ADDR"),
+        "user_agent": request.META.get("HTTP_USER_AGENT", "")[:512],
+    }
+
+
+def record(tag, *, request=None, target=None, actor=None, subject="", **data) -> Event:
+    if actor is None and request is not None and request.user.is_authenticated:
+        actor = request.user
+    return Event.objects.create(
+        tag=tag,
+        target=target,
+        actor=actor,
+        subject=subject or (target.identifier if target is not None else ""),
+        data=data,
+        **request_meta(request),
+    )

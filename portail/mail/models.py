@@ -1,0 +1,45 @@
+from django.db import models
+from django.utils import timezone
+
+
+class OutgoingMail(models.Model):
+    """A rendered email waiting for (or past) delivery: written in the same transaction as the
+    change that caused it, so a mail is never lost to an SMTP hiccup, and retried until sent."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "à envoyer"
+        SENT = "sent", "envoyé"
+        FAILED = "failed", "abandonné"
+
+    to = models.EmailField()
+    subject = models.CharField(max_length=255)
+    body_text = models.TextField()
+    body_html = models.TextField(blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self):
+        return f"{self.subject} → {self.to}"
+
+
+class MailboxMessage(models.Model):
+    """The dev mailbox (embedded default, no EMAIL_URL): what would have been sent."""
+
+    to = models.CharField(max_length=1000)
+    subject = models.CharField(max_length=255)
+    body_text = models.TextField()
+    body_html = models.TextField(blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self):
+        return f"{self.subject} → {self.to}"

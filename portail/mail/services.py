@@ -1,0 +1,66 @@
+"""send_template(): render a French message from its three templates and queue it durably.
+
+The row is written inside the caller's transaction; delivery is tried once the transaction
+commits, and `portail send-mail` retries whatever could not be sent (with backoff).
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from .models import OutgoingMail
+
+log = logging.getLogger(__name__)
+
+
+def send_template(name: str, to: str, context: dict) -> int:
+    """Templates mail/<name>.subject.txt, .txt and .html; `context` holds plain values only."""
+    context = {"base_url": settings.PORTAIL_BASE_URL, **context}
+    subject = " ".join(render_to_string(f"mail/{name}.subject.txt", context).split())
+    mail = OutgoingMail.objects.create(
+        to=to,
+        subject=subject,
+        body_text=render_to_string(f"mail/{name}.txt", context),
+        body_html=render_to_string(f"mail/{name}.html", context),
+    )
+    transaction.on_commit(lambda: deliver(mail.pk))
+    return mail.pk
+
+
+def deliver(mail_id: int) -> bool:
+    mail = OutgoingMail.objects.filter(pk=mail_id, status=OutgoingMail.Status.PENDING).first()
+    if mail is None:
+        return False
+    message = EmailMultiAlternatives(
+        mail.subject, mail.body_text, settings.DEFAULT_FROM_EMAIL, [mail.to]
+    )
+    if mail.body_html:
+        message.attach_alternative(mail.body_html, "text/html")
+    mail.attempts += 1
+    try:
+        message.send()
+    except Exception as exc:  # any transport failure: keep the mail and retry later
+        log.warning("mail %s not sent (attempt %s): %s", mail.pk, mail.attempts, type(exc).__name__)
+        mail.last_error = f"{type(exc).__name__}: {exc}"[:255]
+        if mail.attempts >= settings.PORTAIL_MAIL_MAX_ATTEMPTS:
+            mail.status = OutgoingMail.Status.FAILED
+        # Exponential backoff: 1, 2, 4, … minutes.
+        mail.next_attempt_at = timezone.now() + timedelta(minutes=2 ** (mail.attempts - 1))
+        mail.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
+        return False
+    mail.status = OutgoingMail.Status.SENT
+    mail.sent_at = timezone.now()
+    mail.save(update_fields=["attempts", "status", "sent_at"])
+    return True
+
+
+def deliver_due(limit: int = 100) -> int:
+    due = OutgoingMail.objects.filter(
+        status=OutgoingMail.Status.PENDING, next_attempt_at__lte=timezone.now()
+    ).values_list("pk", flat=True)[:limit]
+    return sum(deliver(pk) for pk in list(due))

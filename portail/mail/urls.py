@@ -1,0 +1,9 @@
+from django.urls import path
+
+from . import views
+
+app_name = "mail"
+urlpatterns = [
+    path("", views.mailbox, name="mailbox"),
+    path("<int:pk>/", views.message, name="message"),
+]

@@ -1,0 +1,285 @@
+"""Portail settings: one module, every knob read from the environment.
+
+The embedded default (no variable set) is the `make run` developer setup: SQLite file, local-memory
+cache, the dev mailbox. Production sets DATABASE_URL, REDIS_URL, EMAIL_URL, PORTAIL_BASE_URL and
+PORTAIL_SECRET_KEY; everything else already has its safe value.
+"""
+
+import os
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent
+# Writable state of the embedded default (SQLite file, collected static files).
+VAR_DIR = Path(os.environ.get("PORTAIL_VAR_DIR", BASE_DIR.parent / "var"))
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    return int(value) if value.strip() else default
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    value = os.environ.get(name, "")
+    return [item.strip() for item in value.split(",") if item.strip()] or default
+
+
+def parse_email_url(url: str) -> dict:
+    """smtp://host:port, smtp+tls://user:password@host:port (STARTTLS), smtps://… (implicit TLS)."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"smtp", "smtp+tls", "smtps"}:
+        raise ImproperlyConfigured(f"EMAIL_URL: unsupported scheme {parts.scheme!r}")
+    return {
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": parts.hostname or "localhost",
+        "EMAIL_PORT": parts.port or {"smtp": 25, "smtp+tls": 587, "smtps": 465}[parts.scheme],
+        "EMAIL_HOST_USER": unquote(parts.username or ""),
+        "EMAIL_HOST_PASSWORD": unquote(parts.password or ""),
+        "EMAIL_USE_TLS": parts.scheme == "smtp+tls",
+        "EMAIL_USE_SSL": parts.scheme == "smtps",
+    }
+
+
+# --- Core -------------------------------------------------------------------------------------
+
+# Development mode: detailed error pages, the dev mailbox page. Never on in production.
+DEBUG = env_bool("PORTAIL_DEBUG", False)
+# Signs sessions and keys the hashes of codes and tokens: a database dump alone reveals neither.
+SECRET_KEY = os.environ.get("PORTAIL_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG and not env_bool("PORTAIL_ALLOW_INSECURE_KEY", False):
+        raise ImproperlyConfigured(
+            "PORTAIL_SECRET_KEY must be set (or PORTAIL_DEBUG=1 for the development setup)."
+        )
+    SECRET_KEY = "insecure-development-key-do-not-use-in-production-portail"  # noqa: S105
+# Host names this server answers to.
+ALLOWED_HOSTS = env_list("PORTAIL_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+# Public address of the portal: every link in an email is built from it, never from Host.
+PORTAIL_BASE_URL = os.environ.get("PORTAIL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Behind a TLS-terminating reverse proxy: trust its X-Forwarded-Proto and X-Forwarded-For.
+PORTAIL_BEHIND_PROXY = env_bool("PORTAIL_BEHIND_PROXY", False)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.forms",
+    "csp",
+    "portail.audit",
+    "portail.directory",
+    "portail.accounts",
+    "portail.activation",
+    "portail.recovery",
+    "portail.mail",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "portail.security.middleware.ClientIPMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "portail.security.middleware.NoStoreMiddleware",
+]
+
+ROOT_URLCONF = "portail.urls"
+WSGI_APPLICATION = "portail.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "portail.security.context_processors.portail",
+            ],
+        },
+    },
+]
+
+# Widgets render with the project's templates (the password input with its eye button).
+FORM_RENDERER = "portail.forms.PortailFormRenderer"
+
+# --- Data -------------------------------------------------------------------------------------
+
+# Database: an SQLite file by default; postgres://user@host:5432/name in production.
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'portail.sqlite3'}"),
+        conn_max_age=env_int("PORTAIL_DB_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20}
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+
+# Optional Redis (redis://host:6379/0): cache, sessions and rate limits shared by every node.
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "portail",
+        }
+    }
+    SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    SESSION_ENGINE = "django.contrib.sessions.backends.db"
+
+# --- Passwords and sessions -------------------------------------------------------------------
+
+PASSWORD_HASHERS = [
+    "portail.accounts.hashers.PortailArgon2PasswordHasher",
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+]
+# OWASP Password Storage Cheat Sheet: Argon2id, m=19 MiB, t=2, p=1.
+PORTAIL_ARGON2_MEMORY_KIB = env_int("PORTAIL_ARGON2_MEMORY_KIB", 19 * 1024)
+PORTAIL_ARGON2_TIME_COST = env_int("PORTAIL_ARGON2_TIME_COST", 2)
+PORTAIL_ARGON2_PARALLELISM = env_int("PORTAIL_ARGON2_PARALLELISM", 1)
+
+# "Se souvenir de moi": days a remembered session lasts. NIST 800-63B (AAL1): reauthenticate at
+# least every 30 days.
+PORTAIL_REMEMBER_ME_DAYS = env_int("PORTAIL_REMEMBER_ME_DAYS", 30)
+# A session that is not remembered ends with the browser, and on the server after this many hours
+# (a shared staff-room PC that is never closed still logs out by the next morning).
+SESSION_COOKIE_AGE = env_int("PORTAIL_SESSION_HOURS", 12) * 3600
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_NAME = "portail_session"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+CSRF_FAILURE_VIEW = "portail.security.views.csrf_failure"
+
+# Days an activation code (the first-connection password of the letters) stays valid.
+PORTAIL_ACTIVATION_CODE_DAYS = env_int("PORTAIL_ACTIVATION_CODE_DAYS", 365)
+# Minutes a password reset link stays valid.
+PORTAIL_RESET_LINK_MINUTES = env_int("PORTAIL_RESET_LINK_MINUTES", 60)
+# Hardened mode: recovery pages answer neutrally and reveal nothing about accounts.
+PORTAIL_NEUTRAL_RECOVERY_MESSAGES = env_bool("PORTAIL_NEUTRAL_RECOVERY_MESSAGES", False)
+
+# Rate limits: (max attempts, window in seconds) per key. Counters live in the cache, so with
+# REDIS_URL they are shared by every node. Cleared on success where a success proves the person.
+PORTAIL_RATE_LIMITS = {
+    # Online guessing of one account's password. NIST 800-63B §3.2.2 allows at most 100
+    # consecutive failures; CNIL 2022-100 (case 2, access restriction) asks for a temporisation:
+    # 10 failures lock the identifier for 15 minutes, far under either bound.
+    "login:identifier": (10, 15 * 60),
+    # Password spraying from one address. A school's pupils share one public IP behind the
+    # region's proxy, so this is high: a class of 35 logging in twice, with typos.
+    "login:ip": (300, 15 * 60),
+    # The activation page checks a password again and saves an email: same bounds as login.
+    "activation:identifier": (10, 15 * 60),
+    # Each recovery request sends an email: 5 per hour per account or address stops mail-bombing.
+    "recovery:identifier": (5, 60 * 60),
+    "recovery:email": (5, 60 * 60),
+    "recovery:ip": (100, 60 * 60),
+    # The reset form itself checks the identifier against the link.
+    "reset:ip": (50, 15 * 60),
+    # Re-entering the current password on the account page.
+    "account:user": (10, 15 * 60),
+    # The strength meter asks the server as the user types.
+    "strength:ip": (600, 10 * 60),
+}
+
+# --- Mail -------------------------------------------------------------------------------------
+
+# Outgoing mail: smtp://host:port or smtp+tls://user:password@host:port. Unset: the dev mailbox,
+# readable at /dev/mailbox/ when PORTAIL_DEBUG=1.
+EMAIL_URL = os.environ.get("EMAIL_URL", "")
+if EMAIL_URL:
+    globals().update(parse_email_url(EMAIL_URL))
+else:
+    EMAIL_BACKEND = "portail.mail.backends.MailboxBackend"
+EMAIL_TIMEOUT = 10
+# Sender of every email.
+DEFAULT_FROM_EMAIL = os.environ.get("PORTAIL_FROM_EMAIL", "Portail ENT <ne-pas-repondre@ent.local>")
+# Attempts before a queued email is given up (each retried by `portail send-mail`).
+PORTAIL_MAIL_MAX_ATTEMPTS = env_int("PORTAIL_MAIL_MAX_ATTEMPTS", 8)
+
+# --- Security headers -------------------------------------------------------------------------
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+_HTTPS = PORTAIL_BASE_URL.startswith("https://")
+# Cookies are Secure and HSTS is sent whenever the portal is served over HTTPS.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = _HTTPS or not DEBUG
+SECURE_HSTS_SECONDS = 365 * 24 * 3600 if _HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = False
+SECURE_SSL_REDIRECT = _HTTPS and env_bool("PORTAIL_SSL_REDIRECT", True)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+if PORTAIL_BEHIND_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+CSRF_TRUSTED_ORIGINS = [PORTAIL_BASE_URL] if PORTAIL_BASE_URL.startswith("http") else []
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
+
+# --- Internationalisation and static files ----------------------------------------------------
+
+LANGUAGE_CODE = "fr"
+LANGUAGES = [("fr", "Français")]
+TIME_ZONE = "Europe/Paris"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+WHITENOISE_USE_FINDERS = DEBUG
+if not DEBUG:
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
+
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "home"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("PORTAIL_LOG_LEVEL", "INFO")},
+    "loggers": {"django.request": {"level": "WARNING"}},
+}

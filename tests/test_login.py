@@ -1,0 +1,101 @@
+import html
+
+import pytest
+from django.urls import reverse
+
+from portail.audit.models import Event
+from tests.conftest import STRONG_PASSWORD
+
+pytestmark = pytest.mark.django_db
+LOGIN = "/auth/login"
+WRONG = "L'identifiant ou le mot de passe est incorrect."
+
+
+def text(response):
+    return html.unescape(response.content.decode())
+
+
+def login(client, identifier, password, remember=False):
+    data = {"identifier": identifier, "password": password}
+    if remember:
+        data["remember"] = "on"
+    return client.post(LOGIN, data)
+
+
+def test_login_page_has_the_seed_wording(client):
+    page = text(client.get(LOGIN))
+    for expected in [
+        "Connexion",
+        "Identifiant",
+        "Mot de passe",
+        "Se souvenir de moi",
+        "Besoin d'aide ?",
+        "ne comporte ni majuscule, ni accent",
+        "(minuscules et chiffres)",
+        'aria-label="Afficher le mot de passe"',
+        'aria-pressed="false"',
+    ]:
+        assert expected in page, expected
+
+
+def test_login_success_leads_home_with_name_profile_school(client, active_user):
+    response = login(client, "jean.dupont", STRONG_PASSWORD)
+    assert response.status_code == 302 and response["Location"] == "/"
+    home = text(client.get("/"))
+    assert "Jean Dupont" in home and "Parent" in home and "Lycée Claude Monet" in home
+    assert "Se déconnecter" in home
+    assert Event.objects.filter(tag="account.login", target=active_user).exists()
+
+
+def test_identifier_is_folded_spaces_capitals_accents(client, active_user):
+    active_user.identifier = "elodie.dupre"
+    active_user.save()
+    assert login(client, "  Élodie.DUPRÉ ", STRONG_PASSWORD).status_code == 302
+
+
+@pytest.mark.parametrize(
+    "identifier,password", [("jean.dupont", "wrong password!"), ("nobody.here", STRONG_PASSWORD)]
+)
+def test_wrong_identifier_or_password_same_message(client, active_user, identifier, password):
+    response = login(client, identifier, password)
+    assert response.status_code == 200
+    assert WRONG in text(response)
+    assert Event.objects.filter(tag="account.login.failed").count() == 1
+
+
+def test_session_cookie_ends_with_browser_unless_remembered(client, active_user, settings):
+    response = login(client, "jean.dupont", STRONG_PASSWORD)
+    cookie = response.cookies[settings.SESSION_COOKIE_NAME]
+    assert not cookie["expires"] and not cookie["max-age"]
+    client.post(reverse("accounts:logout"))
+    response = login(client, "jean.dupont", STRONG_PASSWORD, remember=True)
+    cookie = response.cookies[settings.SESSION_COOKIE_NAME]
+    assert int(cookie["max-age"]) == settings.PORTAIL_REMEMBER_ME_DAYS * 86400
+
+
+def test_login_issues_fresh_session_id(client, active_user, settings):
+    client.get(LOGIN)
+    client.session.save()
+    before = client.session.session_key
+    login(client, "jean.dupont", STRONG_PASSWORD)
+    assert client.session.session_key != before
+
+
+def test_logout_ends_session_on_server(client, active_user):
+    login(client, "jean.dupont", STRONG_PASSWORD)
+    from django.contrib.sessions.models import Session
+
+    key = client.session.session_key
+    response = client.post(reverse("accounts:logout"))
+    assert response.status_code == 302
+    assert not Session.objects.filter(session_key=key).exists()
+    assert client.get("/").status_code == 302
+
+
+def test_rate_limit_per_identifier_answers_429(client, active_user, settings):
+    settings.PORTAIL_RATE_LIMITS = {**settings.PORTAIL_RATE_LIMITS, "login:identifier": (3, 900)}
+    for _ in range(3):
+        assert login(client, "jean.dupont", "nope nope nope").status_code == 200
+    response = login(client, "jean.dupont", STRONG_PASSWORD)
+    assert response.status_code == 429
+    assert "Trop de tentatives" in response.content.decode()
