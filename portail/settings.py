@@ -266,6 +266,8 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
+# portail/static is not an app's static dir (portail itself is no app): name it for the finders.
+STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = DEBUG
 if not DEBUG:
     STORAGES = {

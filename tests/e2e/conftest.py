@@ -1,0 +1,136 @@
+"""Browser tests: Playwright drives Debian's Chromium against pytest-django's live server.
+
+Every page a test visits is checked by axe-core (`a11y(page)`); a test that navigates to a page it
+never checked fails at teardown, so "axe runs on every page" is enforced, not hoped for.
+Elements are found by role and visible label only, as a user (or a screen reader) finds them.
+"""
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+# Playwright's sync API runs an asyncio loop in this thread; Django's ORM (used by fixtures and
+# assertions in the same thread) would otherwise refuse to run "from an async context".
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+CHROMIUM = Path(os.environ.get("PORTAIL_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not CHROMIUM.exists():
+        message = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI: {message}", pytrace=False)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def axe():
+    from axe_playwright_python.sync_playwright import Axe
+
+    return Axe()
+
+
+def _path(url):
+    parts = urlsplit(url)
+    return parts.path if parts.scheme in {"http", "https"} else None
+
+
+class A11y:
+    """Runs axe-core on the page; remembers which paths were checked and which were visited."""
+
+    def __init__(self, axe):
+        self.axe = axe
+        self.visited = []
+        self.checked = set()
+
+    def __call__(self, page, context=None):
+        results = self.axe.run(page, context=context)
+        self.checked.add(_path(page.url))
+        if results.violations_count:
+            pytest.fail(
+                f"axe-core found {results.violations_count} violation(s) on {page.url}:\n"
+                + results.generate_report(),
+                pytrace=False,
+            )
+        return results
+
+    def on_navigation(self, frame):
+        if frame.parent_frame is None:
+            path = _path(frame.url)
+            if path and path not in self.visited:
+                self.visited.append(path)
+
+    def unchecked(self):
+        return [p for p in self.visited if p not in self.checked]
+
+
+def _new_page(browser, a11y, base_url, **context_args):
+    context = browser.new_context(base_url=base_url, locale="fr-FR", **context_args)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.on("framenavigated", a11y.on_navigation)
+    return context, page
+
+
+@pytest.fixture
+def a11y(axe):
+    checker = A11y(axe)
+    yield checker
+    missing = checker.unchecked()
+    if missing:
+        pytest.fail(f"pages visited without an axe-core check: {missing}", pytrace=False)
+
+
+@pytest.fixture
+def context_and_page(browser, live_server, a11y):
+    context, page = _new_page(browser, a11y, live_server.url)
+    yield context, page
+    context.close()
+
+
+@pytest.fixture
+def page(context_and_page):
+    return context_and_page[1]
+
+
+@pytest.fixture
+def context(context_and_page):
+    return context_and_page[0]
+
+
+@pytest.fixture
+def mobile_page(browser, live_server, a11y):
+    # An iPhone-12/13/14-sized phone: the pupils' usual screen.
+    context, page = _new_page(
+        browser,
+        a11y,
+        live_server.url,
+        viewport={"width": 390, "height": 844},
+        device_scale_factor=3,
+        is_mobile=True,
+        has_touch=True,
+    )
+    yield page
+    context.close()
