@@ -1,0 +1,356 @@
+"""The production path: Redis for cache, sessions and rate limits, shared by several nodes.
+
+Two kinds of tests:
+- in process, with two independent Redis cache clients standing for two app nodes;
+- two real gunicorn servers (two "nodes") on PostgreSQL + Redis, configured only from the
+  environment as in production behind a TLS-terminating proxy, driven over HTTP.
+
+Outside CI a missing PostgreSQL or Redis skips these tests; under CI=true it fails them.
+"""
+
+import http.cookies
+import os
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import SESSION_KEY
+from django.core.cache.backends.redis import RedisCache
+
+from portail.security import ratelimit
+from tests.conftest import STRONG_PASSWORD
+from tests.require_services import SERVICES, reachable
+
+ROOT = Path(__file__).resolve().parent.parent
+# Database 15 is the tests' own: never the one a developer's portal uses (0).
+REDIS_URL = os.environ.get("PORTAIL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+POSTGRES_URL = os.environ.get("PORTAIL_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
+WRONG = "L'identifiant ou le mot de passe est incorrect."
+
+
+def require(*names):
+    missing = [name for name in names if not reachable(*SERVICES[name])]
+    if not missing:
+        return
+    message = f"service(s) not reachable: {', '.join(missing)}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI: {message}", pytrace=False)
+    pytest.skip(message)
+
+
+# --- Two cache clients in one process ---------------------------------------------------------
+
+
+@pytest.fixture
+def key_prefix():
+    """A prefix of our own in Redis db 15, removed afterwards (other runs may share the db)."""
+    require("redis")
+    prefix = f"portail-test-{secrets.token_hex(6)}"
+    yield prefix
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(f"{prefix}:*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def redis_node(prefix):
+    # What each app node builds from REDIS_URL: its own client and connection pool.
+    return RedisCache(REDIS_URL, {"KEY_PREFIX": prefix})
+
+
+@pytest.fixture
+def redis_settings(settings, key_prefix):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": key_prefix,
+        }
+    }
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+    return settings
+
+
+def test_rate_limit_counters_are_shared_by_two_nodes(key_prefix, settings, monkeypatch):
+    node_a, node_b = redis_node(key_prefix), redis_node(key_prefix)
+    limit, _window = settings.PORTAIL_RATE_LIMITS["login:identifier"]
+    monkeypatch.setattr(ratelimit, "cache", node_a)
+    for _ in range(limit):
+        ratelimit.hit("login:identifier", "jean.dupont")
+    monkeypatch.setattr(ratelimit, "cache", node_b)
+    with pytest.raises(ratelimit.RateLimited) as exc:
+        ratelimit.check("login:identifier", "jean.dupont")
+    assert 1 <= exc.value.minutes <= 15
+    ratelimit.check("login:identifier", "marie.curie")  # other accounts are not affected
+    # A success on node B clears the counter for node A too.
+    ratelimit.clear("login:identifier", "jean.dupont")
+    monkeypatch.setattr(ratelimit, "cache", node_a)
+    ratelimit.check("login:identifier", "jean.dupont")
+
+
+@pytest.mark.django_db
+def test_login_lockout_on_one_node_holds_on_the_other(
+    client, active_user, key_prefix, settings, monkeypatch
+):
+    node_a, node_b = redis_node(key_prefix), redis_node(key_prefix)
+    limit, _window = settings.PORTAIL_RATE_LIMITS["login:identifier"]
+    monkeypatch.setattr(ratelimit, "cache", node_a)
+    for _ in range(limit):
+        response = client.post("/auth/login", {"identifier": "jean.dupont", "password": "non"})
+        assert WRONG in response.content.decode().replace("&#x27;", "'")
+    monkeypatch.setattr(ratelimit, "cache", node_b)
+    response = client.post(
+        "/auth/login", {"identifier": "jean.dupont", "password": STRONG_PASSWORD}
+    )
+    assert response.status_code == 429
+    assert "Trop de tentatives" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_sessions_live_in_redis_and_die_there_at_logout(client, active_user, redis_settings):
+    import redis
+
+    response = client.post(
+        "/auth/login", {"identifier": "jean.dupont", "password": STRONG_PASSWORD}
+    )
+    assert response.status_code == 302
+    session_key = client.cookies[redis_settings.SESSION_COOKIE_NAME].value
+    # Any other node reads the same session from Redis.
+    other_node = redis_node(redis_settings.CACHES["default"]["KEY_PREFIX"])
+    stored = other_node.get(f"django.contrib.sessions.cache{session_key}")
+    assert stored[SESSION_KEY] == str(active_user.pk)
+    raw = redis.Redis.from_url(REDIS_URL)
+    assert raw.ttl(f"{other_node.key_prefix}:1:django.contrib.sessions.cache{session_key}") > 0
+    assert client.get("/").status_code == 200
+
+    client.post("/auth/logout")
+    assert other_node.get(f"django.contrib.sessions.cache{session_key}") is None
+    raw.close()
+
+
+# --- Two gunicorn nodes on PostgreSQL + Redis --------------------------------------------------
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Node:
+    """A browser-less HTTP client to one node, as if through the region's TLS proxy."""
+
+    def __init__(self, port, jar):
+        self.base = f"http://127.0.0.1:{port}"
+        self.origin = f"https://127.0.0.1:{port}"
+        self.jar = jar  # cookies shared by the nodes: one browser, a load balancer in front
+
+    def request(self, path, data=None, proxied=True):
+        headers = {"User-Agent": "production-path-test"}
+        if proxied:
+            headers |= {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"}
+        if self.jar:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.jar.items())
+        body = None
+        if data is not None:
+            data = {"csrfmiddlewaretoken": self.jar.get("csrftoken", ""), **data}
+            body = urllib.parse.urlencode(data).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            headers["Origin"] = self.origin
+        req = urllib.request.Request(self.base + path, data=body, headers=headers)  # noqa: S310
+        opener = urllib.request.build_opener(NoRedirect)
+        try:
+            response = opener.open(req, timeout=30)
+        except urllib.error.HTTPError as error:
+            response = error
+        for header in response.headers.get_all("Set-Cookie") or []:
+            cookie = http.cookies.SimpleCookie(header)
+            for name, morsel in cookie.items():
+                if morsel["max-age"] == "0" or morsel.value == "":
+                    self.jar.pop(name, None)
+                else:
+                    self.jar[name] = morsel.value
+        response.text = response.read().decode()
+        return response
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+@pytest.fixture(scope="module")
+def production(tmp_path_factory):
+    require("postgres", "redis")
+    import psycopg
+
+    dbname = f"portail_prodpath_{secrets.token_hex(4)}"
+    with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{dbname}"')
+    identifier = f"prod.path{secrets.randbelow(10**6)}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAIL_")}
+    env.update(
+        DATABASE_URL=f"{POSTGRES_URL}/{dbname}",
+        REDIS_URL=REDIS_URL,
+        PORTAIL_SECRET_KEY=secrets.token_urlsafe(50),
+        PORTAIL_BASE_URL="https://127.0.0.1",
+        PORTAIL_BEHIND_PROXY="1",
+        PORTAIL_ALLOWED_HOSTS="127.0.0.1",
+        PORTAIL_VAR_DIR=str(tmp_path_factory.mktemp("var")),
+        EMAIL_URL="smtp://127.0.0.1:1",  # never reached by these flows
+    )
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+    def manage(*args):
+        subprocess.run(
+            [sys.executable, "-m", "portail", *args],
+            env=env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+
+    servers = []
+    try:
+        manage("migrate", "--noinput")
+        manage("collectstatic", "--noinput")
+        manage(
+            "shell",
+            "-c",
+            "from portail.accounts.models import User, State, Profile; "
+            f"User.objects.create_user({identifier!r}, {STRONG_PASSWORD!r}, first_name='Prod', "
+            "last_name='Path', profile=Profile.PARENT, state=State.ACTIVE, email='p@example.org')",
+        )
+        ports = [free_port(), free_port()]
+        for port in ports:
+            servers.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "gunicorn",
+                        "--bind",
+                        f"127.0.0.1:{port}",
+                        "--workers",
+                        "1",
+                        "portail.wsgi:application",
+                    ],
+                    env=env,
+                    cwd=ROOT,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                )
+            )
+        for port, server in zip(ports, servers, strict=True):
+            deadline = time.monotonic() + 60
+            while True:
+                if server.poll() is not None:
+                    raise RuntimeError(f"gunicorn exited: {server.stderr.read().decode()}")
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+        yield {"ports": ports, "identifier": identifier, "dbname": dbname}
+    finally:
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        # Redis keys (sessions, counters for a random identifier) expire by themselves.
+        with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+
+
+def csrf_ready(node):
+    page = node.request("/auth/login")
+    assert page.status == 200
+    return page
+
+
+@pytest.mark.postgres
+def test_two_nodes_share_sessions_through_redis(production):
+    import redis
+
+    jar = {}
+    node_a, node_b = (Node(port, jar) for port in production["ports"])
+
+    # Plain HTTP that did not come through the proxy is sent to HTTPS.
+    redirect = node_a.request("/auth/login", proxied=False)
+    assert redirect.status == 301 and redirect.headers["Location"].startswith("https://")
+
+    page = csrf_ready(node_a)
+    assert page.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+    assert "Connexion" in page.text
+    assert re.search(r'href="/static/portail/css/portail\.[0-9a-f]{12}\.css"', page.text)
+
+    home = node_a.request(
+        "/auth/login", {"identifier": production["identifier"], "password": STRONG_PASSWORD}
+    )
+    assert home.status == 302 and home.headers["Location"] == "/"
+    assert "portail_session" in jar
+    set_cookie = " ".join(home.headers.get_all("Set-Cookie"))
+    assert "Secure" in set_cookie and "HttpOnly" in set_cookie
+
+    # The session lives in Redis (not in PostgreSQL) ...
+    raw = redis.Redis.from_url(REDIS_URL)
+    session_key = f"portail:1:django.contrib.sessions.cache{jar['portail_session']}"
+    assert raw.exists(session_key)
+    # ... so the session opened on node A is known to node B.
+    on_b = node_b.request("/")
+    assert on_b.status == 200 and "Prod Path" in on_b.text
+    assert "no-store" in on_b.headers["Cache-Control"]
+
+    # Logging out on node B ends it for node A too.
+    csrf_ready(node_b)
+    stolen = jar["portail_session"]
+    node_b.request("/auth/logout", {})
+    assert "portail_session" not in jar
+    jar["portail_session"] = stolen  # replayed: the server side must be gone, not just the cookie
+    back_on_a = node_a.request("/")
+    assert back_on_a.status == 302 and "/auth/login" in back_on_a.headers["Location"]
+    assert not raw.exists(session_key)
+    raw.close()
+
+
+@pytest.mark.postgres
+def test_two_nodes_share_the_login_rate_limit(production):
+    import psycopg
+
+    jar = {}
+    node_a, node_b = (Node(port, jar) for port in production["ports"])
+    csrf_ready(node_a)
+    for _ in range(10):  # PORTAIL_RATE_LIMITS["login:identifier"] = (10, 15 min)
+        failed = node_a.request(
+            "/auth/login", {"identifier": production["identifier"], "password": "pas le bon"}
+        )
+        assert failed.status == 200 and WRONG in failed.text.replace("&#x27;", "'")
+    locked = node_b.request(
+        "/auth/login", {"identifier": production["identifier"], "password": STRONG_PASSWORD}
+    )
+    assert locked.status == 429 and "Trop de tentatives" in locked.text
+
+    # The audit trail is in PostgreSQL, with the client IP the proxy vouched for.
+    with psycopg.connect(f"{POSTGRES_URL}/{production['dbname']}") as conn:
+        rows = conn.execute(
+            "SELECT count(*), min(host(ip)) FROM audit_event WHERE tag = 'account.login.failed'"
+        ).fetchone()
+    assert rows == (10, "203.0.113.7")
