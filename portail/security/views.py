@@ -6,7 +6,9 @@ def csrf_failure(request, reason=""):
 
 
 def rate_limited(request, exc):
-    return render(request, "errors/429.html", {"minutes": exc.minutes}, status=429)
+    response = render(request, "errors/429.html", {"minutes": exc.minutes}, status=429)
+    response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def bad_request(request, exception=None):
