@@ -14,15 +14,17 @@ Thresholds and where they come from
   digits (53.6), a passphrase of a few words.
 * And not guessable, the CNIL's alternative "devinabilité" measure: zxcvbn, given the user's first
   name, last name, identifier and school as context, must estimate at least 10^8 guesses (score 3)
-  — that refuses "Marseille2024!" which passes the formal count. Common passwords (French and
-  English lists) and passwords built on the user's own names are refused outright.
+  — that refuses predictable passwords which pass the formal count, such as a first name
+  followed by a year ("Mathis2010", 59 bits). Common passwords
+  (French and English lists, also with digits or symbols around them: "Soleil2026!") and
+  passwords built on the user's own names are refused outright.
 
 Levels shown by the meter: "Faible" (refused, with the reason), "Modérée" (accepted: score 3),
 "Forte" (accepted: score 4, at least 10^10 guesses).
 """
 
-import gzip
 import math
+import re
 import string
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -36,10 +38,13 @@ from .identifiers import identifier_part
 MIN_LENGTH = 8
 MAX_LENGTH = 256
 MIN_ENTROPY_BITS = 50  # CNIL 2022-100, case 2
+# Fewer characters than this left once the user's own names are taken out: "built on" them.
+PERSONAL_REST_MIN = 6
 MIN_ZXCVBN_SCORE = 3  # zxcvbn: score 3 = at least 10^8 guesses
 STRONG_ZXCVBN_SCORE = 4
-# zxcvbn's cost grows with length; past this, the rest adds nothing to its estimate.
-ZXCVBN_MAX_INPUT = 100
+# zxcvbn refuses longer input (its own bound, against slow matching); 72 characters already
+# score the maximum, so the rest is accepted as is, never truncated in what is stored.
+ZXCVBN_MAX_INPUT = 72
 
 FAIBLE, MODEREE, FORTE = "Faible", "Modérée", "Forte"
 
@@ -62,8 +67,7 @@ class Strength:
 
 @lru_cache(maxsize=1)
 def common_passwords() -> frozenset[str]:
-    with gzip.open(CommonPasswordValidator.DEFAULT_PASSWORD_LIST_PATH, "rt") as f:
-        english = {line.strip() for line in f}
+    english = CommonPasswordValidator().passwords  # Django's 20,000 most common
     french = {
         line.strip().lower()
         for line in _FR_COMMON.read_text(encoding="utf-8").splitlines()
@@ -89,11 +93,19 @@ def pool_entropy_bits(password: str) -> float:
 
 
 def personal_words(first_name="", last_name="", identifier="", school_names=()) -> list[str]:
-    words = [identifier_part(first_name), identifier_part(last_name), identifier]
-    words += identifier.split(".") if identifier else []
+    """The user's own words, folded like identifiers, longest first."""
+    words = [first_name, last_name, identifier, *identifier.split(".")]
+    words += [w for w in first_name.split() + last_name.split()]
     for name in school_names:
-        words += [identifier_part(w) for w in name.split()]
-    return [w for w in dict.fromkeys(words) if len(w) >= 3]
+        words += [name, *name.split()]
+    folded = {identifier_part(w) for w in words}
+    return sorted((w for w in folded if len(w) >= 3), key=len, reverse=True)
+
+
+def _without(folded: str, words: list[str]) -> str:
+    for word in words:
+        folded = folded.replace(word, "")
+    return folded
 
 
 def evaluate(password: str, *, first_name="", last_name="", identifier="", school_names=()):
@@ -107,10 +119,16 @@ def evaluate(password: str, *, first_name="", last_name="", identifier="", schoo
 
     folded = identifier_part(password)
     words = personal_words(first_name, last_name, identifier, school_names)
-    if password.lower() in common_passwords() or folded in common_passwords():
+    letters = re.sub(r"[^a-z]", "", folded)
+    common = common_passwords()
+    if password.lower() in common or folded in common or letters in common:
         errors.append("Ce mot de passe est trop courant : il figure dans les listes des pirates.")
-    elif any(w in folded for w in words if len(folded) - len(w) < 6):
-        # Built on a personal word with fewer than 6 other characters around it.
+    elif (
+        words
+        and len(_without(folded, words)) < PERSONAL_REST_MIN
+        and len(folded) != len(_without(folded, words))
+    ):
+        # Built on the user's own names: what is left once they are taken out is too short.
         errors.append(
             "Le mot de passe ne doit pas reprendre votre prénom, votre nom, votre identifiant "
             "ou le nom de votre établissement."

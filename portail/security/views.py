@@ -1,4 +1,6 @@
+from django.http import HttpResponseServerError
 from django.shortcuts import render
+from django.template.loader import render_to_string
 
 
 def csrf_failure(request, reason=""):
@@ -6,7 +8,9 @@ def csrf_failure(request, reason=""):
 
 
 def rate_limited(request, exc):
-    return render(request, "errors/429.html", {"minutes": exc.minutes}, status=429)
+    response = render(request, "errors/429.html", {"minutes": exc.minutes}, status=429)
+    response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def bad_request(request, exception=None):
@@ -22,4 +26,6 @@ def page_not_found(request, exception=None):
 
 
 def server_error(request):
-    return render(request, "errors/500.html", status=500)
+    # Rendered without the request's context: no session or database access that could fail
+    # again while reporting the first failure.
+    return HttpResponseServerError(render_to_string("errors/500.html"))
