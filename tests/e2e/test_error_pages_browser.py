@@ -1,0 +1,53 @@
+"""The error pages a user can meet, in the browser: French, accessible, with the way back."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import STRONG_PASSWORD
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def test_unknown_page_says_so_in_french_with_the_way_back(page, a11y):
+    response = page.goto("/page-qui-n-existe-pas")
+    assert response.status == 404
+    expect(page.get_by_role("heading", level=1, name="Page introuvable")).to_be_visible()
+    a11y(page)
+    page.get_by_role("link", name="Retour à l'écran d'accueil").click()
+    expect(page).to_have_url(re.compile(r"/auth/login$"))
+    a11y(page)
+
+
+def test_too_many_attempts_page(page, a11y, active_user, settings):
+    # The live server runs in this process: a smaller budget keeps the test short.
+    settings.PORTAIL_RATE_LIMITS = {**settings.PORTAIL_RATE_LIMITS, "login:identifier": (2, 900)}
+    page.goto("/auth/login")
+    a11y(page)
+    for _ in range(2):
+        page.get_by_label("Identifiant").fill("jean.dupont")
+        page.get_by_label("Mot de passe", exact=True).fill("pas le bon")
+        page.get_by_role("button", name="Connexion").click()
+        expect(page.get_by_role("alert")).to_have_text(
+            "L'identifiant ou le mot de passe est incorrect."
+        )
+    page.get_by_label("Identifiant").fill("jean.dupont")
+    page.get_by_label("Mot de passe", exact=True).fill(STRONG_PASSWORD)
+    page.get_by_role("button", name="Connexion").click()
+    expect(page.get_by_role("heading", level=1, name="Trop de tentatives")).to_be_visible()
+    expect(page.get_by_role("alert")).to_contain_text(
+        re.compile(r"Par sécurité, veuillez patienter \d+ minutes? avant de réessayer")
+    )
+    a11y(page)
+
+
+def test_expired_form_gives_the_french_csrf_page(page, a11y, context, active_user):
+    page.goto("/auth/login")
+    a11y(page)
+    context.clear_cookies()  # as when the browser dropped its cookies, or the form is stale
+    page.get_by_label("Identifiant").fill("jean.dupont")
+    page.get_by_label("Mot de passe", exact=True).fill(STRONG_PASSWORD)
+    page.get_by_role("button", name="Connexion").click()
+    expect(page.get_by_role("heading", level=1, name="Page expirée")).to_be_visible()
+    a11y(page)
