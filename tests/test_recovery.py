@@ -137,6 +137,15 @@ def test_blocked_account_is_told_to_contact_the_school_administrator(client, act
 
 
 @pytest.mark.django_db
+def test_active_account_without_an_address_is_sent_to_the_referent(client, active_user):
+    active_user.email = ""
+    active_user.save()
+    page = text(ask_reset(client))
+    assert services.NoEmailAddress.message in page and "référent ENT" in page
+    assert OutgoingMail.objects.count() == 0
+
+
+@pytest.mark.django_db
 def test_active_account_page_says_the_mail_left_and_to_check_the_spam_folder(client, active_user):
     page = text(ask_reset(client, "  Jean.DUPONT "))  # folded like the login form
     assert services.RESET_SENT_MESSAGE in page

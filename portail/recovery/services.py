@@ -61,6 +61,14 @@ class AccountNotActivated(DomainError):
     )
 
 
+class NoEmailAddress(DomainError):
+    message = (
+        "Aucune adresse de messagerie n'est associée à ce compte : le lien ne peut pas vous être "
+        "envoyé. Le référent ENT de votre établissement peut vous aider : adressez-vous à lui via "
+        "votre professeur principal."
+    )
+
+
 class UnknownEmail(DomainError):
     message = "Adresse courriel inconnue. Veuillez contacter votre administrateur ENT."
 
@@ -129,7 +137,7 @@ def _neutral() -> bool:
 def request_password_reset(request, typed_identifier: str) -> User:
     """Send a reset link to the account's address; every older unused link of the account dies.
 
-    Raises UnknownUser, AccountNotActivated, AccountBlocked or ratelimit.RateLimited.
+    Raises UnknownUser, AccountNotActivated, NoEmailAddress, AccountBlocked or RateLimited.
     """
     identifier = fold_identifier(typed_identifier)
     # Each request may send an email: counted before anything is looked up.
@@ -142,9 +150,12 @@ def request_password_reset(request, typed_identifier: str) -> User:
     if user.state == State.BLOCKED:
         record(tag, request=request, target=user, outcome="blocked")
         raise AccountBlocked
-    if user.state != State.ACTIVE or not user.email:
+    if user.state != State.ACTIVE:
         record(tag, request=request, target=user, outcome="not_activated")
         raise AccountNotActivated
+    if not user.email:  # an account made active by hand, without the first connection
+        record(tag, request=request, target=user, outcome="no_email")
+        raise NoEmailAddress
 
     now = timezone.now()
     secret = tokens.new_url_token()
