@@ -110,6 +110,14 @@ def test_one_account_gets_its_identifier_by_mail(client, smtp, active_user):
     assert event.target == active_user and event.data == {"outcome": "sent"}
 
 
+@pytest.mark.django_db
+def test_address_stored_with_capitals_is_still_found(client, active_user):
+    active_user.email = "Jean.Dupont@Example.org"
+    active_user.save()
+    assert services.IDENTIFIER_SENT_MESSAGE in text(ask(client, "jean.dupont@example.org"))
+    assert OutgoingMail.objects.get().to == "Jean.Dupont@Example.org"
+
+
 @pytest.mark.django_db(transaction=True)
 def test_shared_address_asks_the_first_name_then_sends_only_that_identifier(client, smtp, family):
     step = ask(client, FAMILY)

@@ -284,11 +284,10 @@ def identifier_candidates(email: str) -> list[User]:
     folded = fold_email(email)
     if not folded:
         return []
-    return list(
-        User.objects.filter(email__iexact=folded, state=State.ACTIVE)
-        .prefetch_related("structures")
-        .order_by("pk")
-    )
+    active = User.objects.filter(state=State.ACTIVE).prefetch_related("structures").order_by("pk")
+    # Activation and the account page store addresses folded: the exact match uses the index.
+    # An address typed otherwise elsewhere (admin, import) is still found, at a scan's cost.
+    return list(active.filter(email=folded)) or list(active.filter(email__iexact=folded))
 
 
 def first_names_repeat(users) -> bool:
