@@ -3,6 +3,7 @@
 import html
 import json
 from datetime import timedelta
+from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
 import pytest
@@ -261,7 +262,9 @@ def test_newer_link_kills_the_older_one(client, smtp, active_user):
 
 def link_from_queue():
     """The link of the last queued mail (under `db`, mail is queued but never delivered)."""
-    body = OutgoingMail.objects.order_by("pk").last().body_text
+    body = (
+        OutgoingMail.objects.filter(body_text__contains=LINK_PREFIX).order_by("pk").last().body_text
+    )
     return LINK_PREFIX + body.split(LINK_PREFIX)[1].split()[0]
 
 
@@ -428,3 +431,61 @@ def test_database_dump_reveals_no_usable_reset_token(client, smtp, active_user):
         [list(OutgoingMail.objects.values()), list(Token.objects.values())], default=str
     )
     assert secret not in dump
+
+
+@pytest.mark.django_db
+def test_guessing_reset_links_is_rate_limited_per_ip(client, settings):
+    settings.PORTAIL_RATE_LIMITS = {**settings.PORTAIL_RATE_LIMITS, "reset:ip": (2, 900)}
+    for n in range(2):
+        assert client.get(f"/auth/reset/guess{n}").status_code == 200
+    response = client.get("/auth/reset/guess3")
+    assert response.status_code == 429 and response["Referrer-Policy"] == "no-referrer"
+
+
+class _Inputs(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.labelled, self.controls = set(), []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "label" and attrs.get("for"):
+            self.labelled.add(attrs["for"])
+        if tag in {"input", "select", "textarea"} and attrs.get("type") != "hidden":
+            self.controls.append(attrs.get("id"))
+
+
+@pytest.mark.django_db
+def test_every_control_of_the_recovery_pages_has_a_label(client, reset_session):
+    pages = [HELP, LOST_PASSWORD, "/auth/lost-identifier", RESET]
+    for url in pages:
+        parser = _Inputs()
+        parser.feed(text(client.get(url)))
+        unlabelled = [c for c in parser.controls if c not in parser.labelled]
+        assert unlabelled == [], url
+
+
+@pytest.mark.django_db
+def test_recovery_forms_carry_their_csrf_token(active_user):
+    browser = Client(enforce_csrf_checks=True)
+    for url, data in [
+        (LOST_PASSWORD, {"identifier": "jean.dupont"}),
+        ("/auth/lost-identifier", {"email": "jean.dupont@example.org"}),
+    ]:
+        page = text(browser.get(url))
+        csrf = page.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
+        response = browser.post(url, {**data, "csrfmiddlewaretoken": csrf})
+        assert response.status_code == 200 and 'role="status"' in text(response), url
+    assert browser.get(urlsplit(link_from_queue()).path)["Location"] == RESET
+    page = text(browser.get(RESET))
+    csrf = page.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
+    response = browser.post(
+        RESET,
+        {
+            "identifier": "jean.dupont",
+            "new_password": NEW_PASSWORD,
+            "new_password_confirm": NEW_PASSWORD,
+            "csrfmiddlewaretoken": csrf,
+        },
+    )
+    assert response.status_code == 302 and response["Location"] == "/auth/login"
