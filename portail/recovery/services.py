@@ -312,7 +312,7 @@ def send_identifier_reminder(
     tag = "account.identifier.requested"
     candidates = identifier_candidates(folded)
     if not candidates:
-        blocked = User.objects.filter(email__iexact=folded, state=State.BLOCKED).first()
+        blocked = User.objects.filter(email=folded, state=State.BLOCKED).first()
         if folded and blocked is not None:
             record(tag, request=request, target=blocked, outcome="blocked")
             raise AccountBlocked
