@@ -231,7 +231,7 @@ def test_neutral_mode_answers_the_same_for_unknown_single_and_shared_addresses(
     assert services.NEUTRAL_MESSAGE in bodies.pop()
     # Mail still leaves when accounts match: the shared address gets one mail listing its
     # accounts, since asking the first name would reveal that several exist.
-    sent = {m.to: m.body_text for m in OutgoingMail.objects.all()}
+    sent = {m.to: m.text for m in OutgoingMail.objects.all()}
     assert set(sent) == {active_user.email, FAMILY}
     for user in family:
         assert f"{user.first_name} {user.last_name} : {user.identifier}" in sent[FAMILY]
