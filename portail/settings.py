@@ -121,7 +121,7 @@ TEMPLATES = [
 ]
 
 # Widgets render with the project's templates (the password input with its eye button).
-FORM_RENDERER = "portail.forms.PortailFormRenderer"
+FORM_RENDERER = "django.forms.renderers.TemplatesSetting"
 
 # --- Data -------------------------------------------------------------------------------------
 
@@ -223,6 +223,10 @@ else:
 EMAIL_TIMEOUT = 10
 # Sender of every email.
 DEFAULT_FROM_EMAIL = os.environ.get("PORTAIL_FROM_EMAIL", "Portail ENT <ne-pas-repondre@ent.local>")
+# Try each email as soon as its transaction commits (in the request). Off: only the
+# `portail send-mail --loop` worker sends, so the response time never depends on the SMTP relay
+# (recommended with PORTAIL_NEUTRAL_RECOVERY_MESSAGES, where timing must not tell).
+PORTAIL_MAIL_DELIVER_ON_COMMIT = env_bool("PORTAIL_MAIL_DELIVER_ON_COMMIT", True)
 # Attempts before a queued email is given up (each retried by `portail send-mail`).
 PORTAIL_MAIL_MAX_ATTEMPTS = env_int("PORTAIL_MAIL_MAX_ATTEMPTS", 8)
 

@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import admin
 from django.http import HttpResponse
 from django.urls import include, path
@@ -20,6 +19,6 @@ urlpatterns = [
     path("login", RedirectView.as_view(pattern_name="accounts:login", query_string=True)),
     path("healthz", lambda request: HttpResponse("ok", content_type="text/plain"), name="healthz"),
     path("admin/", admin.site.urls),
+    # The dev mailbox answers 404 unless PORTAIL_DEBUG=1 with the mailbox backend.
+    path("dev/mailbox/", include("portail.mail.urls")),
 ]
-if settings.EMAIL_BACKEND == "portail.mail.backends.MailboxBackend":
-    urlpatterns.append(path("dev/mailbox/", include("portail.mail.urls")))

@@ -4,6 +4,7 @@ from django.core.cache import cache
 from portail.accounts.models import Profile, State, User
 from portail.accounts.provisioning import create_account
 from portail.directory.models import SchoolClass, Structure
+from tests.smtp import smtp, smtp_server  # noqa: F401 (fixtures: a real aiosmtpd server)
 
 STRONG_PASSWORD = "cheval orange batterie agrafe"
 

@@ -3,7 +3,6 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
-from django.http import Http404
 from django.test import override_settings
 from django.utils import timezone
 
@@ -24,7 +23,9 @@ def template_dir(tmp_path, settings):
     folder = tmp_path / "mail"
     folder.mkdir()
     (folder / "hello.subject.txt").write_text("Bonjour {{ name }}\n")
-    (folder / "hello.txt").write_text("Bonjour {{ name }}, voir {{ base_url }}/auth/login\n")
+    (folder / "hello.txt").write_text(
+        "Bonjour {{ name }}, voir {{ base_url }}/auth/login {{ link }}\n"
+    )
     (folder / "hello.html").write_text("<p>Bonjour {{ name }}</p>\n")
     settings.TEMPLATES = [
         {**settings.TEMPLATES[0], "DIRS": [tmp_path, *settings.TEMPLATES[0]["DIRS"]]}
@@ -61,6 +62,34 @@ def test_smtp_failure_keeps_the_mail_and_a_later_run_sends_it(template_dir, sett
     assert not deliver(row.pk)  # never twice
 
 
+def test_queued_bodies_are_sealed_at_rest_and_erased_once_sent(template_dir, settings):
+    with override_settings(
+        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+        EMAIL_HOST="127.0.0.1",
+        EMAIL_PORT=closed_port(),
+        EMAIL_TIMEOUT=2,
+    ):
+        send_template("hello", "a@example.org", {"name": "Zoé", "link": "Zoé-secret-token"})
+    row = OutgoingMail.objects.values().get()
+    assert row["status"] == "pending"
+    assert "Zoé-secret-token" not in str(row)  # a dump of a pending mail shows no link
+    OutgoingMail.objects.update(next_attempt_at=timezone.now())
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    assert deliver_due() == 1
+    assert "Zoé-secret-token" in mail.outbox[0].body
+    sent = OutgoingMail.objects.get()
+    assert sent.sealed_text == "" and sent.sealed_html == ""
+
+
+def test_mail_sealed_under_another_key_is_retried_not_sent_garbled(template_dir, settings):
+    settings.PORTAIL_MAIL_DELIVER_ON_COMMIT = False
+    send_template("hello", "a@example.org", {"name": "Léa"})
+    settings.SECRET_KEY = "another-key-after-rotation-0123456789abcdefghij"
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    assert deliver_due() == 0 and not mail.outbox
+    assert "Unreadable" in OutgoingMail.objects.get().last_error
+
+
 def test_gives_up_after_max_attempts(template_dir, settings):
     settings.PORTAIL_MAIL_MAX_ATTEMPTS = 1
     with override_settings(
@@ -78,11 +107,12 @@ def test_dev_mailbox_lists_and_shows_messages_in_debug_only(template_dir, settin
     send_template("hello", "a@example.org", {"name": "Paul"})
     message = MailboxMessage.objects.get()
     assert message.subject == "Bonjour Paul"
-    from portail.mail import views
 
     settings.DEBUG = True
-    request = client.get("/").wsgi_request
-    assert "Bonjour Paul" in views.message(request, message.pk).content.decode()
+    assert "Bonjour Paul" in client.get("/dev/mailbox/").content.decode()
+    assert "Bonjour Paul" in client.get(f"/dev/mailbox/{message.pk}/").content.decode()
     settings.DEBUG = False
-    with pytest.raises(Http404):
-        views.mailbox(request)
+    assert client.get("/dev/mailbox/").status_code == 404
+    settings.DEBUG = True
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    assert client.get("/dev/mailbox/").status_code == 404

@@ -4,7 +4,11 @@ from django.utils import timezone
 
 class OutgoingMail(models.Model):
     """A rendered email waiting for (or past) delivery: written in the same transaction as the
-    change that caused it, so a mail is never lost to an SMTP hiccup, and retried until sent."""
+    change that caused it, so a mail is never lost to an SMTP hiccup, and retried until sent.
+
+    Bodies carry live links (reset tokens): they are stored sealed (portail.security.sealing) and
+    erased once sent; subject and recipient stay for the trail.
+    """
 
     class Status(models.TextChoices):
         PENDING = "pending", "à envoyer"
@@ -13,8 +17,8 @@ class OutgoingMail(models.Model):
 
     to = models.EmailField()
     subject = models.CharField(max_length=255)
-    body_text = models.TextField()
-    body_html = models.TextField(blank=True)
+    sealed_text = models.TextField(blank=True)
+    sealed_html = models.TextField(blank=True)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.CharField(max_length=255, blank=True)
@@ -27,6 +31,13 @@ class OutgoingMail(models.Model):
 
     def __str__(self):
         return f"{self.subject} → {self.to}"
+
+    @property
+    def text(self) -> str:
+        from portail.mail.services import SEAL_PURPOSE
+        from portail.security.sealing import unseal
+
+        return unseal(SEAL_PURPOSE, self.sealed_text)
 
 
 class MailboxMessage(models.Model):

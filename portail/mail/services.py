@@ -13,7 +13,11 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from portail.security import sealing
+
 from .models import OutgoingMail
+
+SEAL_PURPOSE = "mail.body"
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +29,11 @@ def send_template(name: str, to: str, context: dict) -> int:
     mail = OutgoingMail.objects.create(
         to=to,
         subject=subject,
-        body_text=render_to_string(f"mail/{name}.txt", context),
-        body_html=render_to_string(f"mail/{name}.html", context),
+        sealed_text=sealing.seal(SEAL_PURPOSE, render_to_string(f"mail/{name}.txt", context)),
+        sealed_html=sealing.seal(SEAL_PURPOSE, render_to_string(f"mail/{name}.html", context)),
     )
-    transaction.on_commit(lambda: deliver(mail.pk))
+    if settings.PORTAIL_MAIL_DELIVER_ON_COMMIT:
+        transaction.on_commit(lambda: deliver(mail.pk))
     return mail.pk
 
 
@@ -36,15 +41,18 @@ def deliver(mail_id: int) -> bool:
     mail = OutgoingMail.objects.filter(pk=mail_id, status=OutgoingMail.Status.PENDING).first()
     if mail is None:
         return False
-    message = EmailMultiAlternatives(
-        mail.subject, mail.body_text, settings.DEFAULT_FROM_EMAIL, [mail.to]
-    )
-    if mail.body_html:
-        message.attach_alternative(mail.body_html, "text/html")
     mail.attempts += 1
     try:
+        message = EmailMultiAlternatives(
+            mail.subject,
+            sealing.unseal(SEAL_PURPOSE, mail.sealed_text),
+            settings.DEFAULT_FROM_EMAIL,
+            [mail.to],
+        )
+        if html := sealing.unseal(SEAL_PURPOSE, mail.sealed_html):
+            message.attach_alternative(html, "text/html")
         message.send()
-    except Exception as exc:  # any transport failure: keep the mail and retry later
+    except Exception as exc:  # transport failure or unreadable body: keep the mail, retry later
         log.warning("mail %s not sent (attempt %s): %s", mail.pk, mail.attempts, type(exc).__name__)
         mail.last_error = f"{type(exc).__name__}: {exc}"[:255]
         if mail.attempts >= settings.PORTAIL_MAIL_MAX_ATTEMPTS:
@@ -55,7 +63,8 @@ def deliver(mail_id: int) -> bool:
         return False
     mail.status = OutgoingMail.Status.SENT
     mail.sent_at = timezone.now()
-    mail.save(update_fields=["attempts", "status", "sent_at"])
+    mail.sealed_text = mail.sealed_html = ""  # sent: the links in it are no business of ours
+    mail.save(update_fields=["attempts", "status", "sent_at", "sealed_text", "sealed_html"])
     return True
 
 

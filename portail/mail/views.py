@@ -6,7 +6,7 @@ from .models import MailboxMessage
 
 
 def _dev_only():
-    if not settings.DEBUG:
+    if not (settings.DEBUG and settings.EMAIL_BACKEND == "portail.mail.backends.MailboxBackend"):
         raise Http404
 
 

@@ -1,5 +1,148 @@
-from django.shortcuts import render
+from django.conf import settings
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from portail.accounts.services import DomainError, WeakPassword
+from portail.security.ratelimit import RateLimited
+from portail.security.views import rate_limited
+
+from . import services
+from .forms import IdentifierDetailsForm, LostIdentifierForm, LostPasswordForm, ResetPasswordForm
+
+
+def _no_referrer(response):
+    # The reset URL carries the token: no page of the flow may leak it in a Referer header.
+    response["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 def help_page(request):
     return render(request, "recovery/help.html")
+
+
+@require_http_methods(["GET", "POST"])
+def lost_password(request):
+    form = LostPasswordForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.request_password_reset(request, form.cleaned_data["identifier"])
+        except RateLimited as exc:
+            return rate_limited(request, exc)
+        except DomainError as exc:
+            if not settings.PORTAIL_NEUTRAL_RECOVERY_MESSAGES:
+                form.add_error(None, exc.message)
+            else:
+                return _sent(request, "recovery/lost_password.html", services.NEUTRAL_MESSAGE)
+        else:
+            message = (
+                services.NEUTRAL_MESSAGE
+                if settings.PORTAIL_NEUTRAL_RECOVERY_MESSAGES
+                else services.RESET_SENT_MESSAGE
+            )
+            return _sent(request, "recovery/lost_password.html", message)
+    return render(request, "recovery/lost_password.html", {"form": form})
+
+
+def _sent(request, template, message):
+    return render(request, template, {"sent_message": message})
+
+
+@require_http_methods(["GET", "POST"])
+def lost_identifier(request):
+    form = LostIdentifierForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        email = form.cleaned_data["email"]
+        try:
+            services.send_identifier_reminder(request, email)
+        except RateLimited as exc:
+            return rate_limited(request, exc)
+        except services.SeveralAccounts:
+            # Only the address crosses to the next step; the accounts are looked up again there.
+            request.session[services.SESSION_IDENTIFIER_EMAIL] = email
+            return redirect("recovery:lost_identifier_details")
+        except DomainError as exc:
+            if not settings.PORTAIL_NEUTRAL_RECOVERY_MESSAGES:
+                form.add_error(None, exc.message)
+            else:
+                return _sent(request, "recovery/lost_identifier.html", services.NEUTRAL_MESSAGE)
+        else:
+            message = (
+                services.NEUTRAL_MESSAGE
+                if settings.PORTAIL_NEUTRAL_RECOVERY_MESSAGES
+                else services.IDENTIFIER_SENT_MESSAGE
+            )
+            return _sent(request, "recovery/lost_identifier.html", message)
+    return render(request, "recovery/lost_identifier.html", {"form": form})
+
+
+@require_http_methods(["GET", "POST"])
+def lost_identifier_details(request):
+    email = request.session.get(services.SESSION_IDENTIFIER_EMAIL)
+    candidates = services.identifier_candidates(email) if email else []
+    if len(candidates) < 2:
+        return redirect("recovery:lost_identifier")
+    options = {
+        "structures": services.structures_of(candidates),
+        "ask_structure": services.first_names_repeat(candidates),
+    }
+    form = IdentifierDetailsForm(request.POST or None, **options)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.send_identifier_reminder(
+                request,
+                email,
+                first_name=form.cleaned_data["first_name"],
+                structure_id=form.cleaned_data.get("structure"),
+            )
+        except RateLimited as exc:
+            return rate_limited(request, exc)
+        except DomainError as exc:
+            form.add_error(None, exc.message)
+        else:
+            del request.session[services.SESSION_IDENTIFIER_EMAIL]
+            return _sent(request, "recovery/lost_identifier.html", services.IDENTIFIER_SENT_MESSAGE)
+    return render(request, "recovery/lost_identifier_details.html", {"form": form})
+
+
+@require_http_methods(["GET"])
+def reset_link(request, token):
+    """The link of the email: check the token, move it into the session, drop it from the URL."""
+    try:
+        services.open_reset_link(request, token)
+    except RateLimited as exc:
+        return _no_referrer(rate_limited(request, exc))
+    except DomainError as exc:
+        return _no_referrer(render(request, "recovery/reset_invalid.html", {"error": exc.message}))
+    return _no_referrer(redirect("recovery:reset"))
+
+
+@require_http_methods(["GET", "POST"])
+def reset(request):
+    try:
+        services.current_reset_link(request)
+    except DomainError as exc:
+        return _no_referrer(render(request, "recovery/reset_invalid.html", {"error": exc.message}))
+    form = ResetPasswordForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.reset_password(
+                request, form.cleaned_data["identifier"], form.cleaned_data["new_password"]
+            )
+        except RateLimited as exc:
+            return _no_referrer(rate_limited(request, exc))
+        except services.IdentifierMismatch as exc:
+            form.add_error("identifier", exc.message)
+        except WeakPassword as exc:
+            for error in exc.errors:
+                form.add_error("new_password", error)
+        except services.TokenInvalid as exc:
+            return _no_referrer(
+                render(request, "recovery/reset_invalid.html", {"error": exc.message})
+            )
+        else:
+            messages.success(request, services.PASSWORD_CHANGED_MESSAGE)
+            return _no_referrer(redirect("accounts:login"))
+    return _no_referrer(
+        render(request, "recovery/reset.html", {"form": form, "strength_for": "new_password"})
+    )
