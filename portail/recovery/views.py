@@ -143,6 +143,8 @@ def reset(request):
         else:
             messages.success(request, services.PASSWORD_CHANGED_MESSAGE)
             return _no_referrer(redirect("accounts:login"))
-    return _no_referrer(
-        render(request, "recovery/reset.html", {"form": form, "strength_for": "new_password"})
-    )
+    # Not no-referrer here: this URL holds no token (it left at the redirect above), and under
+    # no-referrer browsers send "Origin: null" with the form's POST (Fetch standard, "append a
+    # request Origin header"), which Django's CSRF check rightly refuses. The site-wide policy
+    # (same-origin) keeps even this token-less URL inside the portal.
+    return render(request, "recovery/reset.html", {"form": form, "strength_for": "new_password"})
