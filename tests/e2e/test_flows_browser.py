@@ -1,0 +1,167 @@
+"""The seed's recovery flows clicked through in Chromium: lost password, lost identifier.
+
+Mail goes to a real SMTP server (aiosmtpd, tests/smtp.py); the test opens the received message in
+the browser, as a webmail would show it, and follows its link.
+"""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from portail.accounts.models import Profile, State, User
+from tests.conftest import STRONG_PASSWORD
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+NEW_PASSWORD = "lanterne violette sous la pluie"
+
+
+def log_in(page, identifier, password):
+    page.get_by_label("Identifiant").fill(identifier)
+    page.get_by_label("Mot de passe", exact=True).fill(password)
+    page.get_by_role("button", name="Connexion").click()
+
+
+def meter(page):
+    return page.get_by_role("status").filter(has_text="Sécurité")
+
+
+@pytest.fixture
+def mail_links_to_live_server(settings, live_server):
+    # Links in emails are built from PORTAIL_BASE_URL: point it at the server the browser uses.
+    settings.PORTAIL_BASE_URL = live_server.url
+    return live_server.url
+
+
+def open_mail(context, mail):
+    """The received message's HTML part, shown in a new tab as a webmail would."""
+    tab = context.new_page()
+    tab.set_content(mail.html)
+    return tab
+
+
+def test_lost_password_by_mail_to_a_new_password(
+    page, a11y, context, active_user, smtp, mail_links_to_live_server
+):
+    page.goto("/auth/login")
+    a11y(page)
+    page.get_by_role("link", name="Besoin d'aide ?").click()
+    a11y(page)
+    page.get_by_role("link", name="Vous avez perdu votre mot de passe ?").click()
+    expect(
+        page.get_by_text(
+            "Entrez votre identifiant de connexion pour recevoir les instructions pour changer votre mot de passe."
+        )
+    ).to_be_visible()
+    a11y(page)
+
+    # A typo first: the seed's message.
+    page.get_by_label("Identifiant").fill("jean.dupond")
+    page.get_by_role("button", name="Envoyer").click()
+    expect(page.get_by_role("alert")).to_have_text(
+        "Utilisateur inconnu, veuillez vérifier la saisie de votre identifiant."
+    )
+    a11y(page)
+    assert smtp.messages == []
+
+    page.get_by_label("Identifiant").fill(" Jean.Dupont ")
+    page.get_by_role("button", name="Envoyer").click()
+    expect(page.get_by_role("status")).to_contain_text(
+        "vérifiez votre dossier de courriers indésirables"
+    )
+    a11y(page)
+
+    mail = smtp.only(to="jean.dupont@example.org")
+    assert STRONG_PASSWORD not in mail.text
+    inbox = open_mail(context, mail)
+    inbox.get_by_role("link", name="Choisir mon nouveau mot de passe").click()
+
+    expect(
+        inbox.get_by_role("heading", level=1, name="Réinitialisation du mot de passe")
+    ).to_be_visible()
+    # The token has left the address bar before the form is shown.
+    expect(inbox).to_have_url(re.compile(r"/auth/reset/$"))
+    a11y(inbox)
+    inbox.get_by_label("Identifiant").fill("jean.dupont")
+    new_password = inbox.get_by_label("Nouveau mot de passe", exact=True)
+    new_password.fill("motdepasse")
+    expect(meter(inbox)).to_contain_text("Sécurité : Faible")
+    new_password.fill(NEW_PASSWORD)
+    expect(meter(inbox)).to_have_text("Sécurité : Forte")
+    a11y(inbox)  # the meter, shown, is accessible too
+    inbox.get_by_label("Confirmation du nouveau mot de passe").fill(NEW_PASSWORD)
+    inbox.get_by_role("button", name="Enregistrer").click()
+
+    expect(inbox).to_have_url(re.compile(r"/auth/login$"))
+    expect(inbox.get_by_text("Vous pouvez dès maintenant vous connecter")).to_be_visible()
+    a11y(inbox)
+    confirmation = smtp.sent_to("jean.dupont@example.org")[-1]
+    assert confirmation.subject == "ENT : votre mot de passe a été modifié"
+    assert NEW_PASSWORD not in confirmation.text
+
+    log_in(inbox, "jean.dupont", NEW_PASSWORD)
+    expect(inbox.get_by_role("button", name="Se déconnecter")).to_be_visible()
+
+    # The link is dead now.
+    link = mail.links(prefix=mail_links_to_live_server)[0]
+    inbox.goto(link)
+    expect(inbox.get_by_role("link", name="Demander un nouveau lien")).to_be_visible()
+    a11y(inbox)
+
+
+def test_lost_identifier_by_mail(page, a11y, active_user, smtp, mail_links_to_live_server):
+    page.goto("/auth/help")
+    a11y(page)
+    page.get_by_role("link", name="Vous avez perdu votre identifiant ?").click()
+    a11y(page)
+
+    page.get_by_label("Adresse de messagerie").fill("inconnu@example.org")
+    page.get_by_role("button", name="Envoyer").click()
+    expect(page.get_by_role("alert")).to_have_text(
+        "Adresse courriel inconnue. Veuillez contacter votre administrateur ENT."
+    )
+    a11y(page)
+
+    page.get_by_label("Adresse de messagerie").fill("Jean.Dupont@example.org")
+    page.get_by_role("button", name="Envoyer").click()
+    expect(page.get_by_role("status")).to_contain_text("Un courriel contenant votre identifiant")
+    a11y(page)
+    mail = smtp.only(to="jean.dupont@example.org")
+    assert "jean.dupont" in mail.text
+
+    page.get_by_role("link", name="Retour à l'écran d'accueil").click()
+    a11y(page)
+    log_in(page, "jean.dupont", STRONG_PASSWORD)
+    expect(page.get_by_role("button", name="Se déconnecter")).to_be_visible()
+    a11y(page)
+
+
+def test_shared_address_asks_the_first_name_and_sends_only_that_identifier(
+    page, a11y, active_user, school, smtp
+):
+    # A parent's address, given by a sibling's account too.
+    sibling = User.objects.create_user(
+        "lea.dupont",
+        STRONG_PASSWORD,
+        first_name="Léa",
+        last_name="Dupont",
+        profile=Profile.ELEVE,
+        state=State.ACTIVE,
+        email="jean.dupont@example.org",
+    )
+    sibling.structures.set([school])
+    page.goto("/auth/lost-identifier")
+    a11y(page)
+    page.get_by_label("Adresse de messagerie").fill("jean.dupont@example.org")
+    page.get_by_role("button", name="Envoyer").click()
+    expect(page.get_by_text("Plusieurs comptes utilisent cette adresse")).to_be_visible()
+    a11y(page)
+    page.get_by_label("Prénom").fill("lea")
+    page.get_by_role("button", name="Envoyer").click()
+    expect(page.get_by_role("status")).to_contain_text("Un courriel contenant votre identifiant")
+    a11y(page)
+    mail = smtp.only(to="jean.dupont@example.org")
+    assert "lea.dupont" in mail.text and "jean.dupont :" not in mail.text.replace(
+        "Identifiant de", ""
+    )
