@@ -270,7 +270,7 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
-# portail/static is not an app's static dir (portail itself is no app): name it for the finders.
+# The project's own CSS and JS (portail/ is not an app, so no finder would look there).
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = DEBUG
 if not DEBUG:
