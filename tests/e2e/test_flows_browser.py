@@ -82,6 +82,7 @@ def test_lost_password_by_mail_to_a_new_password(
     ).to_be_visible()
     # The token has left the address bar before the form is shown.
     expect(inbox).to_have_url(re.compile(r"/auth/reset/$"))
+    expect(inbox.get_by_role("button", name="Afficher le mot de passe")).to_have_count(2)
     a11y(inbox)
     inbox.get_by_label("Identifiant").fill("jean.dupont")
     new_password = inbox.get_by_label("Nouveau mot de passe", exact=True)
