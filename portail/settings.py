@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "portail.activation",
     "portail.recovery",
     "portail.mail",
+    "portail.console",
 ]
 
 MIDDLEWARE = [
@@ -209,6 +210,9 @@ PORTAIL_RATE_LIMITS = {
     "account:user": (10, 15 * 60),
     # The strength meter asks the server as the user types.
     "strength:ip": (600, 10 * 60),
+    # Console second factor (behind the password): 3 of 10^6 codes are valid at a time, so 10
+    # tries an hour keep a guesser's odds under 1 in 1,000 a day (NIST 800-63B §5.2.2).
+    "console-otp:user": (10, 60 * 60),
 }
 
 # --- Mail -------------------------------------------------------------------------------------
