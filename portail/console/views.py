@@ -231,7 +231,9 @@ def account(request, pk):
             "children": children,
             "parents": parents,
             "visible_ids": set(
-                visible.filter(pk__in=[*children, *parents]).values_list("pk", flat=True)
+                visible.filter(pk__in=[u.pk for u in (*children, *parents)]).values_list(
+                    "pk", flat=True
+                )
             ),
             "events": [(e, tag_label(e.tag)) for e in events[:100]],
             "identifier_form": IdentifierForm(initial={"identifier": target.identifier}),
