@@ -86,22 +86,23 @@ def _new_recovery_codes(user) -> list[str]:
     return codes
 
 
-@transaction.atomic
 def confirm_totp_enrolment(request, user, code: str, *, at: float | None = None) -> list[str]:
     """Check a first code from the app; return the recovery codes in clear (shown once)."""
     ratelimit.hit("console-otp:user", user.pk)
-    device = TOTPDevice.objects.select_for_update().filter(user=user).first()
-    if device is None or device.confirmed_at is not None:
-        raise AlreadyEnrolled
-    step = otp.matching_step(otp.decrypt(device.encrypted_secret), code, at or time.time())
-    if step is None:
+    with transaction.atomic():
+        device = TOTPDevice.objects.select_for_update().filter(user=user).first()
+        if device is None or device.confirmed_at is not None:
+            raise AlreadyEnrolled
+        step = otp.matching_step(otp.decrypt(device.encrypted_secret), code, at or time.time())
+        if step is not None:
+            device.confirmed_at = timezone.now()
+            device.last_used_step = step
+            device.save(update_fields=["confirmed_at", "last_used_step"])
+            codes = _new_recovery_codes(user)
+            record("console.totp.enrolled", request=request, target=user)
+    if step is None:  # recorded outside the transaction that the error would roll back
         record("console.totp.failed", request=request, target=user, during="enrolment")
         raise InvalidSecondFactor
-    device.confirmed_at = timezone.now()
-    device.last_used_step = step
-    device.save(update_fields=["confirmed_at", "last_used_step"])
-    codes = _new_recovery_codes(user)
-    record("console.totp.enrolled", request=request, target=user)
     ratelimit.clear("console-otp:user", user.pk)
     return codes
 
@@ -111,33 +112,40 @@ def is_enrolled(user) -> bool:
 
 
 @transaction.atomic
-def verify_second_factor(request, user, typed: str, *, at: float | None = None) -> str:
-    """Accept a TOTP code not used before, or an unused recovery code; return which ("totp",
-    "recovery"). Raises InvalidSecondFactor or ratelimit.RateLimited."""
-    ratelimit.hit("console-otp:user", user.pk)
+def _consume_second_factor(user, typed: str, at: float) -> tuple[str | None, bool]:
+    """("totp" | "recovery" | None, whether a valid but already used TOTP code was typed)."""
     device = TOTPDevice.objects.select_for_update().filter(user=user).first()
     if device is None or device.confirmed_at is None:
-        raise InvalidSecondFactor
-    step = otp.matching_step(otp.decrypt(device.encrypted_secret), typed, at or time.time())
+        return None, False
+    step = otp.matching_step(otp.decrypt(device.encrypted_secret), typed, at)
     # RFC 6238 §5.2: a code accepted once is refused after, and so is any older one.
     if step is not None and (device.last_used_step is None or step > device.last_used_step):
         device.last_used_step = step
         device.save(update_fields=["last_used_step"])
-        record("console.totp.verified", request=request, target=user)
-        ratelimit.clear("console-otp:user", user.pk)
-        return "totp"
+        return "totp", False
     normalised = otp.normalise_recovery_code(typed)
-    if normalised:
-        used = RecoveryCode.objects.filter(
-            user=user, digest=otp.recovery_digest(normalised), used_at__isnull=True
-        ).update(used_at=timezone.now())
-        if used:
-            left = RecoveryCode.objects.filter(user=user, used_at__isnull=True).count()
-            record("console.totp.recovery_used", request=request, target=user, left=left)
-            ratelimit.clear("console-otp:user", user.pk)
-            return "recovery"
-    record("console.totp.failed", request=request, target=user, replay=step is not None)
-    raise InvalidSecondFactor
+    if normalised and RecoveryCode.objects.filter(
+        user=user, digest=otp.recovery_digest(normalised), used_at__isnull=True
+    ).update(used_at=timezone.now()):
+        return "recovery", False
+    return None, step is not None
+
+
+def verify_second_factor(request, user, typed: str, *, at: float | None = None) -> str:
+    """Accept a TOTP code not used before, or an unused recovery code; return which ("totp",
+    "recovery"). Raises InvalidSecondFactor or ratelimit.RateLimited."""
+    ratelimit.hit("console-otp:user", user.pk)
+    how, replay = _consume_second_factor(user, typed, at or time.time())
+    if how is None:
+        record("console.totp.failed", request=request, target=user, replay=replay)
+        raise InvalidSecondFactor
+    if how == "recovery":
+        left = RecoveryCode.objects.filter(user=user, used_at__isnull=True).count()
+        record("console.totp.recovery_used", request=request, target=user, left=left)
+    else:
+        record("console.totp.verified", request=request, target=user)
+    ratelimit.clear("console-otp:user", user.pk)
+    return how
 
 
 # --- Actions on an account ---------------------------------------------------------------------
