@@ -176,8 +176,9 @@ def block_account(request, account):
 def unblock_account(request, account):
     if account.state != State.BLOCKED:
         raise NotBlocked
-    # Back to where it was: never activated -> its activation code works again.
-    account.state = State.ACTIVE if account.activated_at else State.PENDING
+    # Back to where it was: an account without a password (never activated, or given a new code)
+    # returns to its first connection, and its activation code works again.
+    account.state = State.ACTIVE if account.has_usable_password() else State.PENDING
     account.save(update_fields=["state"])
     _audit(
         "console.account.unblocked",
