@@ -2,7 +2,7 @@
 
 A référent sees the accounts of the structures he administers (directory's
 `accounts_administered_by`), except the accounts that hold a function themselves: only a regional
-administrator manages référents (issue 3 §1). Anything else is answered 404, as if it did not exist.
+administrator manages référents (issue 3 §1). Nor his own account. Anything else is answered 404, as if it did not exist.
 """
 
 from django.db.models import Exists, OuterRef
@@ -33,7 +33,8 @@ def visible_structures(actor):
 
 
 def visible_accounts(actor):
-    accounts = accounts_administered_by(actor)
+    # Nobody acts on his own account from the console (a regional admin could lock himself out).
+    accounts = accounts_administered_by(actor).exclude(pk=actor.pk)
     if not is_regional_admin(actor):
         accounts = accounts.exclude(Exists(Function.objects.filter(user=OuterRef("pk"))))
     return accounts
