@@ -41,3 +41,27 @@ class RecoveryCode(models.Model):
 
     def __str__(self):
         return f"code de secours de {self.user_id}"
+
+
+class IgnoredDuplicate(models.Model):
+    """A pair of accounts a référent looked at and declared two different people."""
+
+    first = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    second = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    ignored_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "doublon écarté"
+        constraints = [
+            models.UniqueConstraint(fields=["first", "second"], name="unique_ignored_pair"),
+            # One row per pair, in one order.
+            models.CheckConstraint(
+                condition=models.Q(first__lt=models.F("second")), name="ignored_pair_ordered"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.first_id} ≠ {self.second_id}"

@@ -308,3 +308,57 @@ def issue_letters(request, accounts) -> list[tuple[User, str | None]]:
         else:
             letters.append((account, None))
     return letters
+
+
+# --- Possible duplicates -----------------------------------------------------------------------
+
+
+def possible_duplicates(accounts) -> list[tuple[User, User, str]]:
+    """Pairs among `accounts` with the same names and birth date, or the same names and email,
+    that nobody has declared different. (first, second, reason), first.pk < second.pk."""
+    from django.db.models import Count
+    from django.db.models.functions import Lower
+
+    from .models import IgnoredDuplicate
+
+    rules = [
+        ("même nom, prénom et date de naissance", ["birth_date"], {"birth_date__isnull": False}),
+        ("même nom, prénom et adresse de messagerie", ["email_l"], {"email_l__gt": ""}),
+    ]
+    keyed = accounts.annotate(
+        first_l=Lower("first_name"), last_l=Lower("last_name"), email_l=Lower("email")
+    )
+    ignored = set(IgnoredDuplicate.objects.values_list("first_id", "second_id"))
+    pairs, seen = [], set()
+    for reason, extra, condition in rules:
+        fields = ["first_l", "last_l", *extra]
+        groups = (
+            keyed.filter(**condition)
+            .order_by()
+            .values(*fields)
+            .annotate(n=Count("pk"))
+            .filter(n__gt=1)
+        )
+        for group in groups[:500]:
+            members = list(keyed.filter(**{f: group[f] for f in fields}).order_by("pk")[:20])
+            for i, first in enumerate(members):
+                for second in members[i + 1 :]:
+                    key = (first.pk, second.pk)
+                    if key not in ignored and key not in seen:
+                        seen.add(key)
+                        pairs.append((first, second, reason))
+    return pairs
+
+
+@transaction.atomic
+def ignore_duplicate(request, first, second):
+    from .models import IgnoredDuplicate
+
+    if first.pk > second.pk:
+        first, second = second, first
+    _, created = IgnoredDuplicate.objects.get_or_create(
+        first=first, second=second, defaults={"ignored_by": request.user}
+    )
+    if created:
+        for account, other in ((first, second), (second, first)):
+            _audit("console.duplicate.ignored", request, account, other=other.identifier)

@@ -19,4 +19,8 @@ urlpatterns = [
     path("comptes/<int:pk>/liens/<int:other_pk>/retirer", views.unlink, name="unlink"),
     path("fiches", views.letters, name="letters"),
     path("journal", views.audit_log, name="audit"),
+    path("doublons", views.duplicates, name="duplicates"),
+    path(
+        "doublons/<int:pk>/<int:other_pk>/ecarter", views.ignore_duplicate, name="ignore_duplicate"
+    ),
 ]

@@ -48,6 +48,7 @@ TAG_LABELS = {
     "console.account.linked": "Lien parent–élève ajouté",
     "console.account.unlinked": "Lien parent–élève retiré",
     "console.letters.new_code": "Fiche de connexion (nouveau code)",
+    "console.duplicate.ignored": "Doublon écarté",
     "account.login": "Connexion",
     "account.login.failed": "Échec de connexion",
     "account.login.blocked": "Connexion refusée (compte bloqué)",
@@ -527,3 +528,22 @@ def audit_log(request):
             "query": query.urlencode(),
         },
     )
+
+
+# --- Possible duplicates ---------------------------------------------------------------------------
+
+
+@console_view
+def duplicates(request):
+    pairs = services.possible_duplicates(scoping.visible_accounts(request.user))
+    return render(request, "console/duplicates.html", {"pairs": pairs})
+
+
+@console_view
+@require_POST
+def ignore_duplicate(request, pk, other_pk):
+    first = scoping.get_visible_account(request.user, pk)
+    second = scoping.get_visible_account(request.user, other_pk)
+    services.ignore_duplicate(request, first, second)
+    messages.success(request, "Les deux comptes sont notés comme deux personnes différentes.")
+    return redirect("console:duplicates")

@@ -221,3 +221,38 @@ def test_audit_log_filters_by_account_action_and_date(console, active_user, pupi
 
     today = timezone.localdate().isoformat()
     assert "Compte bloqué" in rows(f"since={today}&until={today}")
+
+
+def test_possible_duplicates_listed_and_ignored(console, referent, school, b_side):
+    import datetime
+
+    from portail.accounts.provisioning import create_account
+
+    born = datetime.date(2010, 5, 4)
+    twins = [
+        create_account("Léa", "Petit", Profile.ELEVE, structures=[school])[0] for _ in range(2)
+    ]
+    for twin in twins:
+        twin.birth_date = born
+        twin.save()
+    same_mail = [
+        create_account("Marc", "Roux", Profile.PARENT, structures=[school], email="m@x.org")[0]
+        for _ in range(2)
+    ]
+    different = create_account("Léa", "Petit", Profile.ELEVE, structures=[school])[
+        0
+    ]  # no birth date
+    page = text(console.get("/console/doublons"))
+    assert "2 paires" in page
+    assert twins[1].identifier in page and same_mail[1].identifier in page
+    assert different.identifier not in page
+    assert "Berger" not in page
+    console.post(f"/console/doublons/{twins[1].pk}/{twins[0].pk}/ecarter")
+    page = text(console.get("/console/doublons"))
+    assert "1 paire" in page and twins[1].identifier not in page
+    assert event("console.duplicate.ignored", twins[0]).actor == referent
+    # A pair with an account of school B cannot be ignored.
+    assert (
+        console.post(f"/console/doublons/{twins[0].pk}/{b_side['pupil'].pk}/ecarter").status_code
+        == 404
+    )
