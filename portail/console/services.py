@@ -207,10 +207,18 @@ def give_new_activation_code(request, account) -> str:
 def send_reset_link(request, account):
     """Mail a reset link to the account's address; the référent never sees a password.
 
-    TODO(console): call the recovery package's reset-link operation once it lands on main, so
-    there is one way to make and mail a reset token.
+    The one way to make and mail a reset token is the recovery package's; until that package's
+    operation is on this branch, the action answers NotImplementedError (the view says so).
     """
-    raise NotImplementedError
+    try:
+        from portail.recovery.services import request_password_reset
+    except ImportError:
+        raise NotImplementedError from None
+    if not account.email:
+        raise NoEmail
+    # Its own audit event ("account.password.reset_requested") names the référent as actor.
+    request_password_reset(request, account.identifier)
+    _audit("console.account.reset_link_sent", request, account)
 
 
 @transaction.atomic

@@ -43,6 +43,8 @@ TAG_LABELS = {
     "console.account.blocked": "Compte bloqué",
     "console.account.unblocked": "Compte débloqué",
     "console.account.new_code": "Nouveau code d'activation",
+    "console.account.reset_link_sent": "Lien de réinitialisation envoyé",
+    "account.password.reset_requested": "Réinitialisation demandée",
     "console.account.identifier_changed": "Identifiant changé",
     "console.account.renamed": "Nom corrigé",
     "console.account.linked": "Lien parent–élève ajouté",
@@ -284,6 +286,8 @@ def _action(request, pk, name):
     if request.method == "POST":
         try:
             spec["operation"](request, target)
+        except ratelimit.RateLimited as exc:
+            return rate_limited(request, exc)
         except DomainError as exc:
             messages.error(request, exc.message)
         except NotImplementedError:

@@ -256,3 +256,15 @@ def test_possible_duplicates_listed_and_ignored(console, referent, school, b_sid
         console.post(f"/console/doublons/{twins[0].pk}/{b_side['pupil'].pk}/ecarter").status_code
         == 404
     )
+
+
+def test_send_reset_link_mails_the_account_and_audits(console, referent, active_user):
+    from portail.mail.models import OutgoingMail
+
+    recovery = pytest.importorskip("portail.recovery.services")
+    if not hasattr(recovery, "request_password_reset"):
+        pytest.skip("the recovery package's reset-link operation is not on this branch yet")
+    console.post(f"/console/comptes/{active_user.pk}/reinitialisation")
+    assert event("console.account.reset_link_sent", active_user).actor == referent
+    mail = OutgoingMail.objects.get(to="jean.dupont@example.org")
+    assert "/auth/reset/" in mail.body_text
