@@ -141,3 +141,10 @@ def test_referent_b_sees_his_own_school(client, referent_b, b_side):
     session.save()
     assert client.get(f"/console/comptes/{b_side['pupil'].pk}/").status_code == 200
     assert User.objects.get(pk=b_side["pupil"].pk).state == State.PENDING
+
+
+def test_header_links_the_console_for_function_holders_only(client, referent, active_user):
+    client.force_login(referent)
+    assert "Console du référent" in text(client.get("/"))
+    client.force_login(active_user)
+    assert "Console du référent" not in text(client.get("/"))
