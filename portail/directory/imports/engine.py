@@ -180,7 +180,9 @@ class _Run:
         wanted_groups = set()
         for r in records:
             for key in r.classes:
-                wanted_classes.setdefault(key, r.class_levels.get(key, ""))
+                level = r.class_levels.get(key, "")
+                if level or key not in wanted_classes:
+                    wanted_classes[key] = level
             wanted_groups |= r.groups
         structures = (
             {s for s, _ in wanted_classes} | {s for s, _ in wanted_groups} | self.scope.structures
