@@ -102,3 +102,33 @@ class AuditFilterForm(forms.Form):
     def __init__(self, *args, tags=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["tag"].choices = [("", "Toutes")] + [(t, t) for t in tags]
+
+
+# A school's own file: 1,500 people are about 150 KB; 5 MB leaves room and bounds the session copy.
+IMPORT_MAX_BYTES = 5 * 1024 * 1024
+
+
+class ImportForm(forms.Form):
+    structure = forms.ModelChoiceField(label="Établissement", queryset=None, empty_label=None)
+    profile = forms.ChoiceField(label="Profil des comptes du fichier", choices=Profile.choices)
+    file = forms.FileField(
+        label="Fichier CSV (modèle de la région, séparateur point-virgule)",
+        help_text="Élèves : Prénom*;Nom*;Date de naissance*;Classes*. Parents : Nom*;Prénom*;… "
+        "Nom de l'élève;Prénom de l'élève;Classes de l'élève.",
+    )
+    full = forms.BooleanField(
+        label="Fichier complet : les comptes de ce profil absents du fichier deviennent sortants",
+        required=False,
+    )
+
+    def __init__(self, *args, actor, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["structure"].queryset = scoping.visible_structures(actor)
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > IMPORT_MAX_BYTES:
+            raise forms.ValidationError(
+                "Le fichier dépasse 5 Mo : découpez-le par profil ou par classe."
+            )
+        return upload

@@ -18,6 +18,7 @@ urlpatterns = [
     path("comptes/<int:pk>/liens", views.link, name="link"),
     path("comptes/<int:pk>/liens/<int:other_pk>/retirer", views.unlink, name="unlink"),
     path("fiches", views.letters, name="letters"),
+    path("import", views.import_csv, name="import"),
     path("journal", views.audit_log, name="audit"),
     path("doublons", views.duplicates, name="duplicates"),
     path(

@@ -1,5 +1,6 @@
 """The référent console. Every account, class and event is fetched through scoping.py."""
 
+import base64
 import datetime
 import functools
 from urllib.parse import urlencode
@@ -9,7 +10,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -28,6 +29,7 @@ from .forms import (
     AuditFilterForm,
     CodeForm,
     IdentifierForm,
+    ImportForm,
     LetterCodeForm,
     LettersForm,
     LinkForm,
@@ -51,6 +53,7 @@ TAG_LABELS = {
     "console.account.unlinked": "Lien parent–élève retiré",
     "console.letters.new_code": "Fiche de connexion (nouveau code)",
     "console.duplicate.ignored": "Doublon écarté",
+    "directory.import": "Import",
     "account.login": "Connexion",
     "account.login.failed": "Échec de connexion",
     "account.login.blocked": "Connexion refusée (compte bloqué)",
@@ -551,3 +554,66 @@ def ignore_duplicate(request, pk, other_pk):
     services.ignore_duplicate(request, first, second)
     messages.success(request, "Les deux comptes sont notés comme deux personnes différentes.")
     return redirect("console:duplicates")
+
+
+# --- Import of a school's own CSV: upload, preview, confirm, report ------------------------------
+
+SESSION_IMPORT = "console_import"
+
+
+def _run_import(request, pending, *, dry_run):
+    from portail.directory.imports.region_csv import import_region_csv
+
+    structure = scoping.visible_structures(request.user).filter(pk=pending["structure"]).first()
+    if structure is None:
+        raise Http404
+    return structure, import_region_csv(
+        base64.b64decode(pending["data"]),
+        structure=structure,
+        profile=pending["profile"],
+        full=pending["full"],
+        dry_run=dry_run,
+        actor=request.user,
+    )
+
+
+@console_view
+def import_csv(request):
+    from portail.directory.imports.report import ImportFileError
+
+    if request.method == "POST" and request.POST.get("step") == "confirm":
+        pending = request.session.pop(SESSION_IMPORT, None)
+        if pending is None:
+            messages.error(request, "Aucun import en attente : déposez de nouveau le fichier.")
+            return redirect("console:import")
+        structure, report = _run_import(request, pending, dry_run=False)
+        classes = scoping.visible_classes(request.user).filter(
+            structure=structure, name__in={c for a in report.created for c in a.classes}
+        )
+        return render(
+            request,
+            "console/import_report.html",
+            {"report": report, "structure": structure, "classes": classes, "preview": False},
+        )
+    form = ImportForm(request.POST or None, request.FILES or None, actor=request.user)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        pending = {
+            "data": base64.b64encode(data["file"].read()).decode(),
+            "structure": data["structure"].pk,
+            "profile": data["profile"],
+            "full": data["full"],
+        }
+        try:
+            structure, report = _run_import(request, pending, dry_run=True)
+        except ImportFileError as exc:
+            form.add_error("file", exc.message)
+        else:
+            # The file waits in the server-side session for the confirmation, nowhere else.
+            request.session[SESSION_IMPORT] = pending
+            return render(
+                request,
+                "console/import_report.html",
+                {"report": report, "structure": structure, "preview": True, "pending": pending},
+            )
+    return render(request, "console/import.html", {"form": form})
