@@ -63,7 +63,7 @@ def log_in(page, identifier, password):
     page.get_by_role("button", name="Connexion").click()
 
 
-def test_referent_enrols_finds_blocks_unblocks_gives_code_prints_letters(
+def test_referent_enrols_finds_blocks_unblocks_gives_code_imports_and_prints_letters(
     chromium, live_server, check_a11y, referent, pupil_a, school_class
 ):
     pupil, _ = pupil_a
@@ -108,18 +108,39 @@ def test_referent_enrols_finds_blocks_unblocks_gives_code_prints_letters(
     expect(page.get_by_role("heading", name="Nouveau code d'activation")).to_be_visible()
     check_a11y(page)
 
-    # Letters for the class: confirmation, then the PDF.
-    page.get_by_role("link", name="Fiches de connexion").click()
+    # Import a class from the region's CSV: preview, confirm, then its letters.
+    page.get_by_role("link", name="Importer un fichier").click()
     check_a11y(page)
-    page.get_by_label("Classe").select_option(label="2nde 3")
-    page.get_by_role("button", name="Continuer").click()
+    page.get_by_label("Profil des comptes du fichier").select_option(label="Élève")
+    page.get_by_label("Fichier CSV").set_input_files(
+        files=[
+            {
+                "name": "eleves.csv",
+                "mimeType": "text/csv",
+                "buffer": "Prénom*;Nom*;Date de naissance*;Classes*\nLéa;Petit;04/05/2012;6e B\n".encode(),
+            }
+        ]
+    )
+    page.get_by_role("button", name="Voir l'aperçu").click()
+    expect(page.get_by_text("Aperçu seulement")).to_be_visible()
+    check_a11y(page)
+    page.get_by_role("button", name="Confirmer l'import").click()
+    expect(page.get_by_role("heading", name="Rapport d'import")).to_be_visible()
+    check_a11y(page)
+    page.get_by_role("link", name="Fiches de la classe 6e B").click()
     expect(page.get_by_text("NOUVEAU code d'activation")).to_be_visible()
     check_a11y(page)
     with page.expect_download() as download:
         page.get_by_role("button", name="Générer les fiches").click()
     content = pypdf.PdfReader(io.BytesIO(Path(download.value.path()).read_bytes()))
     printed = content.pages[0].extract_text()
+    assert "Léa Petit" in printed
     code = re.search(r"Mot de passe de 1ère connexion : ([a-z0-9]{8})", printed).group(1)
+
+    # The letters form itself.
+    page.get_by_role("link", name="Fiches de connexion").click()
+    expect(page.get_by_label("Classe")).to_be_visible()
+    check_a11y(page)
 
     page.get_by_role("link", name="Journal").click()
     expect(page.get_by_role("cell", name="Compte bloqué")).to_be_visible()
@@ -129,6 +150,6 @@ def test_referent_enrols_finds_blocks_unblocks_gives_code_prints_letters(
     # The pupil logs in for the first time with the printed letter.
     context, page = new_page(chromium, live_server)
     page.goto("/auth/login")
-    log_in(page, "elodie.dupre", code)
+    log_in(page, "lea.petit", code)
     expect(page).to_have_url(re.compile("/auth/activation$"))
     context.close()
