@@ -38,6 +38,10 @@ class NotBlocked(DomainError):
     message = "Ce compte n'est pas bloqué."
 
 
+class BlockedFirst(DomainError):
+    message = "Ce compte est bloqué : débloquez-le d'abord pour lui donner un nouveau code."
+
+
 class InvalidIdentifier(DomainError):
     message = (
         "L'identifiant ne comporte que des minuscules sans accent, des chiffres et des points "
@@ -192,6 +196,8 @@ def unblock_account(request, account):
 @transaction.atomic
 def give_new_activation_code(request, account) -> str:
     """Back to the first connection: the old code and password die; the new code, once."""
+    if account.state == State.BLOCKED:  # a new code would silently unblock it
+        raise BlockedFirst
     before = account.state
     code = issue_activation_code(account)
     _audit(

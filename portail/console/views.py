@@ -332,7 +332,11 @@ def new_code(request, pk):
                 "button": "Donner un nouveau code",
             },
         )
-    code = services.give_new_activation_code(request, target)
+    try:
+        code = services.give_new_activation_code(request, target)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("console:account", pk=target.pk)
     return render(request, "console/new_code.html", {"account": target, "code": code})
 
 

@@ -268,3 +268,12 @@ def test_send_reset_link_mails_the_account_and_audits(console, referent, active_
     assert event("console.account.reset_link_sent", active_user).actor == referent
     mail = OutgoingMail.objects.get(to="jean.dupont@example.org")
     assert "/auth/reset/" in mail.body_text
+
+
+def test_a_blocked_account_gets_no_new_code_until_unblocked(console, active_user):
+    console.post(f"/console/comptes/{active_user.pk}/bloquer")
+    page = console.post(f"/console/comptes/{active_user.pk}/nouveau-code", follow=True)
+    assert "débloquez-le d'abord" in text(page)
+    active_user.refresh_from_db()
+    assert active_user.state == State.BLOCKED
+    assert not Event.objects.filter(tag="console.account.new_code").exists()
