@@ -22,3 +22,16 @@ def test_grant_function_refuses_unknown_account_or_school(active_user):
         call_command("grant_function", "personne", regional=True)
     with pytest.raises(CommandError, match="Établissement inconnu"):
         call_command("grant_function", "jean.dupont", uai="0000000X")
+
+
+def test_reset_second_factor_sends_back_to_enrolment(client, referent):
+    from portail.console.models import TOTPDevice
+
+    from .conftest import enrol
+
+    enrol(referent)
+    call_command("reset_second_factor", "anne.martin")
+    assert not TOTPDevice.objects.filter(user=referent).exists()
+    client.force_login(referent)
+    assert client.get("/console/")["Location"] == "/console/securite/enrolement"
+    assert Event.objects.filter(tag="console.totp.reset", target=referent).exists()
