@@ -32,6 +32,7 @@ def test_reset_second_factor_sends_back_to_enrolment(client, referent):
     enrol(referent)
     call_command("reset_second_factor", "anne.martin")
     assert not TOTPDevice.objects.filter(user=referent).exists()
+    referent.refresh_from_db()  # its session stamp was rotated
     client.force_login(referent)
     assert client.get("/console/")["Location"] == "/console/securite/enrolement"
     assert Event.objects.filter(tag="console.totp.reset", target=referent).exists()
