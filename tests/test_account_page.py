@@ -186,3 +186,32 @@ def test_session_survives_password_change_with_remember_me(client, active_user, 
     cookie = response.cookies[settings.SESSION_COOKIE_NAME]
     assert int(cookie["max-age"]) == settings.PORTAIL_REMEMBER_ME_DAYS * 86400
     assert SESSION_KEY in client.session
+
+
+def test_email_change_notifies_the_old_address_only(client, logged_in):
+    from portail.mail.models import OutgoingMail
+
+    change_contact(client, email="jean.nouveau@example.net")
+    mail = OutgoingMail.objects.get()
+    assert mail.to == "jean.dupont@example.org"
+    assert mail.subject == "Votre adresse de messagerie ENT a été modifiée"
+    assert "jean.nouveau" not in mail.body_text + mail.body_html
+    assert "référent ENT" in mail.body_text
+
+
+def test_password_change_sends_a_notice_without_the_password(client, logged_in):
+    from portail.mail.models import OutgoingMail
+
+    change_password(client)
+    mail = OutgoingMail.objects.get()
+    assert mail.to == "jean.dupont@example.org"
+    assert "mot de passe" in mail.subject
+    assert NEW_PASSWORD not in mail.body_text + mail.body_html
+    assert "https://ent.example.test/auth/login" in mail.body_text
+
+
+def test_phone_only_change_sends_no_mail(client, logged_in):
+    from portail.mail.models import OutgoingMail
+
+    change_contact(client, phone="07 81 23 45 67")
+    assert not OutgoingMail.objects.exists()

@@ -36,7 +36,7 @@ def change_password(request):
         except account_services.WrongCurrentPassword as exc:
             form.add_error("current_password", exc.message)
         except WeakPassword as exc:
-            form.add_error("new_password", exc.errors)
+            form.add_error("new_password", "Sécurité : Faible. " + exc.message)
         else:
             messages.success(request, "Votre mot de passe a été modifié.")
             return redirect("account:account")

@@ -15,7 +15,7 @@ class NewPasswordMixin:
         password = self.cleaned_data["new_password"]
         strength = evaluate_for_user(password, self.user)
         if not strength.acceptable:
-            raise forms.ValidationError([f"Sécurité : Faible. {e}" for e in strength.errors])
+            raise forms.ValidationError("Sécurité : Faible. " + " ".join(strength.errors))
         return password
 
     def clean(self):

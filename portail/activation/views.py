@@ -35,7 +35,7 @@ def activate(request):
                 phone=form.cleaned_data["phone"],
             )
         except WeakPassword as exc:
-            form.add_error("new_password", exc.errors)
+            form.add_error("new_password", "Sécurité : Faible. " + exc.message)
         except services.ActivationExpired as exc:
             return _back_to_login(request, exc)
         else:
