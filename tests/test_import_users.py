@@ -143,8 +143,11 @@ def test_headers_in_any_order_case_accents_spaces_and_extra_columns(tmp_path, sc
 
 
 def test_existing_class_is_reused_whatever_its_case(tmp_path, school, school_class):
-    run_import(tmp_path, "Prénom;Nom;Date de naissance;Classes\nLéa;Roux;01/01/2010;2NDE 3\n")
+    output, _ = run_import(
+        tmp_path, "Prénom;Nom;Date de naissance;Classes\nLéa;Roux;01/01/2010;2NDE 3\n"
+    )
     assert SchoolClass.objects.filter(structure=school).count() == 1
+    assert read_letters(output)[0]["Classes"] == "2nde 3"
     assert list(User.objects.get(identifier="lea.roux").classes.all()) == [school_class]
 
 

@@ -9,6 +9,7 @@ The files come from spreadsheets: `;`-separated, UTF-8 with or without BOM, or t
 regard to case, accents, spaces or `*`. Line numbers are the file's own (the header is line 1).
 """
 
+import codecs
 import csv
 import io
 import re
@@ -88,6 +89,7 @@ class ImportedAccount:
     row: PersonRow
     user: object
     code: str  # in clear, for the letter; never stored
+    classes: list[str] = field(default_factory=list)  # the school's spelling of them
 
 
 # --- Reading --------------------------------------------------------------------------------
@@ -100,7 +102,9 @@ def decode(data: bytes) -> str:
     of ISO-8859-1's printable characters that also has œ and ’, common in French names. The
     last fallback decodes any byte, so a file is never refused for its charset alone.
     """
-    for encoding in ("utf-8-sig", "cp1252"):
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]  # even when the rest is not valid UTF-8
+    for encoding in ("utf-8", "cp1252"):
         try:
             return data.decode(encoding)
         except UnicodeDecodeError:
@@ -275,7 +279,7 @@ def create_people(rows: list[PersonRow], structure, profile: str) -> list[Import
         user, code = create_account(
             row.first_name, row.last_name, profile, structures=[structure], classes=classes
         )
-        created.append(ImportedAccount(row, user, code))
+        created.append(ImportedAccount(row, user, code, [c.name for c in classes]))
     return created
 
 
@@ -306,7 +310,7 @@ def write_letters(accounts: Iterable[ImportedAccount], stream) -> None:
                 [
                     user.last_name,
                     user.first_name,
-                    ", ".join(account.row.classes),
+                    ", ".join(account.classes),
                     user.identifier,
                     account.code,
                 ],
