@@ -311,3 +311,25 @@ def test_activation_rate_limit_answers_429(client, activating, settings):
     assert response.status_code == 429
     assert "Trop de tentatives" in text(response)
     assert User.objects.get(pk=user.pk).state == State.PENDING
+
+
+def test_meter_on_the_activation_page_judges_against_the_pupils_own_names(client, activating):
+    response = client.post("/auth/password-strength", {"password": "elodie.dupre.2010"})
+    data = response.json()
+    assert data["level"] == "Faible"
+    assert any("prénom" in e for e in data["errors"])
+    assert client.post("/auth/password-strength", {"password": NEW_PASSWORD}).json()["level"] in {
+        "Modérée",
+        "Forte",
+    }
+
+
+def test_password_built_on_own_name_is_refused_at_activation(client, activating):
+    user, _ = activating
+    response = client.post(
+        ACTIVATION,
+        activation_data(new_password="elodie.dupre.2010", new_password2="elodie.dupre.2010"),
+    )
+    assert "Sécurité : Faible." in text(response)
+    user.refresh_from_db()
+    assert user.state == State.PENDING
