@@ -283,6 +283,8 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
+# The project's own CSS and JS (portail/ is not an app, so no finder would look there).
+STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = DEBUG
 if not DEBUG:
     STORAGES = {
