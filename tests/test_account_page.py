@@ -195,8 +195,8 @@ def test_email_change_notifies_the_old_address_only(client, logged_in):
     mail = OutgoingMail.objects.get()
     assert mail.to == "jean.dupont@example.org"
     assert mail.subject == "Votre adresse de messagerie ENT a été modifiée"
-    assert "jean.nouveau" not in mail.body_text + mail.body_html
-    assert "référent ENT" in mail.body_text
+    assert "jean.nouveau" not in mail.text + mail.html
+    assert "référent ENT" in mail.text
 
 
 def test_password_change_sends_a_notice_without_the_password(client, logged_in):
@@ -206,8 +206,8 @@ def test_password_change_sends_a_notice_without_the_password(client, logged_in):
     mail = OutgoingMail.objects.get()
     assert mail.to == "jean.dupont@example.org"
     assert "mot de passe" in mail.subject
-    assert NEW_PASSWORD not in mail.body_text + mail.body_html
-    assert "https://ent.example.test/auth/login" in mail.body_text
+    assert NEW_PASSWORD not in mail.text + mail.html
+    assert "https://ent.example.test/auth/login" in mail.text
 
 
 def test_phone_only_change_sends_no_mail(client, logged_in):
