@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "portail.activation",
     "portail.recovery",
     "portail.mail",
+    "portail.console",
 ]
 
 MIDDLEWARE = [
@@ -160,6 +161,11 @@ else:
 PASSWORD_HASHERS = [
     "portail.accounts.hashers.PortailArgon2PasswordHasher",
     "django.contrib.auth.hashers.Argon2PasswordHasher",
+    # Verify-only hashes of accounts migrated from a former ENT; upgraded to the first (Argon2id)
+    # at the next successful login.
+    "portail.accounts.hashers.LegacyBcryptPasswordHasher",
+    "portail.accounts.hashers.LegacyMD5PasswordHasher",
+    "portail.accounts.hashers.LegacySHA256PasswordHasher",
 ]
 # OWASP Password Storage Cheat Sheet: Argon2id, m=19 MiB, t=2, p=1.
 PORTAIL_ARGON2_MEMORY_KIB = env_int("PORTAIL_ARGON2_MEMORY_KIB", 19 * 1024)
@@ -182,6 +188,10 @@ CSRF_FAILURE_VIEW = "portail.security.views.csrf_failure"
 
 # Days an activation code (the first-connection password of the letters) stays valid.
 PORTAIL_ACTIVATION_CODE_DAYS = env_int("PORTAIL_ACTIVATION_CODE_DAYS", 365)
+# Days a "sortant" (absent from the last full import) keeps a working account before it is
+# deactivated; personal data is erased 90 days after leaving (arrêté du 30 novembre 2006 modifié,
+# art. 6: at most three months), by `portail process-leavers`.
+PORTAIL_LEAVER_GRACE_DAYS = env_int("PORTAIL_LEAVER_GRACE_DAYS", 30)
 # Minutes a password reset link stays valid.
 PORTAIL_RESET_LINK_MINUTES = env_int("PORTAIL_RESET_LINK_MINUTES", 60)
 # Hardened mode: recovery pages answer neutrally and reveal nothing about accounts.
@@ -209,6 +219,9 @@ PORTAIL_RATE_LIMITS = {
     "account:user": (10, 15 * 60),
     # The strength meter asks the server as the user types.
     "strength:ip": (600, 10 * 60),
+    # Console second factor (behind the password): 3 of 10^6 codes are valid at a time, so 10
+    # tries an hour keep a guesser's odds under 1 in 1,000 a day (NIST 800-63B §5.2.2).
+    "console-otp:user": (10, 60 * 60),
 }
 
 # --- Mail -------------------------------------------------------------------------------------

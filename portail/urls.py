@@ -21,4 +21,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # The dev mailbox answers 404 unless PORTAIL_DEBUG=1 with the mailbox backend.
     path("dev/mailbox/", include("portail.mail.urls")),
+    path("console/", include("portail.console.urls")),
 ]

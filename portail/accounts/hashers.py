@@ -1,5 +1,9 @@
+import hashlib
+import re
+
 from django.conf import settings
-from django.contrib.auth.hashers import Argon2PasswordHasher
+from django.contrib.auth.hashers import Argon2PasswordHasher, BasePasswordHasher, mask_hash
+from django.utils.crypto import constant_time_compare
 
 
 class PortailArgon2PasswordHasher(Argon2PasswordHasher):
@@ -22,3 +26,100 @@ class PortailArgon2PasswordHasher(Argon2PasswordHasher):
     @property
     def parallelism(self):
         return settings.PORTAIL_ARGON2_PARALLELISM
+
+
+# --- Legacy hashes of accounts migrated from another ENT (the seed's ENT77) -------------------
+#
+# Imported as they were, so that people keep their password; they are only ever verified. Django
+# rehashes with the first hasher of PASSWORD_HASHERS (Argon2id) at the next successful login,
+# since these have another algorithm name: the legacy form lives until that login, not longer.
+# Each is stored with a prefix ("legacy_md5$$<hex>") so that identify_hasher() finds it.
+
+
+class _LegacyHasher(BasePasswordHasher):
+    def salt(self):
+        return ""
+
+    def must_update(self, encoded):
+        return True
+
+    def harden_runtime(self, password, encoded):
+        pass  # nothing to harden: these are upgraded at the first successful login
+
+    def decode(self, encoded):
+        algorithm, _empty, digest = encoded.split("$", 2)
+        assert algorithm == self.algorithm
+        return {"algorithm": algorithm, "hash": digest, "salt": ""}
+
+    def safe_summary(self, encoded):
+        decoded = self.decode(encoded)
+        return {"algorithm": decoded["algorithm"], "hash": mask_hash(decoded["hash"])}
+
+
+class _UnsaltedHexHasher(_LegacyHasher):
+    digestmod = None
+
+    def encode(self, password, salt=""):
+        assert password is not None
+        return f"{self.algorithm}$${self.digestmod(password.encode()).hexdigest()}"
+
+    def verify(self, password, encoded):
+        digest = self.digestmod(password.encode()).hexdigest()
+        return constant_time_compare(digest, self.decode(encoded)["hash"].lower())
+
+
+class LegacyMD5PasswordHasher(_UnsaltedHexHasher):
+    """Unsalted MD5 hex (32 hex digits), as older ENTs stored them."""
+
+    algorithm = "legacy_md5"
+    digestmod = staticmethod(hashlib.md5)
+
+
+class LegacySHA256PasswordHasher(_UnsaltedHexHasher):
+    """Unsalted SHA-256 hex (64 hex digits)."""
+
+    algorithm = "legacy_sha256"
+    digestmod = staticmethod(hashlib.sha256)
+
+
+class LegacyBcryptPasswordHasher(_LegacyHasher):
+    """A bcrypt hash as PHP or Java left it: $2a$, $2b$ or $2y$ (the same algorithm).
+
+    Django's own BCryptPasswordHasher expects "bcrypt$" + its own form; this one accepts the
+    three prefixes of the legacy ENT and only verifies.
+    """
+
+    algorithm = "legacy_bcrypt"
+
+    def encode(self, password, salt=""):
+        import bcrypt
+
+        return f"{self.algorithm}$${bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode()}"
+
+    def verify(self, password, encoded):
+        import bcrypt
+
+        stored = self.decode(encoded)["hash"].encode()
+        # bcrypt uses at most 72 bytes of the password; bcrypt 5 refuses longer ones instead of
+        # truncating, so truncate as the legacy ENT did when it made the hash.
+        try:
+            return bcrypt.checkpw(password.encode()[:72], stored)
+        except ValueError:  # a malformed stored hash opens nothing
+            return False
+
+
+LEGACY_HASH_FORMS = (
+    # (pattern of the raw legacy hash, hasher algorithm)
+    (re.compile(r"^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$"), LegacyBcryptPasswordHasher.algorithm),
+    (re.compile(r"^[0-9a-fA-F]{32}$"), LegacyMD5PasswordHasher.algorithm),
+    (re.compile(r"^[0-9a-fA-F]{64}$"), LegacySHA256PasswordHasher.algorithm),
+)
+
+
+def legacy_encoded_password(raw_hash: str) -> str | None:
+    """The stored form of a legacy hash (bcrypt, MD5 hex, SHA-256 hex), or None if unknown."""
+    raw_hash = raw_hash.strip()
+    for pattern, algorithm in LEGACY_HASH_FORMS:
+        if pattern.match(raw_hash):
+            return f"{algorithm}$${raw_hash}"
+    return None

@@ -26,6 +26,13 @@ class State(models.TextChoices):
     BLOCKED = "blocked", "Bloqué"
 
 
+# "Sortant" (leaving) is not a State: a leaver keeps the state a référent gave him (blocked stays
+# blocked, active stays active) and is marked by `leaving_since`, set when a full import no longer
+# lists him and cleared if he comes back. After PORTAIL_LEAVER_GRACE_DAYS `deactivated_at` is set
+# (no login, no session: see User.is_active), and his personal data is erased within three months
+# (arrêté du 30 novembre 2006 modifié, art. 6). `portail process-leavers` does both.
+
+
 def new_session_stamp() -> str:
     return secrets.token_hex(16)
 
@@ -73,6 +80,25 @@ class User(AbstractBaseUser, PermissionsMixin):
     session_stamp = models.CharField(max_length=32, default=new_session_stamp, editable=False)
     is_staff = models.BooleanField("accès à l'administration Django", default=False)
 
+    # --- Directory (issue 3) ---
+    # The source's stable identifier: AAF ENTPersonJointure, the CSV "Id" column, or the legacy
+    # ENT's; unique within its source (see Meta). Imports find an account again by it.
+    external_source = models.CharField("source", max_length=32, blank=True)
+    # NULL, not "": the unique constraint must ignore accounts that have none.
+    external_id = models.CharField(  # noqa: DJ001
+        "identifiant externe", max_length=64, null=True, blank=True
+    )
+    birth_date = models.DateField("date de naissance", null=True, blank=True)
+    # Identifiant national élève (10 digits + 1 letter, or 9 digits + 2 letters).
+    ine = models.CharField("INE", max_length=11, blank=True)
+    teaching_groups = models.ManyToManyField(
+        "directory.Group", related_name="members", blank=True, verbose_name="groupes"
+    )
+    # "Sortant": absent from the last full import since then (None: present).
+    leaving_since = models.DateTimeField("sortant depuis", null=True, blank=True, db_index=True)
+    # Set when a leaver's grace period ends: the account can no longer log in.
+    deactivated_at = models.DateTimeField("désactivé le", null=True, blank=True)
+
     objects = UserManager()
 
     USERNAME_FIELD = "identifier"
@@ -82,14 +108,36 @@ class User(AbstractBaseUser, PermissionsMixin):
     class Meta:
         verbose_name = "compte"
         ordering = ["last_name", "first_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["external_source", "external_id"],
+                condition=models.Q(external_id__isnull=False),
+                name="unique_external_id_per_source",
+            )
+        ]
+        indexes = [
+            # Matching without an external id (names + birth date), and the duplicates list.
+            models.Index(fields=["last_name", "first_name", "birth_date"], name="user_names_birth"),
+            # The base an identifier was numbered from (jean.dupont12 -> jean.dupont): bulk
+            # imports find every taken jean.dupontN in one indexed query.
+            models.Index(
+                models.Func(models.F("identifier"), models.Value("0123456789"), function="RTRIM"),
+                name="user_identifier_base",
+            ),
+        ]
 
     def __str__(self):
         return self.identifier
 
     @property
     def is_active(self):
-        # Django's is_active: a blocked account can neither log in nor keep a session.
-        return self.state != State.BLOCKED
+        # Django's is_active: a blocked or deactivated (leaver) account can neither log in nor
+        # keep a session.
+        return self.state != State.BLOCKED and self.deactivated_at is None
+
+    @property
+    def is_leaving(self):
+        return self.leaving_since is not None
 
     @property
     def display_name(self):

@@ -5,4 +5,5 @@ from . import views
 app_name = "activation"
 urlpatterns = [
     path("activation", views.activate, name="activate"),
+    path("charte", views.charter, name="charter"),
 ]

@@ -34,10 +34,18 @@ class OutgoingMail(models.Model):
 
     @property
     def text(self) -> str:
+        return self._unseal(self.sealed_text)
+
+    @property
+    def html(self) -> str:
+        return self._unseal(self.sealed_html)
+
+    @staticmethod
+    def _unseal(sealed: str) -> str:
         from portail.mail.services import SEAL_PURPOSE
         from portail.security.sealing import unseal
 
-        return unseal(SEAL_PURPOSE, self.sealed_text)
+        return unseal(SEAL_PURPOSE, sealed)
 
 
 class MailboxMessage(models.Model):

@@ -1,0 +1,69 @@
+"""What the account page changes; each operation asks for the current password first."""
+
+from django.contrib.auth import update_session_auth_hash
+from django.db import transaction
+
+from portail.audit.services import record
+from portail.mail.services import send_template
+
+from .identifiers import fold_email
+from .services import DomainError, set_new_password, verify_current_password
+
+
+class WrongCurrentPassword(DomainError):
+    message = "Le mot de passe actuel est incorrect."
+
+
+def _confirm(request, user, current_password):
+    # Counts failures per account (rule account:user) and raises RateLimited past the budget.
+    if not verify_current_password(request, user, current_password):
+        raise WrongCurrentPassword
+
+
+def _notice(user):
+    return {"first_name": user.first_name, "identifier": user.identifier}
+
+
+@transaction.atomic
+def change_password(request, user, *, current_password: str, new_password: str) -> None:
+    """The new password replaces the current one; the other sessions end, this one stays.
+
+    A notice goes to the account's address: someone who took over a session cannot change the
+    password unnoticed (OWASP ASVS 4.0 V2.2.3: notify after a credential change).
+    """
+    _confirm(request, user, current_password)
+    set_new_password(request, user, new_password, tag="account.password.changed")
+    if user.email:
+        send_template("account_password_changed", user.email, _notice(user))
+    # set_new_password rotated the session stamp: keep this session (with a fresh id).
+    update_session_auth_hash(request, user)
+
+
+@transaction.atomic
+def change_contact(request, user, *, current_password: str, email: str, phone: str) -> list[str]:
+    """Save a new email and/or mobile; return what changed ("email", "phone")."""
+    _confirm(request, user, current_password)
+    changed = []
+    email = fold_email(email)
+    if email != user.email:
+        if user.email:
+            # The old address learns it was replaced (OWASP ASVS 4.0 V2.2.3): a hijacked session
+            # cannot quietly divert the recovery mails.
+            send_template("account_email_changed", user.email, _notice(user))
+        user.email = email
+        changed.append("email")
+        # That it changed, not the addresses: the trail keeps no contact data.
+        record("account.email.changed", request=request, target=user)
+    if phone != user.phone:
+        record(
+            "account.phone.changed",
+            request=request,
+            target=user,
+            added=not user.phone,
+            removed=not phone,
+        )
+        user.phone = phone
+        changed.append("phone")
+    if changed:
+        user.save(update_fields=changed)
+    return changed

@@ -1,0 +1,374 @@
+"""Domain operations of the référent console: the second factor and the actions on an account.
+
+Each operation runs in a transaction, changes the account, and writes one audit event with the
+actor, the target and the before/after values (never a code or a secret).
+"""
+
+import time
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from portail.accounts.models import Profile, State, User, identifier_validator
+from portail.accounts.provisioning import issue_activation_code
+from portail.accounts.services import DomainError
+from portail.audit.services import record
+from portail.directory.models import Relationship
+from portail.recovery.services import request_password_reset
+from portail.security import ratelimit
+
+from . import otp
+from .models import RecoveryCode, TOTPDevice
+
+# --- Errors -------------------------------------------------------------------------------------
+
+
+class InvalidSecondFactor(DomainError):
+    message = "Le code est incorrect ou a déjà servi. Saisissez le code affiché par l'application."
+
+
+class AlreadyEnrolled(DomainError):
+    message = "Une application d'authentification est déjà enregistrée pour ce compte."
+
+
+class AlreadyBlocked(DomainError):
+    message = "Ce compte est déjà bloqué."
+
+
+class NotBlocked(DomainError):
+    message = "Ce compte n'est pas bloqué."
+
+
+class BlockedFirst(DomainError):
+    message = "Ce compte est bloqué : débloquez-le d'abord pour lui donner un nouveau code."
+
+
+class InvalidIdentifier(DomainError):
+    message = (
+        "L'identifiant ne comporte que des minuscules sans accent, des chiffres et des points "
+        "(64 caractères au plus)."
+    )
+
+
+class IdentifierTaken(DomainError):
+    message = "Cet identifiant est déjà utilisé par un autre compte."
+
+
+class InvalidLink(DomainError):
+    message = "Un lien relie un compte parent à un compte élève."
+
+
+class LinkExists(DomainError):
+    message = "Ce parent est déjà lié à cet élève."
+
+
+class NoEmail(DomainError):
+    message = "Ce compte n'a pas d'adresse de messagerie : donnez-lui un nouveau code d'activation."
+
+
+# --- Second factor (RFC 6238) ------------------------------------------------------------------
+
+
+@transaction.atomic
+def start_totp_enrolment(user) -> str:
+    """The secret of the device being enrolled (created on first call, shown until confirmed)."""
+    device = TOTPDevice.objects.select_for_update().filter(user=user).first()
+    if device is not None and device.confirmed_at is not None:
+        raise AlreadyEnrolled
+    if device is None:
+        device = TOTPDevice.objects.create(
+            user=user, encrypted_secret=otp.encrypt(otp.new_secret())
+        )
+    return otp.decrypt(device.encrypted_secret)
+
+
+def _new_recovery_codes(user) -> list[str]:
+    RecoveryCode.objects.filter(user=user).delete()
+    codes = [otp.new_recovery_code() for _ in range(otp.RECOVERY_CODE_COUNT)]
+    RecoveryCode.objects.bulk_create(
+        RecoveryCode(user=user, digest=otp.recovery_digest(code)) for code in codes
+    )
+    return codes
+
+
+def confirm_totp_enrolment(request, user, code: str, *, at: float | None = None) -> list[str]:
+    """Check a first code from the app; return the recovery codes in clear (shown once)."""
+    ratelimit.hit("console-otp:user", user.pk)
+    with transaction.atomic():
+        device = TOTPDevice.objects.select_for_update().filter(user=user).first()
+        if device is None or device.confirmed_at is not None:
+            raise AlreadyEnrolled
+        step = otp.matching_step(otp.decrypt(device.encrypted_secret), code, at or time.time())
+        if step is not None:
+            device.confirmed_at = timezone.now()
+            device.last_used_step = step
+            device.save(update_fields=["confirmed_at", "last_used_step"])
+            codes = _new_recovery_codes(user)
+            record("console.totp.enrolled", request=request, target=user)
+    if step is None:  # recorded outside the transaction that the error would roll back
+        record("console.totp.failed", request=request, target=user, during="enrolment")
+        raise InvalidSecondFactor
+    ratelimit.clear("console-otp:user", user.pk)
+    return codes
+
+
+def is_enrolled(user) -> bool:
+    return TOTPDevice.objects.filter(user=user, confirmed_at__isnull=False).exists()
+
+
+@transaction.atomic
+def _consume_second_factor(user, typed: str, at: float) -> tuple[str | None, bool]:
+    """("totp" | "recovery" | None, whether a valid but already used TOTP code was typed)."""
+    device = TOTPDevice.objects.select_for_update().filter(user=user).first()
+    if device is None or device.confirmed_at is None:
+        return None, False
+    step = otp.matching_step(otp.decrypt(device.encrypted_secret), typed, at)
+    # RFC 6238 §5.2: a code accepted once is refused after, and so is any older one.
+    if step is not None and (device.last_used_step is None or step > device.last_used_step):
+        device.last_used_step = step
+        device.save(update_fields=["last_used_step"])
+        return "totp", False
+    normalised = otp.normalise_recovery_code(typed)
+    if normalised and RecoveryCode.objects.filter(
+        user=user, digest=otp.recovery_digest(normalised), used_at__isnull=True
+    ).update(used_at=timezone.now()):
+        return "recovery", False
+    return None, step is not None
+
+
+def verify_second_factor(request, user, typed: str, *, at: float | None = None) -> str:
+    """Accept a TOTP code not used before, or an unused recovery code; return which ("totp",
+    "recovery"). Raises InvalidSecondFactor or ratelimit.RateLimited."""
+    ratelimit.hit("console-otp:user", user.pk)
+    how, replay = _consume_second_factor(user, typed, at or time.time())
+    if how is None:
+        record("console.totp.failed", request=request, target=user, replay=replay)
+        raise InvalidSecondFactor
+    if how == "recovery":
+        left = RecoveryCode.objects.filter(user=user, used_at__isnull=True).count()
+        record("console.totp.recovery_used", request=request, target=user, left=left)
+    else:
+        record("console.totp.verified", request=request, target=user)
+    ratelimit.clear("console-otp:user", user.pk)
+    return how
+
+
+# --- Actions on an account ---------------------------------------------------------------------
+
+
+def _audit(tag, request, account, **data):
+    record(tag, request=request, target=account, actor=request.user, **data)
+
+
+@transaction.atomic
+def block_account(request, account):
+    if account.state == State.BLOCKED:
+        raise AlreadyBlocked
+    before = account.state
+    account.state = State.BLOCKED
+    account.end_all_sessions()  # every session dies on its next request
+    account.save(update_fields=["state", "session_stamp"])
+    _audit(
+        "console.account.blocked",
+        request,
+        account,
+        before={"state": before},
+        after={"state": account.state},
+    )
+
+
+@transaction.atomic
+def unblock_account(request, account):
+    if account.state != State.BLOCKED:
+        raise NotBlocked
+    # Back to where it was: an account without a password (never activated, or given a new code)
+    # returns to its first connection, and its activation code works again.
+    account.state = State.ACTIVE if account.has_usable_password() else State.PENDING
+    account.save(update_fields=["state"])
+    _audit(
+        "console.account.unblocked",
+        request,
+        account,
+        before={"state": State.BLOCKED},
+        after={"state": account.state},
+    )
+
+
+@transaction.atomic
+def give_new_activation_code(request, account) -> str:
+    """Back to the first connection: the old code and password die; the new code, once."""
+    if account.state == State.BLOCKED:  # a new code would silently unblock it
+        raise BlockedFirst
+    before = account.state
+    code = issue_activation_code(account)
+    _audit(
+        "console.account.new_code",
+        request,
+        account,
+        before={"state": before},
+        after={"state": account.state},
+    )
+    return code
+
+
+def send_reset_link(request, account):
+    """Mail a reset link to the account's address; the référent never sees a password.
+
+    The one way to make and mail a reset token is the recovery package's.
+    """
+    if not account.email:
+        raise NoEmail
+    # Its own audit event ("account.password.reset_requested") names the référent as actor.
+    request_password_reset(request, account.identifier)
+    _audit("console.account.reset_link_sent", request, account)
+
+
+@transaction.atomic
+def change_identifier(request, account, new_identifier: str):
+    new_identifier = new_identifier.strip()
+    if len(new_identifier) > 64 or not identifier_validator.regex.fullmatch(new_identifier):
+        raise InvalidIdentifier
+    if new_identifier == account.identifier:
+        return
+    if User.objects.filter(identifier=new_identifier).exclude(pk=account.pk).exists():
+        raise IdentifierTaken
+    before = account.identifier
+    account.identifier = new_identifier
+    try:
+        with transaction.atomic():
+            account.save(update_fields=["identifier"])
+    except IntegrityError:  # taken by a concurrent change
+        raise IdentifierTaken from None
+    _audit(
+        "console.account.identifier_changed",
+        request,
+        account,
+        before={"identifier": before},
+        after={"identifier": new_identifier},
+    )
+
+
+@transaction.atomic
+def rename_account(request, account, first_name: str, last_name: str):
+    before = {"first_name": account.first_name, "last_name": account.last_name}
+    account.first_name = first_name.strip()
+    account.last_name = last_name.strip()
+    after = {"first_name": account.first_name, "last_name": account.last_name}
+    if before == after:
+        return
+    account.save(update_fields=["first_name", "last_name"])
+    _audit("console.account.renamed", request, account, before=before, after=after)
+
+
+@transaction.atomic
+def link_parent(request, parent, child):
+    if parent.profile != Profile.PARENT or child.profile != Profile.ELEVE:
+        raise InvalidLink
+    if Relationship.objects.filter(parent=parent, child=child).exists():
+        raise LinkExists
+    Relationship.objects.create(parent=parent, child=child)
+    for account, other in ((parent, child), (child, parent)):
+        _audit(
+            "console.account.linked",
+            request,
+            account,
+            before={},
+            after={"parent": parent.identifier, "child": child.identifier},
+            other=other.identifier,
+        )
+
+
+@transaction.atomic
+def unlink_parent(request, parent, child):
+    deleted, _ = Relationship.objects.filter(parent=parent, child=child).delete()
+    if not deleted:
+        return
+    for account, other in ((parent, child), (child, parent)):
+        _audit(
+            "console.account.unlinked",
+            request,
+            account,
+            before={"parent": parent.identifier, "child": child.identifier},
+            after={},
+            other=other.identifier,
+        )
+
+
+# --- Login letters -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def issue_letters(request, accounts) -> list[tuple[User, str | None]]:
+    """New codes for the not-yet-activated accounts among `accounts` (codes are stored only
+    hashed, so a letter needs a fresh one); activated accounts get a letter without code."""
+    batch = timezone.now().isoformat()
+    letters = []
+    for account in accounts:
+        if account.state == State.PENDING:
+            code = issue_activation_code(account)
+            _audit(
+                "console.letters.new_code",
+                request,
+                account,
+                batch=batch,
+                before={"state": State.PENDING},
+                after={"state": State.PENDING},
+            )
+            letters.append((account, code))
+        else:
+            letters.append((account, None))
+    return letters
+
+
+# --- Possible duplicates -----------------------------------------------------------------------
+
+
+def possible_duplicates(accounts) -> list[tuple[User, User, str]]:
+    """Pairs among `accounts` with the same names and birth date, or the same names and email,
+    that nobody has declared different. (first, second, reason), first.pk < second.pk."""
+    from django.db.models import Count
+    from django.db.models.functions import Lower
+
+    from .models import IgnoredDuplicate
+
+    rules = [
+        ("même nom, prénom et date de naissance", ["birth_date"], {"birth_date__isnull": False}),
+        ("même nom, prénom et adresse de messagerie", ["email_l"], {"email_l__gt": ""}),
+    ]
+    keyed = accounts.annotate(
+        first_l=Lower("first_name"), last_l=Lower("last_name"), email_l=Lower("email")
+    )
+    ignored = set(IgnoredDuplicate.objects.values_list("first_id", "second_id"))
+    pairs, seen = [], set()
+    for reason, extra, condition in rules:
+        fields = ["first_l", "last_l", *extra]
+        groups = (
+            keyed.filter(**condition)
+            .order_by()
+            .values(*fields)
+            .annotate(n=Count("pk"))
+            .filter(n__gt=1)
+        )
+        for group in groups[:500]:
+            members = list(keyed.filter(**{f: group[f] for f in fields}).order_by("pk")[:20])
+            for i, first in enumerate(members):
+                for second in members[i + 1 :]:
+                    key = (first.pk, second.pk)
+                    if key not in ignored and key not in seen:
+                        seen.add(key)
+                        pairs.append((first, second, reason))
+    return pairs
+
+
+@transaction.atomic
+def ignore_duplicate(request, first, second):
+    from .models import IgnoredDuplicate
+
+    if first.pk > second.pk:
+        first, second = second, first
+    _, created = IgnoredDuplicate.objects.get_or_create(
+        first=first, second=second, defaults={"ignored_by": request.user}
+    )
+    if created:
+        for account, other in ((first, second), (second, first)):
+            _audit("console.duplicate.ignored", request, account, other=other.identifier)

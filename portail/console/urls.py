@@ -1,0 +1,27 @@
+from django.urls import path
+
+from . import views
+
+app_name = "console"
+urlpatterns = [
+    path("", views.search, name="search"),
+    path("securite/enrolement", views.enrol, name="enrol"),
+    path("securite/verification", views.verify, name="verify"),
+    path("comptes/<int:pk>/", views.account, name="account"),
+    path("comptes/<int:pk>/bloquer", views.block, name="block"),
+    path("comptes/<int:pk>/debloquer", views.unblock, name="unblock"),
+    path("comptes/<int:pk>/nouveau-code", views.new_code, name="new_code"),
+    path("comptes/<int:pk>/fiche", views.single_letter, name="single_letter"),
+    path("comptes/<int:pk>/reinitialisation", views.send_reset, name="send_reset"),
+    path("comptes/<int:pk>/identifiant", views.change_identifier, name="change_identifier"),
+    path("comptes/<int:pk>/noms", views.rename, name="rename"),
+    path("comptes/<int:pk>/liens", views.link, name="link"),
+    path("comptes/<int:pk>/liens/<int:other_pk>/retirer", views.unlink, name="unlink"),
+    path("fiches", views.letters, name="letters"),
+    path("import", views.import_csv, name="import"),
+    path("journal", views.audit_log, name="audit"),
+    path("doublons", views.duplicates, name="duplicates"),
+    path(
+        "doublons/<int:pk>/<int:other_pk>/ecarter", views.ignore_duplicate, name="ignore_duplicate"
+    ),
+]

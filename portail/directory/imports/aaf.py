@@ -1,0 +1,361 @@
+"""The académie's AAF feed (Annuaire Académique Fédérateur), full export ("Complet").
+
+A directory holds files named `<prefix>_Complet_<date>_<category>_<NNNN>.xml`, category one of
+EtabEducNat (structures), PersEducNat (teachers and staff), Eleve (pupils), PersRelEleve (parents
+and other responsible persons). Each file is a DSML-like list of entries:
+
+    <ficAlimMENESR>
+      <addRequest>
+        <operationalAttributes><attr name="categoriePersonne"><value>Eleve</value></attr>…
+        <identifier><id>1234567</id></identifier>
+        <attributes>
+          <attr name="ENTPersonJointure"><value>1234567</value></attr>
+          <attr name="sn"><value>DUPONT</value></attr>
+          <attr name="ENTEleveClasses"><value>STRUCTJOINTURE$2NDE3</value></attr>
+          …
+
+Multi-valued references to a structure are "<structure jointure>$<value>". Files are read with
+expat's streaming parser (iterparse; each entry is dropped once read). Python's expat (2.4.1+)
+refuses entity-expansion bombs and ElementTree never fetches external entities; a DOCTYPE is
+refused outright below, so no XML trick reaches the database.
+"""
+
+import re
+from collections import defaultdict
+from pathlib import Path
+from xml.etree.ElementTree import ParseError, iterparse
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+
+from portail.accounts.models import Profile
+
+from ..models import Structure, StructureKind, uai_validator
+from .engine import PersonRecord, Scope, apply_records
+from .report import ImportFileError, ImportReport
+from .text import parse_date
+
+SOURCE = "aaf"
+CATEGORIES = ("EtabEducNat", "PersEducNat", "Eleve", "PersRelEleve")
+_FILE = re.compile(r"_(Complet|Delta)_(\d+)_(EtabEducNat|PersEducNat|Eleve|PersRelEleve)_\d+\.xml$")
+
+# ENTStructureTypeStruct -> kind (the academic nomenclature's short names).
+_KINDS = (
+    ("CLG", StructureKind.COLLEGE),
+    ("LPO", StructureKind.LYCEE),
+    ("LGT", StructureKind.LYCEE),
+    ("LYC", StructureKind.LYCEE),
+    ("LP", StructureKind.LYCEE_PRO),
+    ("LEGTA", StructureKind.LYCEE_AGRICOLE),
+    ("LPA", StructureKind.LYCEE_AGRICOLE),
+    ("EREA", StructureKind.EREA),
+    ("CFA", StructureKind.CFA),
+    ("EC", StructureKind.ECOLE),
+)
+
+
+def _kind(type_struct: str) -> str:
+    code = type_struct.strip().upper()
+    for prefix, kind in _KINDS:
+        if code.startswith(prefix):
+            return kind
+    return StructureKind.AUTRE
+
+
+_ROOT_TAG = re.compile(rb"<[A-Za-z_]")
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def iter_entries(path: Path):
+    """Yield (entry number, {attr name: [values]}) for each addRequest/modifyRequest."""
+    with open(path, "rb") as f:
+        head = f.read(65536)
+        root = _ROOT_TAG.search(head)
+        if b"<!DOCTYPE" in head[: root.start() if root else len(head)]:
+            raise ImportFileError(f"{path.name} : les déclarations DOCTYPE ne sont pas acceptées.")
+        f.seek(0)
+        number = 0
+        try:
+            # S314: no DOCTYPE (checked above), so no entity to expand and nothing external to fetch.
+            for _event, elem in iterparse(f, events=("end",)):  # noqa: S314
+                tag = _local(elem.tag)
+                if tag not in ("addRequest", "modifyRequest"):
+                    continue
+                number += 1
+                attrs = {}
+                for attr in elem.iter():
+                    if _local(attr.tag) != "attr":
+                        continue
+                    values = [(v.text or "").strip() for v in attr if _local(v.tag) == "value"]
+                    attrs[attr.get("name", "")] = [v for v in values if v]
+                for ident in elem.iter():
+                    if _local(ident.tag) == "id" and ident.text:
+                        attrs.setdefault("_id", [ident.text.strip()])
+                elem.clear()
+                yield number, attrs
+        except ParseError as exc:
+            line = exc.position[0] if exc.position else "?"
+            raise ImportFileError(
+                f"{path.name} est illisible (XML invalide à la ligne {line})."
+            ) from exc
+
+
+def _first(attrs, name):
+    values = attrs.get(name) or [""]
+    return values[0]
+
+
+def _split_ref(value):
+    """ "STRUCT$2NDE3" -> ("STRUCT", "2NDE3"); a value without "$" has no structure."""
+    struct, sep, rest = value.partition("$")
+    return (struct, rest) if sep else ("", value)
+
+
+def feed_files(directory: Path) -> dict[str, list[Path]]:
+    """The feed's full-export files by category; ImportFileError when there are none."""
+    if not directory.is_dir():
+        raise ImportFileError(f"Le dossier {directory} n'existe pas.")
+    files = defaultdict(list)
+    for path in sorted(directory.iterdir()):
+        m = _FILE.search(path.name)
+        if m and m.group(1) == "Complet":
+            files[m.group(3)].append(path)
+    if not files:
+        raise ImportFileError(
+            f"Aucun fichier AAF complet (*_Complet_<date>_<Eleve|PersEducNat|PersRelEleve|"
+            f"EtabEducNat>_NNNN.xml) dans {directory}."
+        )
+    return files
+
+
+class _FeedReader:
+    def __init__(self, report):
+        self.report = report
+        self.structures = {}  # jointure or UAI -> Structure
+        self.records = []
+        self.covered_profiles = set()
+
+    def reject(self, path, number, reason, name=""):
+        self.report.reject(number, reason, name, file=path.name)
+
+    # Structures come first: the people refer to them by jointure.
+    def read_structures(self, paths):
+        wanted = []
+        for path in paths:
+            for number, attrs in iter_entries(path):
+                jointure = _first(attrs, "ENTStructureJointure") or _first(attrs, "_id")
+                uai = _first(attrs, "ENTStructureUAI").upper()
+                name = _first(attrs, "ENTStructureNomCourant") or _first(attrs, "ou")
+                try:
+                    uai_validator(uai)
+                except ValidationError:
+                    self.reject(path, number, f"UAI invalide « {uai} »", name)
+                    continue
+                wanted.append(
+                    (jointure, uai, name or uai, _kind(_first(attrs, "ENTStructureTypeStruct")))
+                )
+        return wanted
+
+    def load_known_structures(self):
+        for s in Structure.objects.all():
+            self.structures[s.uai] = s
+            if s.external_id:
+                self.structures[s.external_id] = s
+
+    def structure_of(self, ref):
+        return self.structures.get(ref) or self.structures.get(ref.upper())
+
+    def read_people(self, category, paths):
+        for path in paths:
+            for number, attrs in iter_entries(path):
+                record = self.person(category, path, number, attrs)
+                if record is not None:
+                    self.records.append(record)
+
+    def person(self, category, path, number, attrs):
+        jointure = _first(attrs, "ENTPersonJointure") or _first(attrs, "_id")
+        last = _first(attrs, "sn") or _first(attrs, "ENTPersonNomPatro")
+        first = _first(attrs, "givenName")
+        name = f"{first} {last}".strip()
+        if not jointure:
+            self.reject(path, number, "ENTPersonJointure manquant", name)
+            return None
+        if not last or not first:
+            self.reject(path, number, "nom (sn) ou prénom (givenName) manquant", name)
+            return None
+        birth = None
+        if _first(attrs, "ENTPersonDateNaissance"):
+            try:
+                birth = parse_date(_first(attrs, "ENTPersonDateNaissance"))
+            except ValueError as exc:
+                self.reject(path, number, str(exc), name)
+                return None
+        email = _first(attrs, "mail").lower()
+        if email:
+            try:
+                validate_email(email)
+            except ValidationError:
+                email = ""
+        record = PersonRecord(
+            row=number,
+            file=path.name,
+            profile=Profile.PARENT,
+            first_name=first,
+            last_name=last,
+            external_id=jointure,
+            birth_date=birth,
+            email=email,
+        )
+        unknown = set()
+        for ref in attrs.get("ENTPersonStructRattach", []):
+            s = self.structure_of(ref)
+            if s is None:
+                unknown.add(ref)
+            else:
+                record.structures.add(s.pk)
+
+        def refs(attr_name, into, levels=None):
+            for value in attrs.get(attr_name, []):
+                ref, item = _split_ref(value)
+                s = self.structure_of(ref) if ref else None
+                if s is None and not ref and len(record.structures) == 1:
+                    s = Structure(pk=next(iter(record.structures)))
+                if s is None:
+                    unknown.add(ref or value)
+                    continue
+                record.structures.add(s.pk)
+                into.add((s.pk, item[:64]))
+                if levels is not None:
+                    levels[(s.pk, item[:64])] = _first(attrs, "ENTEleveNivFormation")[:64]
+
+        if category == "Eleve":
+            record.profile = Profile.ELEVE
+            refs("ENTEleveClasses", record.classes, record.class_levels)
+            refs("ENTEleveGroupes", record.groups)
+            record.ine = _first(attrs, "ENTEleveINE").upper()[:11]
+            parents = []
+            for attr_name in ("ENTElevePersRelEleve", "ENTEleveAutoriteParentale"):
+                for value in attrs.get(attr_name, []):
+                    parts = value.split("$")
+                    # "jointure$lien$resp. financier$resp. légal$contact$paiement": a person
+                    # flagged neither legal nor financial responsible is only a contact.
+                    if len(parts) >= 4 and parts[2] == "0" and parts[3] == "0":
+                        continue
+                    if parts[0] and parts[0] not in parents:
+                        parents.append(parts[0])
+            record.parent_external_ids = parents
+        elif category == "PersEducNat":
+            refs("ENTAuxEnsClasses", record.classes)
+            refs("ENTAuxEnsGroupes", record.groups)
+            for value in attrs.get("ENTPersonFonctions", []):
+                ref, _ = _split_ref(value)
+                s = self.structure_of(ref) if ref else None
+                if s is not None:
+                    record.structures.add(s.pk)
+            teaches = (
+                _first(attrs, "PersEducNatPresenceDevantEleves").upper() == "O"
+                or bool(record.classes)
+                or any("ENS" in p or p.endswith("_3") for p in attrs.get("ENTPersonProfils", []))
+            )
+            record.profile = Profile.ENSEIGNANT if teaches else Profile.PERSONNEL
+        if unknown and not record.structures:
+            self.reject(path, number, f"établissement inconnu ({', '.join(sorted(unknown))})", name)
+            return None
+        if unknown:
+            self.report.warnings.append(
+                f"{path.name}, entrée {number} ({name}) : établissement(s) inconnu(s) ignoré(s) "
+                f"({', '.join(sorted(unknown))})."
+            )
+        if category == "Eleve" and not record.structures:
+            self.reject(path, number, "aucun établissement de rattachement", name)
+            return None
+        return record
+
+
+def import_aaf(directory, *, dry_run=False, leavers=True, actor=None) -> ImportReport:
+    """Import a full AAF export: structures, accounts, classes, groups and parent–child links.
+
+    People of the categories present in the export who are no longer listed become "sortant"
+    (unless leavers=False). Everything happens in one transaction: a malformed file, met at
+    any point, rolls back what was written before it, so it changes nothing.
+    """
+    files = feed_files(Path(directory))
+    report = ImportReport()
+    reader = _FeedReader(report)
+
+    profiles = set()
+    if files.get("Eleve"):
+        profiles.add(Profile.ELEVE)
+    if files.get("PersEducNat"):
+        profiles |= {Profile.ENSEIGNANT, Profile.PERSONNEL}
+    if files.get("PersRelEleve"):
+        profiles.add(Profile.PARENT)
+
+    try:
+        with transaction.atomic():
+            _write_structures(reader.read_structures(files.get("EtabEducNat", [])), report)
+            reader.load_known_structures()
+            for category in ("PersEducNat", "Eleve", "PersRelEleve"):
+                reader.read_people(category, files.get(category, []))
+            _parents_join_children_structures(reader.records)
+            scope = Scope(
+                structures={s.pk for s in set(reader.structures.values())}, profiles=profiles
+            )
+            apply_records(
+                reader.records,
+                source=SOURCE,
+                scope=scope,
+                full=leavers,
+                report=report,
+                actor=actor,
+            )
+            if dry_run:
+                report.dry_run = True
+                raise _Rollback
+    except _Rollback:
+        pass
+    return report
+
+
+class _Rollback(Exception):
+    """Undoes a preview."""
+
+
+def _write_structures(structures, report):
+    """Create or update the export's structures (keyed on jointure, else UAI)."""
+    by_uai = {s.uai: s for s in Structure.objects.all()}
+    by_ext = {s.external_id: s for s in by_uai.values() if s.external_id}
+    for jointure, uai, name, kind in structures:
+        s = by_ext.get(jointure) or by_uai.get(uai)
+        if s is None:
+            s = Structure.objects.create(
+                uai=uai, name=name[:200], kind=kind, external_id=jointure or None
+            )
+            report.structures_created += 1
+            by_uai[uai] = s
+            if jointure:
+                by_ext[jointure] = s
+            continue
+        changes = {"name": name[:200], "kind": kind, "uai": uai}
+        if jointure:
+            changes["external_id"] = jointure
+        if any(getattr(s, k) != v for k, v in changes.items()):
+            for k, v in changes.items():
+                setattr(s, k, v)
+            s.save(update_fields=list(changes))
+
+
+def _parents_join_children_structures(records):
+    """A parent belongs to the structures of the children who list him (AAF gives him none)."""
+    by_ext = {r.external_id: r for r in records if r.profile == Profile.PARENT}
+    for r in records:
+        if r.profile != Profile.ELEVE:
+            continue
+        for ext in r.parent_external_ids:
+            parent = by_ext.get(ext)
+            if parent is not None:
+                parent.structures |= r.structures

@@ -1,0 +1,675 @@
+"""Writing people into the directory in bulk, idempotently.
+
+Every reader (region CSV, AAF feed, former ENT) turns its file into PersonRecords; `apply_records`
+then does the rest with a bounded number of queries per batch of ~5,000 people:
+
+- an account is found again by (source, external id), else by names + birth date (same profile);
+- a found account gets its names, birth date, INE, structures, classes, groups and links updated;
+  its identifier, password and email never change on import;
+- a new account gets the region's identifier ("prenom.nom", then 2, 3…) allocated in memory
+  against ONE query of the identifiers already taken with the same bases, and an activation code
+  (HMAC digest only in the database), or keeps its identifier and password hash when it migrates
+  from a former ENT;
+- a full import marks the source's accounts it no longer lists "sortant" (leaving_since).
+
+The whole run is one transaction: an unexpected failure changes nothing.
+"""
+
+import re
+import secrets
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+
+from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
+from django.db import IntegrityError, transaction
+from django.db.models import Func, Value
+from django.utils import timezone
+
+from portail.accounts.identifiers import _strip_accents, base_identifier
+from portail.accounts.models import Profile, State, Token, User
+from portail.accounts.provisioning import new_activation_token
+from portail.audit.services import record as audit
+
+from ..models import Group, Relationship, SchoolClass
+from .report import CreatedAccount, ImportReport
+
+BATCH = 5000
+_DIGITS = "0123456789"
+_NOT_ALNUM = re.compile(r"[^a-z0-9]")
+
+
+def name_key(value: str) -> str:
+    """Names compare without case, accents, spaces, hyphens or apostrophes."""
+    return _NOT_ALNUM.sub("", _strip_accents(value).lower())
+
+
+@dataclass
+class PersonRecord:
+    row: int  # where it came from, for the report
+    profile: str
+    first_name: str
+    last_name: str
+    external_id: str | None = None
+    birth_date: date | None = None
+    email: str = ""
+    ine: str = ""
+    structures: set[int] = field(default_factory=set)  # structure ids
+    classes: set[tuple[int, str]] = field(default_factory=set)  # (structure id, class name)
+    groups: set[tuple[int, str]] = field(default_factory=set)
+    class_levels: dict[tuple[int, str], str] = field(default_factory=dict)
+    # AAF: a pupil lists his parents' external ids (ENTElevePersRelEleve).
+    parent_external_ids: list[str] = field(default_factory=list)
+    # CSV: a parent's children, already resolved to account ids by the reader.
+    child_ids: set[int] = field(default_factory=set)
+    # Migration from a former ENT: the identifier and stored password to keep.
+    identifier: str | None = None
+    encoded_password: str | None = None
+    file: str = ""
+
+    @property
+    def display(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    def natural_key(self):
+        return (self.profile, name_key(self.last_name), name_key(self.first_name), self.birth_date)
+
+
+def _row_key(row, birth_date):
+    return (row["profile"], name_key(row["last_name"]), name_key(row["first_name"]), birth_date)
+
+
+class _RTrimDigits(Func):
+    """rtrim(identifier, '0123456789'): the base an identifier was numbered from (SQLite and
+    PostgreSQL both have the two-argument rtrim)."""
+
+    function = "RTRIM"
+
+    def __init__(self, expression):
+        super().__init__(expression, Value(_DIGITS))
+
+
+def taken_identifiers_for(bases) -> dict[str, set[str]]:
+    """For each base, the identifiers already given that it could collide with (base, base2, …).
+
+    One query per 5,000 distinct bases, served by the index on rtrim(identifier, digits).
+    """
+    by_trimmed = defaultdict(set)
+    for base in bases:
+        by_trimmed[base.rstrip(_DIGITS)].add(base)
+    taken = {base: set() for base in bases}
+    trimmed = list(by_trimmed)
+    for i in range(0, len(trimmed), BATCH):
+        chunk = trimmed[i : i + BATCH]
+        rows = (
+            User.objects.annotate(identifier_base=_RTrimDigits("identifier"))
+            .filter(identifier_base__in=chunk)
+            .values_list("identifier", flat=True)
+        )
+        for identifier in rows:
+            for base in by_trimmed[identifier.rstrip(_DIGITS)]:
+                suffix = identifier[len(base) :]
+                if identifier.startswith(base) and (suffix == "" or suffix.isdigit()):
+                    taken[base].add(identifier)
+    return taken
+
+
+class IdentifierAllocator:
+    """base, base2, base3… skipping what is taken, without re-scanning from 2 for each homonym."""
+
+    def __init__(self, taken: dict[str, set[str]]):
+        self.taken = taken
+        self.next_n = {}
+
+    def allocate(self, base: str) -> str:
+        taken = self.taken.setdefault(base, set())
+        if base not in taken:
+            taken.add(base)
+            return base
+        n = self.next_n.get(base, 2)
+        while f"{base}{n}" in taken:
+            n += 1
+        identifier = f"{base}{n}"
+        taken.add(identifier)
+        self.next_n[base] = n + 1
+        return identifier
+
+
+_EXISTING_FIELDS = (
+    "id",
+    "identifier",
+    "external_source",
+    "external_id",
+    "profile",
+    "first_name",
+    "last_name",
+    "birth_date",
+    "ine",
+    "leaving_since",
+    "deactivated_at",
+)
+
+
+@dataclass
+class Scope:
+    """What this import is the authority on: links outside it are never removed.
+
+    structures: structure ids whose memberships (structures, classes, groups) the import sets.
+    profiles: profiles of the source's accounts that a full import marks leaving when absent.
+    """
+
+    structures: set[int]
+    profiles: set[str]
+
+
+class _Run:
+    def __init__(self, source, scope, *, full, now, report):
+        self.source = source
+        self.scope = scope
+        self.full = full
+        self.now = now
+        self.report = report
+        self.class_ids = {}
+        self.group_ids = {}
+        self.seen_ids = set()  # accounts listed by this import
+        self.ext_to_id = {}  # external id -> account id, for the links
+
+    # --- structures' classes and groups ---------------------------------------------------
+    def ensure_classes_and_groups(self, records):
+        wanted_classes = {}
+        wanted_groups = set()
+        for r in records:
+            for key in r.classes:
+                level = r.class_levels.get(key, "")
+                if level or key not in wanted_classes:
+                    wanted_classes[key] = level
+            wanted_groups |= r.groups
+        structures = (
+            {s for s, _ in wanted_classes} | {s for s, _ in wanted_groups} | self.scope.structures
+        )
+        existing = {
+            (c.structure_id, c.name): c
+            for c in SchoolClass.objects.filter(structure_id__in=structures)
+        }
+        missing = [
+            SchoolClass(structure_id=s, name=n[:64], level=level[:64])
+            for (s, n), level in wanted_classes.items()
+            if (s, n) not in existing
+        ]
+        SchoolClass.objects.bulk_create(missing, batch_size=BATCH, ignore_conflicts=True)
+        self.report.classes_created += len(missing)
+        relevel = []
+        for key, level in wanted_classes.items():
+            cls = existing.get(key)
+            if cls is not None and level and cls.level != level:
+                cls.level = level
+                relevel.append(cls)
+        SchoolClass.objects.bulk_update(relevel, ["level"], batch_size=BATCH)
+        self.class_ids = {
+            (s, n): pk
+            for pk, s, n in SchoolClass.objects.filter(structure_id__in=structures).values_list(
+                "id", "structure_id", "name"
+            )
+        }
+        groups_existing = set(
+            Group.objects.filter(structure_id__in=structures).values_list("structure_id", "name")
+        )
+        Group.objects.bulk_create(
+            [Group(structure_id=s, name=n[:64]) for s, n in wanted_groups - groups_existing],
+            batch_size=BATCH,
+            ignore_conflicts=True,
+        )
+        self.group_ids = {
+            (s, n): pk
+            for pk, s, n in Group.objects.filter(structure_id__in=structures).values_list(
+                "id", "structure_id", "name"
+            )
+        }
+
+    # --- finding accounts again -----------------------------------------------------------
+    def match(self, records):
+        """[(record, existing row dict or None)], keyed on external id, else names + birth."""
+        by_ext = {}
+        ext_ids = [r.external_id for r in records if r.external_id]
+        for i in range(0, len(ext_ids), BATCH):
+            for row in User.objects.filter(
+                external_source=self.source, external_id__in=ext_ids[i : i + BATCH]
+            ).values(*_EXISTING_FIELDS):
+                by_ext[row["external_id"]] = row
+        by_identifier = {}
+        legacy_ids = [r.identifier for r in records if r.identifier]
+        for i in range(0, len(legacy_ids), BATCH):
+            for row in User.objects.filter(identifier__in=legacy_ids[i : i + BATCH]).values(
+                *_EXISTING_FIELDS
+            ):
+                by_identifier[row["identifier"]] = row
+
+        unmatched = [
+            r
+            for r in records
+            if not (r.external_id and r.external_id in by_ext)
+            and not (r.identifier and r.identifier in by_identifier)
+        ]
+        by_natural = self._natural_matches(unmatched)
+        pairs = []
+        claimed = set()
+        for r in records:
+            row = None
+            if r.external_id:
+                row = by_ext.get(r.external_id)
+            if row is None and r.identifier:
+                row = by_identifier.get(r.identifier)
+                if row is not None and row["external_source"] != self.source:
+                    self.report.reject(
+                        r.row,
+                        f"L'identifiant « {r.identifier} » est déjà utilisé par un autre compte.",
+                        r.display,
+                        r.file,
+                    )
+                    continue
+            if row is None and not r.identifier:
+                # A migrated account keeps its own identifier: never merged by names.
+                row = by_natural.get(r.natural_key())
+            if row is not None and row["id"] in claimed:
+                self.report.reject(
+                    r.row, "Cette personne figure déjà sur une autre ligne.", r.display, r.file
+                )
+                continue
+            if row is not None:
+                claimed.add(row["id"])
+            pairs.append((r, row))
+        return pairs
+
+    def _natural_matches(self, unmatched):
+        """Accounts found without an external id, never across people who could be homonyms:
+
+        - with a birth date: profile + names + birth date, anywhere;
+        - without (parents and staff in the region's CSV): profile + names among the accounts of
+          the structures this import covers, or profile + names + the same email anywhere (a
+          parent with children in two schools). Two "Marc Dupont" of two schools stay two.
+        Only accounts the source does not already identify can be claimed.
+        """
+        keys_wanted = {r.natural_key() for r in unmatched}
+        emails = {r.email: r for r in unmatched if r.email and r.birth_date is None}
+        last_names = set()
+        for r in unmatched:
+            last_names |= {r.last_name, r.last_name.upper(), r.last_name.title()}
+        last_names = sorted(last_names)
+        found = {}
+
+        def consider(row, key):
+            if row["external_id"] and row["external_source"] == self.source:
+                return
+            if key in keys_wanted:
+                found.setdefault(key, row)
+
+        for i in range(0, len(last_names), BATCH):
+            chunk = last_names[i : i + BATCH]
+            dated = User.objects.filter(last_name__in=chunk, birth_date__isnull=False)
+            for row in dated.values(*_EXISTING_FIELDS).order_by("id"):
+                consider(row, _row_key(row, row["birth_date"]))
+            local = User.objects.filter(last_name__in=chunk, structures__in=self.scope.structures)
+            for row in local.values(*_EXISTING_FIELDS).distinct().order_by("id"):
+                consider(row, _row_key(row, None))
+        email_list = sorted(emails)
+        for i in range(0, len(email_list), BATCH):
+            rows = User.objects.filter(email__in=email_list[i : i + BATCH])
+            for row in rows.values(*_EXISTING_FIELDS, "email").order_by("id"):
+                wanted = emails.get(row["email"])
+                if wanted is not None and _row_key(row, None) == wanted.natural_key():
+                    consider(row, _row_key(row, None))
+        return found
+
+    # --- updating ------------------------------------------------------------------------
+    def update_existing(self, pairs):
+        changed_users = []
+        changed_ids = set()
+        for r, row in pairs:
+            self.seen_ids.add(row["id"])
+            if r.external_id:
+                self.ext_to_id[r.external_id] = row["id"]
+            changes = {}
+            if r.first_name and row["first_name"] != r.first_name:
+                changes["first_name"] = r.first_name
+            if r.last_name and row["last_name"] != r.last_name:
+                changes["last_name"] = r.last_name
+            if r.birth_date and row["birth_date"] != r.birth_date:
+                changes["birth_date"] = r.birth_date
+            if r.ine and row["ine"] != r.ine:
+                changes["ine"] = r.ine
+            if r.external_id and row["external_id"] != r.external_id:
+                changes["external_id"] = r.external_id
+                changes["external_source"] = self.source
+            if row["leaving_since"] is not None:  # back in the feed: no longer leaving
+                changes["leaving_since"] = None
+            if row["deactivated_at"] is not None:
+                changes["deactivated_at"] = None
+            if changes:
+                user = User(id=row["id"], **changes)
+                changed_users.append((user, tuple(sorted(changes))))
+                changed_ids.add(row["id"])
+        by_fields = defaultdict(list)
+        for user, fields in changed_users:
+            by_fields[fields].append(user)
+        for fields, users in by_fields.items():
+            User.objects.bulk_update(users, list(fields), batch_size=BATCH)
+        return changed_ids
+
+    # --- memberships (structures, classes, groups) ----------------------------------------
+    def sync_memberships(self, desired_by_user):
+        """desired_by_user: {user id: record}. Returns the ids whose memberships changed."""
+        changed = set()
+        specs = (
+            (User.structures.through, "structure_id", self._structure_rows, None),
+            (User.classes.through, "schoolclass_id", self._class_rows, self._class_structure),
+            (User.teaching_groups.through, "group_id", self._group_rows, self._group_structure),
+        )
+        user_ids = list(desired_by_user)
+        for through, column, desired_of, structure_of in specs:
+            owner = structure_of() if structure_of is not None else None
+            for i in range(0, len(user_ids), BATCH):
+                chunk = user_ids[i : i + BATCH]
+                existing = defaultdict(dict)
+                for pk, uid, target in through.objects.filter(user_id__in=chunk).values_list(
+                    "id", "user_id", column
+                ):
+                    existing[uid][target] = pk
+                to_add, to_remove = [], []
+                for uid in chunk:
+                    want = desired_of(desired_by_user[uid])
+                    have = existing.get(uid, {})
+                    for target in want - have.keys():
+                        to_add.append(through(user_id=uid, **{column: target}))
+                        changed.add(uid)
+                    for target, row_pk in have.items():
+                        if target in want:
+                            continue
+                        structure = target if owner is None else owner.get(target)
+                        if structure in self.scope.structures:
+                            to_remove.append(row_pk)
+                            changed.add(uid)
+                through.objects.filter(pk__in=to_remove).delete()
+                through.objects.bulk_create(to_add, batch_size=BATCH, ignore_conflicts=True)
+        return changed
+
+    def _structure_rows(self, r):
+        return set(r.structures)
+
+    def _class_rows(self, r):
+        return {self.class_ids[key] for key in r.classes if key in self.class_ids}
+
+    def _group_rows(self, r):
+        return {self.group_ids[key] for key in r.groups if key in self.group_ids}
+
+    def _class_structure(self):
+        if not hasattr(self, "_cls_struct"):
+            self._cls_struct = {pk: s for (s, _n), pk in self.class_ids.items()}
+        return self._cls_struct
+
+    def _group_structure(self):
+        if not hasattr(self, "_grp_struct"):
+            self._grp_struct = {pk: s for (s, _n), pk in self.group_ids.items()}
+        return self._grp_struct
+
+    # --- creating ---------------------------------------------------------------------------
+    def create_new(self, records):
+        """Bulk-create the accounts of `records`; returns {user id: record}."""
+        generated = [r for r in records if not r.identifier]
+        bases = {}
+        for r in generated:
+            base = base_identifier(r.first_name, r.last_name)
+            if base.startswith(".") or base.endswith("."):
+                self.report.reject(
+                    r.row,
+                    "Impossible de former un identifiant : le nom ou le prénom ne contient "
+                    "aucune lettre latine.",
+                    r.display,
+                    r.file,
+                )
+                continue
+            bases[id(r)] = base
+        allocator = IdentifierAllocator(taken_identifiers_for(set(bases.values())))
+        keep = [r for r in records if r.identifier or id(r) in bases]
+        created = {}
+        for i in range(0, len(keep), BATCH):
+            batch = keep[i : i + BATCH]
+            for attempt in range(3):
+                try:
+                    with transaction.atomic():
+                        created.update(self._create_batch(batch, bases, allocator))
+                    break
+                except IntegrityError:
+                    # Someone else took an identifier meanwhile: ask the database again.
+                    if attempt == 2:
+                        raise
+                    allocator = IdentifierAllocator(
+                        taken_identifiers_for({bases[id(r)] for r in batch if id(r) in bases})
+                        | allocator.taken
+                    )
+        return created
+
+    def _create_batch(self, batch, bases, allocator):
+        users = []
+        for r in batch:
+            if r.identifier:
+                identifier, password = r.identifier, r.encoded_password
+                state = State.ACTIVE
+            else:
+                identifier = allocator.allocate(bases[id(r)])
+                # An unusable password (Django's "!" prefix), without Django's 40 random draws.
+                password = UNUSABLE_PASSWORD_PREFIX + secrets.token_urlsafe(30)
+                state = State.PENDING
+            users.append(
+                User(
+                    identifier=identifier,
+                    password=password,
+                    first_name=r.first_name,
+                    last_name=r.last_name,
+                    profile=r.profile,
+                    state=state,
+                    email=r.email,
+                    external_source=self.source if (r.external_id or r.identifier) else "",
+                    external_id=r.external_id or None,
+                    birth_date=r.birth_date,
+                    ine=r.ine,
+                    created_at=self.now,
+                    activated_at=self.now if r.identifier else None,
+                )
+            )
+        User.objects.bulk_create(users, batch_size=BATCH)
+        tokens = []
+        out = {}
+        for user, r in zip(users, batch, strict=True):
+            code = ""
+            if not r.identifier:
+                token, code = new_activation_token(user, self.now)
+                tokens.append(token)
+            out[user.pk] = r
+            if r.external_id:
+                self.ext_to_id[r.external_id] = user.pk
+            self.seen_ids.add(user.pk)
+            self.report.created.append(
+                CreatedAccount(
+                    user_id=user.pk,
+                    identifier=user.identifier,
+                    first_name=r.first_name,
+                    last_name=r.last_name,
+                    profile=r.profile,
+                    classes=sorted(n for _s, n in r.classes),
+                    activation_code=code,
+                )
+            )
+        Token.objects.bulk_create(tokens, batch_size=BATCH)
+        through_rows = (
+            (User.structures.through, "structure_id", self._structure_rows),
+            (User.classes.through, "schoolclass_id", self._class_rows),
+            (User.teaching_groups.through, "group_id", self._group_rows),
+        )
+        for through, column, desired_of in through_rows:
+            through.objects.bulk_create(
+                [
+                    through(user_id=user.pk, **{column: target})
+                    for user, r in zip(users, batch, strict=True)
+                    for target in desired_of(r)
+                ],
+                batch_size=BATCH,
+            )
+        return out
+
+    # --- parent–child links -------------------------------------------------------------------
+    def sync_links(self, records_by_user):
+        """Pupils own their parent list (AAF); parents own their children list (CSV)."""
+        missing_ext = {
+            ext
+            for r in records_by_user.values()
+            for ext in r.parent_external_ids
+            if ext not in self.ext_to_id
+        }
+        missing = list(missing_ext)
+        for i in range(0, len(missing), BATCH):
+            for pk, ext in User.objects.filter(
+                external_source=self.source, external_id__in=missing[i : i + BATCH]
+            ).values_list("id", "external_id"):
+                self.ext_to_id[ext] = pk
+        unknown = 0
+        desired = set()
+        child_owned, parent_owned = [], []
+        for uid, r in records_by_user.items():
+            if r.profile == Profile.ELEVE and (r.parent_external_ids or self.full):
+                child_owned.append(uid)
+                for ext in r.parent_external_ids:
+                    pid = self.ext_to_id.get(ext)
+                    if pid is None:
+                        unknown += 1
+                    elif pid != uid:
+                        desired.add((pid, uid))
+            if r.profile == Profile.PARENT and r.child_ids:
+                parent_owned.append(uid)
+                desired |= {(uid, child) for child in r.child_ids if child != uid}
+        if unknown:
+            self.report.warnings.append(
+                f"{unknown} responsable(s) cité(s) par des élèves sont absents du fichier."
+            )
+        existing = set()
+        for owned, column in ((child_owned, "child_id"), (parent_owned, "parent_id")):
+            for i in range(0, len(owned), BATCH):
+                existing |= set(
+                    Relationship.objects.filter(**{f"{column}__in": owned[i : i + BATCH]})
+                    .values_list("parent_id", "child_id")
+                    .iterator()
+                )
+        changed = set()
+        to_add = desired - existing
+        Relationship.objects.bulk_create(
+            [Relationship(parent_id=p, child_id=c) for p, c in to_add],
+            batch_size=BATCH,
+            ignore_conflicts=True,
+        )
+        for p, c in to_add:
+            changed |= {p, c}
+        child_owned_set = set(child_owned)
+        # Only the side that owns the list loses links it no longer lists, and a parent's CSV
+        # only removes children in the structures it covers.
+        children_in_scope = set()
+        if parent_owned:
+            children_in_scope = set(
+                User.structures.through.objects.filter(
+                    structure_id__in=self.scope.structures,
+                    user_id__in={c for p, c in existing if p in set(parent_owned)},
+                ).values_list("user_id", flat=True)
+            )
+        stale = [
+            (p, c)
+            for p, c in existing - desired
+            if (c in child_owned_set and self.full) or c in children_in_scope
+        ]
+        for p, c in stale:
+            Relationship.objects.filter(parent_id=p, child_id=c).delete()
+            changed |= {p, c}
+        self.report.links_created += len(to_add)
+        self.report.links_removed += len(stale)
+        return changed
+
+    # --- leavers -----------------------------------------------------------------------------
+    def mark_leavers(self):
+        candidates = User.objects.filter(
+            external_source=self.source,
+            profile__in=self.scope.profiles,
+            leaving_since__isnull=True,
+        ).values_list("id", flat=True)
+        if self.source.startswith("csv:"):
+            candidates = candidates.filter(structures__in=self.scope.structures)
+        leaving = [pk for pk in candidates.iterator(chunk_size=BATCH) if pk not in self.seen_ids]
+        for i in range(0, len(leaving), BATCH):
+            User.objects.filter(pk__in=leaving[i : i + BATCH]).update(leaving_since=self.now)
+        self.report.left = len(leaving)
+
+
+def apply_records(
+    records,
+    *,
+    source: str,
+    scope: Scope,
+    full: bool = False,
+    dry_run: bool = False,
+    report: ImportReport | None = None,
+    actor=None,
+    now=None,
+) -> ImportReport:
+    """Write `records` (already validated by their reader) into the directory; see module doc."""
+    report = report or ImportReport()
+    report.dry_run = dry_run
+    now = now or timezone.now()
+    run = _Run(source, scope, full=full, now=now, report=report)
+
+    # The same person twice in one import: keep the first, reject the others.
+    unique, first_row = [], {}
+    for r in records:
+        key = ("ext", r.external_id) if r.external_id else ("nat", r.natural_key())
+        if r.identifier:
+            key = ("id", r.identifier)
+        if key in first_row:
+            report.reject(
+                r.row,
+                f"Cette personne figure déjà à la ligne {first_row[key]}.",
+                r.display,
+                r.file,
+            )
+            continue
+        first_row[key] = r.row
+        unique.append(r)
+
+    try:
+        with transaction.atomic():
+            run.ensure_classes_and_groups(unique)
+            pairs = run.match(unique)
+            existing_pairs = [(r, row) for r, row in pairs if row is not None]
+            new_records = [r for r, row in pairs if row is None]
+            changed = run.update_existing(existing_pairs)
+            records_by_user = {row["id"]: r for r, row in existing_pairs}
+            changed |= run.sync_memberships(records_by_user)
+            created = run.create_new(new_records)
+            records_by_user.update(created)
+            changed |= run.sync_links(records_by_user)
+            changed -= set(created)
+            if full:
+                run.mark_leavers()
+            report.updated = len(changed & run.seen_ids)
+            report.unchanged = len(existing_pairs) - report.updated
+            audit(
+                "directory.import",
+                actor=actor,
+                subject=source,
+                full=full,
+                dry_run=dry_run,
+                **report.counts(),
+            )
+            if dry_run:
+                raise _DryRun
+    except _DryRun:
+        pass
+    return report
+
+
+class _DryRun(Exception):
+    """Rolls the preview's transaction back."""

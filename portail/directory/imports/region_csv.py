@@ -1,0 +1,235 @@
+"""The region's CSV templates, one per profile, as its console offers them.
+
+Élèves      Prénom*;Nom*;Date de naissance*;Classes*   (optional: Id;INE;Niveau;Groupes;Courriel)
+Parents     Nom*;Prénom*;Adresse;Code postal;Ville;Pays;Courriel;Téléphone;
+            Nom de l'élève;Prénom de l'élève;Classes de l'élève   (the child triple once per child;
+            an "Id de l'élève" column in the triple is used where given)
+Enseignants Prénom*;Nom*;date de naissance;fonction;telephone;telephonetravail;email;adresse;cp;
+Personnels  ville;pays;classe;classe…   (the "classe" column repeated)
+
+Headers are matched without case, accents, spaces, apostrophes or "*". A file that cannot be read
+(charset, separator, missing required columns) raises ImportFileError and changes nothing; a bad
+row is rejected with its line number and reason, the others are imported.
+"""
+
+import csv
+import io
+import re
+from collections import defaultdict
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+from portail.accounts.models import Profile, User
+
+from .engine import PersonRecord, Scope, apply_records, name_key
+from .report import ImportFileError, ImportReport
+from .text import decode, fold_header, parse_date, split_list
+
+# Folded header -> field; several spellings of the same column.
+_ALIASES = {
+    "prenom": "first_name",
+    "nom": "last_name",
+    "datedenaissance": "birth_date",
+    "datenaissance": "birth_date",
+    "classes": "classes",
+    "classe": "classes",
+    "id": "external_id",
+    "identifiant": "external_id",
+    "ine": "ine",
+    "niveau": "level",
+    "groupes": "groups",
+    "groupe": "groups",
+    "courriel": "email",
+    "email": "email",
+    "mail": "email",
+    "adressedemessagerie": "email",
+    # The child of a parent row (repeated once per child).
+    "nomdeleleve": "child_last_name",
+    "prenomdeleleve": "child_first_name",
+    "classesdeleleve": "child_classes",
+    "classedeleleve": "child_classes",
+    "iddeleleve": "child_id",
+}
+
+REQUIRED = {
+    Profile.ELEVE: {
+        "first_name": "Prénom",
+        "last_name": "Nom",
+        "birth_date": "Date de naissance",
+        "classes": "Classes",
+    },
+    Profile.PARENT: {"last_name": "Nom", "first_name": "Prénom"},
+    Profile.ENSEIGNANT: {"first_name": "Prénom", "last_name": "Nom"},
+    Profile.PERSONNEL: {"first_name": "Prénom", "last_name": "Nom"},
+}
+
+_CHILD_FIELDS = ("child_last_name", "child_first_name", "child_classes", "child_id")
+_INE = re.compile(r"^([0-9]{10}[A-Z]|[0-9]{9}[A-Z]{2})$")
+
+
+def _rows(text: str):
+    """(header fields, [(line number, {field: [values…], "children": [{…}]})])."""
+    first_line = text.split("\n", 1)[0]
+    delimiter = ";" if ";" in first_line else "\t" if "\t" in first_line else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error) as exc:
+        raise ImportFileError("Le fichier est vide ou illisible.") from exc
+    columns = [_ALIASES.get(fold_header(h)) for h in header]
+    rows = []
+    try:
+        for values in reader:
+            if not any(v.strip() for v in values):
+                continue
+            row = defaultdict(list)
+            children = []
+            for column, value in zip(columns, values, strict=False):
+                if column is None:
+                    continue
+                value = value.strip()
+                if column in _CHILD_FIELDS:
+                    # A new child starts at each "Nom de l'élève" (or at a field seen twice).
+                    if column == "child_last_name" or not children or column in children[-1]:
+                        children.append({})
+                    children[-1][column] = value
+                elif value:
+                    row[column].append(value)
+            row["children"] = [c for c in children if any(c.values())]
+            rows.append((reader.line_num, row))
+    except csv.Error as exc:
+        raise ImportFileError(
+            f"Le fichier est illisible à la ligne {reader.line_num} : {exc}."
+        ) from exc
+    return set(filter(None, columns)), rows
+
+
+def read_region_csv(data: bytes, *, structure, profile: str):
+    """Parse and validate; returns (records, report with the rejected rows)."""
+    text = decode(data)
+    present, rows = _rows(text)
+    missing = [label for key, label in REQUIRED[profile].items() if key not in present]
+    if missing:
+        raise ImportFileError(
+            "Colonnes obligatoires absentes : "
+            + ", ".join(missing)
+            + ". Vérifiez que le fichier suit le modèle de la région (séparateur point-virgule)."
+        )
+    report = ImportReport()
+    pupils = _PupilIndex(structure) if profile == Profile.PARENT else None
+    records = []
+    for line, row in rows:
+        first = " ".join(row.get("first_name", [])[:1])
+        last = " ".join(row.get("last_name", [])[:1])
+        name = f"{first} {last}".strip()
+        problems = []
+        for key, label in REQUIRED[profile].items():
+            if not row.get(key):
+                problems.append(f"{label} manquant")
+        birth_date = None
+        if row.get("birth_date"):
+            try:
+                birth_date = parse_date(row["birth_date"][0])
+            except ValueError as exc:
+                problems.append(str(exc))
+        email = (row.get("email") or [""])[0]
+        if email:
+            try:
+                validate_email(email)
+            except ValidationError:
+                problems.append(f"Adresse de messagerie invalide « {email} »")
+        ine = (row.get("ine") or [""])[0].upper()
+        if ine and not _INE.match(ine):
+            problems.append(f"INE invalide « {ine} »")
+        classes = {c for cell in row.get("classes", []) for c in split_list(cell)}
+        groups = {g for cell in row.get("groups", []) for g in split_list(cell)}
+        child_ids = set()
+        if pupils is not None:
+            if not row["children"]:
+                problems.append("aucun élève indiqué pour ce responsable")
+            for child in row["children"]:
+                found, why = pupils.find(child)
+                if found is None:
+                    problems.append(why)
+                else:
+                    child_ids.add(found)
+        if problems:
+            report.reject(line, " ; ".join(problems) + ".", name)
+            continue
+        level = (row.get("level") or [""])[0]
+        records.append(
+            PersonRecord(
+                row=line,
+                profile=profile,
+                first_name=first,
+                last_name=last,
+                external_id=(row.get("external_id") or [None])[0],
+                birth_date=birth_date,
+                email=email.strip().lower(),
+                ine=ine,
+                structures={structure.pk},
+                classes={(structure.pk, c[:64]) for c in classes},
+                class_levels={(structure.pk, c[:64]): level for c in classes} if level else {},
+                groups={(structure.pk, g[:64]) for g in groups},
+                child_ids=child_ids,
+            )
+        )
+    return records, report
+
+
+class _PupilIndex:
+    """The structure's pupils, to link a parent row to its children by names and class (or Id)."""
+
+    def __init__(self, structure):
+        self.by_names = defaultdict(list)
+        self.by_id = {}
+        pupils = User.objects.filter(profile=Profile.ELEVE, structures=structure)
+        classes = defaultdict(set)
+        for uid, class_name in User.classes.through.objects.filter(
+            user__in=pupils, schoolclass__structure=structure
+        ).values_list("user_id", "schoolclass__name"):
+            classes[uid].add(name_key(class_name))
+        for uid, first, last, ext in pupils.values_list(
+            "id", "first_name", "last_name", "external_id"
+        ):
+            self.by_names[(name_key(last), name_key(first))].append((uid, classes[uid]))
+            if ext:
+                self.by_id[ext] = uid
+
+    def find(self, child):
+        last = child.get("child_last_name", "")
+        first = child.get("child_first_name", "")
+        class_cell = child.get("child_classes", "")
+        who = f"{first} {last}".strip() or "?"
+        if child.get("child_id") and child["child_id"] in self.by_id:
+            return self.by_id[child["child_id"]], ""
+        if not last or not first:
+            return None, f"nom ou prénom de l'élève manquant ({who})"
+        candidates = self.by_names.get((name_key(last), name_key(first)), [])
+        wanted = {name_key(c) for c in split_list(class_cell)}
+        if wanted:
+            candidates = [(uid, cls) for uid, cls in candidates if cls & wanted]
+        if len(candidates) == 1:
+            return candidates[0][0], ""
+        where = f" en {class_cell}" if class_cell else ""
+        if not candidates:
+            return None, f"élève introuvable : {who}{where}"
+        return None, f"plusieurs élèves {who}{where} : précisez la classe ou l'Id de l'élève"
+
+
+def import_region_csv(
+    data: bytes, *, structure, profile: str, full=False, dry_run=False, actor=None
+) -> ImportReport:
+    """Import one of the region's CSV files for `structure`. `full`: the file lists every
+    account of this profile in the structure, and those absent become "sortant"."""
+    records, report = read_region_csv(data, structure=structure, profile=profile)
+    return apply_records(
+        records,
+        source=f"csv:{structure.uai}",
+        scope=Scope(structures={structure.pk}, profiles={profile}),
+        full=full,
+        dry_run=dry_run,
+        report=report,
+        actor=actor,
+    )

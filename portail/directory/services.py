@@ -1,0 +1,64 @@
+"""Domain operations of the directory that are not imports: what happens to leavers."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from portail.accounts.models import Token, User
+from portail.audit.services import record
+
+# Arrêté du 30 novembre 2006 modifié (ENT personal data), art. 6: the data of a person who has
+# left is kept at most three months. We erase at 90 days, whatever the grace period.
+ERASE_AFTER_DAYS = 90
+
+
+@dataclass
+class LeaversResult:
+    deactivated: int
+    erased: int
+
+
+@transaction.atomic
+def process_leavers(now=None) -> LeaversResult:
+    """Deactivate leavers after PORTAIL_LEAVER_GRACE_DAYS; erase them after ERASE_AFTER_DAYS.
+
+    Deactivation: the account can no longer log in (User.is_active), every session ends, codes
+    and reset links die. Erasure deletes the account and what hangs on it (links, memberships,
+    tokens, functions); the audit trail keeps only its internal id (no name, no identifier).
+    """
+    now = now or timezone.now()
+    grace = timedelta(days=min(settings.PORTAIL_LEAVER_GRACE_DAYS, ERASE_AFTER_DAYS))
+
+    to_deactivate = list(
+        User.objects.filter(
+            leaving_since__isnull=False,
+            leaving_since__lte=now - grace,
+            deactivated_at__isnull=True,
+        ).values_list("id", flat=True)
+    )
+    for user in User.objects.filter(pk__in=to_deactivate).only("id", "session_stamp"):
+        user.end_all_sessions()
+        user.deactivated_at = now
+        user.save(update_fields=["session_stamp", "deactivated_at"])
+    Token.objects.filter(user_id__in=to_deactivate).delete()
+
+    to_erase = list(
+        User.objects.filter(
+            leaving_since__isnull=False,
+            leaving_since__lte=now - timedelta(days=ERASE_AFTER_DAYS),
+        ).values_list("id", flat=True)
+    )
+    User.objects.filter(pk__in=to_erase).delete()
+    if to_deactivate or to_erase:
+        record(
+            "directory.leavers",
+            subject="process-leavers",
+            deactivated=len(to_deactivate),
+            erased=len(to_erase),
+            deactivated_ids=to_deactivate[:1000],
+            erased_ids=to_erase[:1000],
+        )
+    return LeaversResult(deactivated=len(to_deactivate), erased=len(to_erase))

@@ -1,0 +1,155 @@
+"""The console's main paths in Chromium, as a référent clicks them, with axe-core on every page.
+
+Self-contained (its own browser fixtures) so it runs on this branch alone; tests/e2e/ has the
+shared ones.
+"""
+
+import io
+import os
+import re
+from pathlib import Path
+
+import pyotp
+import pypdf
+import pytest
+from playwright.sync_api import expect
+
+from portail.accounts.models import State
+from tests.conftest import STRONG_PASSWORD
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # the ORM and Playwright share this thread
+CHROMIUM = Path(os.environ.get("PORTAIL_CHROMIUM", "/usr/bin/chromium"))
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    if not CHROMIUM.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI: Chromium not found at {CHROMIUM}", pytrace=False)
+        pytest.skip(f"Chromium not found at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def check_a11y():
+    from axe_playwright_python.sync_playwright import Axe
+
+    axe = Axe()
+
+    def check(page):
+        results = axe.run(page)
+        assert results.violations_count == 0, f"{page.url}\n{results.generate_report()}"
+
+    return check
+
+
+def new_page(chromium, live_server):
+    context = chromium.new_context(base_url=live_server.url, locale="fr-FR", accept_downloads=True)
+    context.set_default_timeout(10_000)
+    return context, context.new_page()
+
+
+def log_in(page, identifier, password):
+    page.get_by_label("Identifiant").fill(identifier)
+    page.get_by_label("Mot de passe", exact=True).fill(password)
+    page.get_by_role("button", name="Connexion").click()
+
+
+def test_referent_enrols_finds_blocks_unblocks_gives_code_imports_and_prints_letters(
+    chromium, live_server, check_a11y, referent, pupil_a, school_class
+):
+    pupil, _ = pupil_a
+    context, page = new_page(chromium, live_server)
+    page.goto("/console/")
+    log_in(page, "anne.martin", STRONG_PASSWORD)
+
+    # Enrolment: QR code and key, first code, then the recovery codes once.
+    expect(page.get_by_role("heading", name="Double authentification")).to_be_visible()
+    check_a11y(page)
+    secret = page.locator("code").inner_text().replace(" ", "")
+    page.get_by_label("Code de vérification").fill(pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Confirmer").click()
+    expect(page.get_by_role("heading", name="Codes de secours")).to_be_visible()
+    expect(page.locator("ul.codes li")).to_have_count(10)
+    check_a11y(page)
+    page.get_by_role("link", name="Continuer vers la console").click()
+
+    # Search.
+    expect(page.get_by_role("heading", name="Console du référent ENT")).to_be_visible()
+    check_a11y(page)
+    page.get_by_label("Nom ou identifiant").fill("dupré")
+    page.get_by_role("button", name="Rechercher").click()
+    page.get_by_role("link", name="Dupré Élodie").click()
+    expect(page.get_by_role("heading", name="Élodie Dupré")).to_be_visible()
+    check_a11y(page)
+
+    # Block, then unblock, each confirmed.
+    page.get_by_role("link", name="Bloquer le compte").click()
+    check_a11y(page)
+    page.get_by_role("button", name="Bloquer").click()
+    expect(page.get_by_text("Le compte est bloqué.")).to_be_visible()
+    pupil.refresh_from_db()
+    assert pupil.state == State.BLOCKED
+    page.get_by_role("link", name="Débloquer le compte").click()
+    page.get_by_role("button", name="Débloquer").click()
+    expect(page.get_by_text("Le compte est débloqué.")).to_be_visible()
+
+    # A new code, shown once.
+    page.get_by_role("link", name="Donner un nouveau code d'activation").click()
+    page.get_by_role("button", name="Donner un nouveau code").click()
+    expect(page.get_by_role("heading", name="Nouveau code d'activation")).to_be_visible()
+    check_a11y(page)
+
+    # Import a class from the region's CSV: preview, confirm, then its letters.
+    page.get_by_role("link", name="Importer un fichier").click()
+    check_a11y(page)
+    page.get_by_label("Profil des comptes du fichier").select_option(label="Élève")
+    page.get_by_label("Fichier CSV").set_input_files(
+        files=[
+            {
+                "name": "eleves.csv",
+                "mimeType": "text/csv",
+                "buffer": "Prénom*;Nom*;Date de naissance*;Classes*\nLéa;Petit;04/05/2012;6e B\n".encode(),
+            }
+        ]
+    )
+    page.get_by_role("button", name="Voir l'aperçu").click()
+    expect(page.get_by_text("Aperçu seulement")).to_be_visible()
+    check_a11y(page)
+    page.get_by_role("button", name="Confirmer l'import").click()
+    expect(page.get_by_role("heading", name="Rapport d'import")).to_be_visible()
+    check_a11y(page)
+    page.get_by_role("link", name="Fiches de la classe 6e B").click()
+    expect(page.get_by_text("NOUVEAU code d'activation")).to_be_visible()
+    check_a11y(page)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Générer les fiches").click()
+    content = pypdf.PdfReader(io.BytesIO(Path(download.value.path()).read_bytes()))
+    printed = content.pages[0].extract_text()
+    assert "Léa Petit" in printed
+    code = re.search(r"Mot de passe de 1ère connexion : ([a-z0-9]{8})", printed).group(1)
+
+    # The letters form itself.
+    page.get_by_role("link", name="Fiches de connexion").click()
+    expect(page.get_by_label("Classe")).to_be_visible()
+    check_a11y(page)
+
+    page.get_by_role("link", name="Journal").click()
+    expect(page.get_by_role("cell", name="Compte bloqué")).to_be_visible()
+    check_a11y(page)
+    context.close()
+
+    # The pupil logs in for the first time with the printed letter.
+    context, page = new_page(chromium, live_server)
+    page.goto("/auth/login")
+    log_in(page, "lea.petit", code)
+    expect(page).to_have_url(re.compile("/auth/activation$"))
+    context.close()

@@ -1,0 +1,64 @@
+"""A référent imports his school's CSV: upload, preview (nothing saved), confirm, report, letters."""
+
+import io
+import re
+
+import pypdf
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from portail.accounts.models import User
+
+from .conftest import text
+
+pytestmark = pytest.mark.django_db
+PUPILS = "Prénom*;Nom*;Date de naissance*;Classes*\nLéa;Petit;04/05/2012;6e B\nNoé;Grand;12/11/2011;6e B\n"
+
+
+def upload(console, structure, content=PUPILS, **extra):
+    data = {"step": "preview", "structure": structure.pk, "profile": "eleve", **extra}
+    data["file"] = SimpleUploadedFile("eleves.csv", content.encode("utf-8"), "text/csv")
+    return console.post("/console/import", data)
+
+
+def test_preview_then_confirm_then_print_the_class_letters(console, school):
+    preview = text(upload(console, school))
+    assert "Aperçu seulement" in preview and "Confirmer l'import" in preview
+    assert not User.objects.filter(last_name="Petit").exists()
+
+    report = console.post("/console/import", {"step": "confirm"})
+    page = text(report)
+    assert "Rapport d'import" in page
+    assert User.objects.filter(last_name__in=["Petit", "Grand"], structures=school).count() == 2
+    link = re.search(r'href="(/console/fiches\?school_class=\d+[^"]*)"', page).group(1)
+    assert "Fiches de la classe 6e B" in page
+
+    confirm = text(console.get(link.replace("&amp;", "&")))
+    assert "2 fiches" in confirm
+    params = dict(p.split("=") for p in link.split("?")[1].replace("&amp;", "&").split("&"))
+    pdf = console.post("/console/fiches", params)
+    content = pypdf.PdfReader(io.BytesIO(pdf.content)).pages[0].extract_text()
+    assert "Léa Petit" in content and "Noé Grand" in content
+    code = re.search(
+        r"Identifiant : lea\.petit\s+Mot de passe de 1ère connexion : ([a-z0-9]{8})", content
+    ).group(1)
+    login = Client().post("/auth/login", {"identifier": "lea.petit", "password": code})
+    assert login["Location"] == "/auth/activation"
+    # The pending file is gone: a second confirmation imports nothing.
+    again = console.post("/console/import", {"step": "confirm"}, follow=True)
+    assert "Aucun import en attente" in text(again)
+
+
+def test_unreadable_file_changes_nothing(console, school):
+    response = upload(console, school, content="Nom;Ville\nPetit;Melun\n")
+    assert "Colonnes obligatoires absentes" in text(response)
+    assert console.post("/console/import", {"step": "confirm"}).status_code == 302
+    assert User.objects.count() == 1  # the référent alone
+
+
+def test_cannot_import_into_another_school(console, school_b):
+    response = upload(console, school_b)
+    assert response.status_code == 200
+    assert "Sélectionnez un choix valide" in text(response)
+    assert not User.objects.filter(last_name="Petit").exists()

@@ -1,0 +1,240 @@
+"""The region's CSV templates: every profile, charsets, repeated columns, links, bad rows."""
+
+import pytest
+
+from portail.accounts.models import Profile, State, Token, User
+from portail.directory.imports.region_csv import import_region_csv
+from portail.directory.imports.report import ImportFileError
+from portail.directory.models import Group, Relationship, SchoolClass, Structure
+from portail.security import tokens
+
+PUPILS = (
+    "Prénom*;Nom*;Date de naissance*;Classes*;Id;INE;Niveau;Groupes;Courriel\n"
+    "Élodie;Dupré;03/04/2010;2nde 3;E1;1234567890A;2NDE GENERALE;Latin, Euro;\n"
+    "Jean;Dupont;12/09/2009;2nde 3;E2;;;;\n"
+    "Jean;Dupont;01/01/2010;2nde 4;E3;;;;jean.d@example.org\n"
+)
+
+
+@pytest.fixture
+def lycee(db):
+    return Structure.objects.create(uai="0771234A", name="Lycée Van Dongen")
+
+
+def _import(data, lycee, profile=Profile.ELEVE, **kw):
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return import_region_csv(data, structure=lycee, profile=profile, **kw)
+
+
+def test_pupils_are_created_with_identifiers_codes_classes_and_groups(lycee):
+    report = _import(PUPILS, lycee)
+    assert report.rejected == []
+    assert [a.identifier for a in report.created] == ["elodie.dupre", "jean.dupont", "jean.dupont2"]
+    elodie = User.objects.get(identifier="elodie.dupre")
+    assert elodie.state == State.PENDING
+    assert not elodie.has_usable_password()
+    assert str(elodie.birth_date) == "2010-04-03"
+    assert elodie.ine == "1234567890A"
+    assert (elodie.external_source, elodie.external_id) == ("csv:0771234A", "E1")
+    assert list(elodie.structures.all()) == [lycee]
+    assert [c.name for c in elodie.classes.all()] == ["2nde 3"]
+    assert SchoolClass.objects.get(structure=lycee, name="2nde 3").level == "2NDE GENERALE"
+    assert sorted(g.name for g in elodie.teaching_groups.all()) == ["Euro", "Latin"]
+    assert Group.objects.filter(structure=lycee).count() == 2
+    # The printed code opens the account: only its keyed digest is stored.
+    code = report.created[0].activation_code
+    token = Token.objects.get(user=elodie)
+    assert tokens.matches(Token.Purpose.ACTIVATION, code, token.digest)
+    assert code not in token.digest
+    assert User.objects.get(identifier="jean.dupont2").email == "jean.d@example.org"
+
+
+def test_identifiers_continue_after_existing_accounts(lycee):
+    User.objects.create_user(
+        "jean.dupont", None, first_name="Jean", last_name="Dupont", profile=Profile.PARENT
+    )
+    User.objects.create_user(
+        "jean.dupont7", None, first_name="Jean", last_name="Dupont", profile=Profile.PARENT
+    )
+    User.objects.create_user(
+        "jean.dupontel", None, first_name="Jean", last_name="Dupontel", profile=Profile.PARENT
+    )
+    report = _import(PUPILS, lycee)
+    assert [a.identifier for a in report.created][1:] == ["jean.dupont2", "jean.dupont3"]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "iso-8859-1", "cp1252"])
+def test_charsets_are_read(lycee, encoding):
+    report = _import(PUPILS.encode(encoding), lycee)
+    assert report.rejected == []
+    assert User.objects.get(identifier="elodie.dupre").first_name == "Élodie"
+
+
+def test_headers_match_without_case_accents_spaces_apostrophes_or_stars(lycee):
+    data = "PRENOM;  nom ;DATE DE NAISSANCE;classes*\nLéa;Martin;01/02/2011;6A\n"
+    report = _import(data, lycee)
+    assert [a.identifier for a in report.created] == ["lea.martin"]
+
+
+def test_reimport_is_idempotent_and_updates_names_and_classes(lycee):
+    first = _import(PUPILS, lycee)
+    elodie = User.objects.get(identifier="elodie.dupre")
+    elodie.email = "elodie@example.org"
+    elodie.set_password("cheval orange batterie agrafe")
+    elodie.state = State.ACTIVE
+    elodie.save()
+    again = _import(PUPILS, lycee)
+    assert again.created == [] and again.updated == 0 and again.unchanged == 3
+    changed = PUPILS.replace(
+        "Élodie;Dupré;03/04/2010;2nde 3", "Élodie;Dupré-Moreau;03/04/2010;1re 2"
+    )
+    third = _import(changed, lycee)
+    assert third.created == [] and third.updated == 1
+    elodie.refresh_from_db()
+    assert elodie.last_name == "Dupré-Moreau"
+    assert elodie.identifier == "elodie.dupre"  # never changes on import
+    assert elodie.email == "elodie@example.org"
+    assert elodie.check_password("cheval orange batterie agrafe")
+    assert [c.name for c in elodie.classes.all()] == ["1re 2"]
+    assert User.objects.count() == len(first.created)
+
+
+def test_reimport_without_id_matches_on_names_and_birth_date(lycee):
+    data = (
+        "Prénom;Nom;Date de naissance;Classes\nLéa;Martin;01/02/2011;6A\nLéa;Martin;05/05/2011;6B\n"
+    )
+    _import(data, lycee)
+    report = _import(data.replace("6A", "6C"), lycee)
+    assert report.created == [] and report.updated == 1
+    assert User.objects.filter(last_name="Martin").count() == 2
+    assert User.objects.get(birth_date="2011-02-01").classes.get().name == "6C"
+
+
+def test_bad_rows_are_rejected_with_line_and_reason_others_imported(lycee):
+    data = (
+        "Prénom;Nom;Date de naissance;Classes;Courriel\n"
+        "Léa;Martin;01/02/2011;6A;\n"
+        ";Sans;01/02/2011;6A;\n"
+        "Paul;Date;31/02/2011;6A;\n"
+        "Zoé;Mail;01/02/2011;6A;pas-une-adresse\n"
+        "Léa;Martin;01/02/2011;6A;\n"
+    )
+    report = _import(data, lycee)
+    assert [a.identifier for a in report.created] == ["lea.martin"]
+    reasons = {r.row: r.reason for r in report.rejected}
+    assert "Prénom manquant" in reasons[3]
+    assert "Date de naissance invalide « 31/02/2011 »" in reasons[4]
+    assert "Adresse de messagerie invalide" in reasons[5]
+    assert "figure déjà à la ligne 2" in reasons[6]
+    assert "ligne 4 (Paul Date)" in report.summary()
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"", "vide"),
+        (b"Nom;Prenom\nA;B\n", "Colonnes obligatoires absentes : Date de naissance, Classes"),
+        (b"\x00\x01\x02PK\x03\x04", "n'est pas un fichier texte"),
+    ],
+)
+def test_unreadable_file_changes_nothing(lycee, data, message):
+    with pytest.raises(ImportFileError, match=message):
+        _import(data, lycee)
+    assert User.objects.count() == 0
+    assert SchoolClass.objects.count() == 0
+
+
+def test_dry_run_reports_without_saving(lycee):
+    report = _import(PUPILS, lycee, dry_run=True)
+    assert len(report.created) == 3 and report.dry_run
+    assert User.objects.count() == 0
+
+
+TEACHERS = (
+    "Prénom*;Nom*;date de naissance;fonction;telephone;telephonetravail;email;adresse;cp;ville;"
+    "pays;classe;classe;classe\n"
+    "Marie;Curie;;Professeur;;;marie.curie@example.org;;;;;2nde 3;2nde 4;\n"
+    "Louis;Pasteur;01/01/1970;CPE;;;;;;;;;;\n"
+)
+
+
+@pytest.mark.parametrize("profile", [Profile.ENSEIGNANT, Profile.PERSONNEL])
+def test_staff_template_reads_repeated_classe_columns(lycee, profile):
+    report = _import(TEACHERS, lycee, profile=profile)
+    assert report.rejected == []
+    marie = User.objects.get(identifier="marie.curie")
+    assert marie.profile == profile
+    assert sorted(c.name for c in marie.classes.all()) == ["2nde 3", "2nde 4"]
+    again = _import(TEACHERS, lycee, profile=profile)  # no birth date: names within the school
+    assert again.created == [] and again.unchanged == 2
+
+
+def test_teacher_in_two_structures_keeps_both(lycee):
+    other = Structure.objects.create(uai="0772222B", name="Collège Jean Moulin")
+    _import(TEACHERS, lycee, profile=Profile.ENSEIGNANT)
+    _import(TEACHERS.replace("2nde 3;2nde 4", "3e A;"), other, profile=Profile.ENSEIGNANT)
+    marie = User.objects.get(identifier="marie.curie")
+    assert set(marie.structures.all()) == {lycee, other}
+    assert sorted(c.name for c in marie.classes.all()) == ["2nde 3", "2nde 4", "3e A"]
+
+
+PARENTS = (
+    "Nom*;Prénom*;Adresse;Code postal;Ville;Pays;Courriel;Téléphone;"
+    "Nom de l'élève;Prénom de l'élève;Classes de l'élève;"
+    "Nom de l'élève;Prénom de l'élève;Classes de l'élève\n"
+    "Dupont;Marc;1 rue;77000;Melun;France;marc@example.org;0612345678;"
+    "Dupont;Jean;2nde 3;Dupont;Jean;2nde 4\n"
+    "Dupré;Anne;;;;;;;DUPRE;elodie;2nde 3;;;\n"
+    "Inconnu;Paul;;;;;;;Personne;Nul;6A;;;\n"
+    "Dupont;Homonyme;;;;;;;Dupont;Jean;;;;\n"
+)
+
+
+def test_parents_are_linked_to_children_by_names_and_class(lycee):
+    _import(PUPILS, lycee)
+    report = _import(PARENTS, lycee, profile=Profile.PARENT)
+    marc = User.objects.get(identifier="marc.dupont")
+    assert marc.profile == Profile.PARENT
+    children = {link.child.identifier for link in marc.child_links.all()}
+    assert children == {"jean.dupont", "jean.dupont2"}
+    anne = User.objects.get(identifier="anne.dupre")
+    assert [link.child.identifier for link in anne.child_links.all()] == ["elodie.dupre"]
+    reasons = {r.row: r.reason for r in report.rejected}
+    assert "élève introuvable : Nul Personne en 6A" in reasons[4]
+    assert "plusieurs élèves Jean Dupont" in reasons[5]
+    assert report.links_created == 3
+    again = _import(PARENTS, lycee, profile=Profile.PARENT)
+    assert again.created == [] and again.links_created == 0
+    assert Relationship.objects.count() == 3
+
+
+def test_parent_link_by_child_id(lycee):
+    _import(PUPILS, lycee)
+    data = (
+        "Nom;Prénom;Nom de l'élève;Prénom de l'élève;Classes de l'élève;Id de l'élève\nX;Y;;;;E3\n"
+    )
+    report = _import(data, lycee, profile=Profile.PARENT)
+    assert report.rejected == []
+    assert User.objects.get(identifier="y.x").child_links.get().child.identifier == "jean.dupont2"
+
+
+def test_a_parent_with_children_in_two_schools(lycee):
+    college = Structure.objects.create(uai="0773333C", name="Collège")
+    _import(PUPILS, lycee)
+    _import("Prénom;Nom;Date de naissance;Classes\nLuc;Dupont;01/01/2013;6A\n", college)
+    _import(
+        PARENTS.split("\n")[0] + "\n" + PARENTS.split("\n")[1] + "\n", lycee, profile=Profile.PARENT
+    )
+    header = "Nom;Prénom;Courriel;Nom de l'élève;Prénom de l'élève;Classes de l'élève\n"
+    # Same names, no email: maybe another Marc Dupont; never merged across schools by names.
+    _import(header + "Dupont;Marc;;Dupont;Luc;6A\n", college, profile=Profile.PARENT)
+    assert User.objects.filter(first_name="Marc").count() == 2
+    User.objects.filter(first_name="Marc", structures=college).delete()
+    # Same names and the same email: the same parent.
+    _import(
+        header + "Dupont;Marc;marc@example.org;Dupont;Luc;6A\n", college, profile=Profile.PARENT
+    )
+    marc = User.objects.get(first_name="Marc")
+    assert {link.child.first_name for link in marc.child_links.all()} == {"Jean", "Luc"}
+    assert set(marc.structures.all()) == {lycee, college}
