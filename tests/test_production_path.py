@@ -2,7 +2,7 @@
 
 Two kinds of tests:
 - in process, with two independent Redis cache clients standing for two app nodes;
-- two real gunicorn servers (two "nodes") on PostgreSQL + Redis, configured only from the
+- two real `portail serve` (gunicorn) servers, two "nodes", on PostgreSQL + Redis, configured only from the
   environment as in production behind a TLS-terminating proxy, driven over HTTP.
 
 Outside CI a missing PostgreSQL or Redis skips these tests; under CI=true it fails them.
@@ -139,7 +139,7 @@ def test_sessions_live_in_redis_and_die_there_at_logout(client, active_user, red
     raw.close()
 
 
-# --- Two gunicorn nodes on PostgreSQL + Redis --------------------------------------------------
+# --- Two `portail serve` nodes on PostgreSQL + Redis --------------------------------------------------
 
 
 def free_port():
@@ -226,7 +226,6 @@ def production(tmp_path_factory):
     servers = []
     try:
         manage("migrate", "--noinput")
-        manage("collectstatic", "--noinput")
         manage(
             "shell",
             "-c",
@@ -235,30 +234,29 @@ def production(tmp_path_factory):
             "last_name='Path', profile=Profile.PARENT, state=State.ACTIVE, email='p@example.org')",
         )
         ports = [free_port(), free_port()]
-        for port in ports:
-            servers.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "gunicorn",
-                        "--bind",
-                        f"127.0.0.1:{port}",
-                        "--workers",
-                        "1",
-                        "portail.wsgi:application",
-                    ],
-                    env=env,
-                    cwd=ROOT,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE,
-                )
+        logs = tmp_path_factory.mktemp("logs")
+        for number, port in enumerate(ports):
+            # `portail serve`: gunicorn, as in production. The first node collects the static
+            # files (the default); the second shares them.
+            extra = ["--no-collectstatic"] if number else []
+            log = open(logs / f"node{number}.log", "wb")  # noqa: SIM115 (closed with the server)
+            server = subprocess.Popen(
+                [sys.executable, "-m", "portail", "serve", "--bind", f"127.0.0.1:{port}"]
+                + ["--workers", "1", *extra],
+                env=env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
-        for port, server in zip(ports, servers, strict=True):
-            deadline = time.monotonic() + 60
+            server.log = log
+            servers.append(server)
+            deadline = time.monotonic() + 120
             while True:
                 if server.poll() is not None:
-                    raise RuntimeError(f"gunicorn exited: {server.stderr.read().decode()}")
+                    log.flush()
+                    raise RuntimeError(
+                        f"portail serve exited: {(logs / f'node{number}.log').read_text()}"
+                    )
                 try:
                     urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
                     break
@@ -275,6 +273,7 @@ def production(tmp_path_factory):
                 server.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 server.kill()
+            server.log.close()
         # Redis keys (sessions, counters for a random identifier) expire by themselves.
         with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')

@@ -1,0 +1,87 @@
+"""First connection with the code of the letter, and the account page, clicked through in Chromium."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from portail.accounts.models import State
+from tests.conftest import STRONG_PASSWORD
+from tests.e2e.test_flows_browser import NEW_PASSWORD, log_in, meter
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def test_first_connection_with_the_code_of_the_letter(page, a11y, pending_pupil):
+    user, code = pending_pupil
+    page.goto("/auth/login")
+    a11y(page)
+    log_in(page, user.identifier, code)
+
+    expect(page.get_by_role("heading", level=1, name="Première connexion")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/auth/activation$"))
+    # An eye button beside each of the two password fields.
+    expect(page.get_by_role("button", name="Afficher le mot de passe")).to_have_count(2)
+    a11y(page)
+
+    # Errors are shown next to each field, and nothing is saved.
+    page.get_by_label("Nouveau mot de passe", exact=True).fill(NEW_PASSWORD)
+    page.get_by_label("Confirmation du nouveau mot de passe").fill(NEW_PASSWORD + " bis")
+    page.get_by_label("Adresse de messagerie").fill("elodie.dupre@")
+    page.get_by_label("Téléphone mobile").fill("06 12")
+    page.get_by_role("button", name="Activer mon compte").click()
+    expect(page.get_by_text("Les deux mots de passe ne concordent pas.")).to_be_visible()
+    expect(
+        page.get_by_label("Confirmation du nouveau mot de passe")
+    ).to_have_accessible_description(re.compile("Les deux mots de passe ne concordent pas."))
+    a11y(page)
+    user.refresh_from_db()
+    assert user.state == State.PENDING
+
+    page.get_by_label("Nouveau mot de passe", exact=True).fill(NEW_PASSWORD)
+    expect(meter(page)).to_have_text("Sécurité : Forte")
+    page.get_by_label("Confirmation du nouveau mot de passe").fill(NEW_PASSWORD)
+    page.get_by_label("Adresse de messagerie").fill("elodie.dupre@example.org")
+    page.get_by_label("Téléphone mobile").fill("06 12 34 56 78")
+    page.get_by_label("J'accepte la charte d'utilisation de l'ENT").check()
+    a11y(page)
+    page.get_by_role("button", name="Activer mon compte").click()
+
+    expect(page).to_have_url(re.compile(r"/$"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Élodie Dupré")
+    expect(page.get_by_text("Votre compte est activé.")).to_be_visible()
+    a11y(page)
+    user.refresh_from_db()
+    assert user.state == State.ACTIVE and user.email == "elodie.dupre@example.org"
+    assert user.phone == "+33612345678"
+
+    # After activation the code opens nothing; the new password does.
+    page.get_by_role("button", name="Se déconnecter").click()
+    log_in(page, user.identifier, code)
+    expect(page.get_by_role("alert")).to_have_text(
+        "L'identifiant ou le mot de passe est incorrect."
+    )
+    log_in(page, user.identifier, NEW_PASSWORD)
+    expect(page.get_by_role("button", name="Se déconnecter")).to_be_visible()
+
+
+def test_account_page_changes_the_password(page, a11y, active_user):
+    page.goto("/compte/")
+    a11y(page)  # the login page, with ?next=
+    log_in(page, "jean.dupont", STRONG_PASSWORD)
+    expect(page.get_by_role("heading", level=1, name="Mon compte")).to_be_visible()
+    expect(page.get_by_text("jean.dupont", exact=True)).to_be_visible()
+    a11y(page)
+    expect(page.get_by_role("button", name="Afficher le mot de passe")).to_have_count(4)
+    section = page.get_by_role("region", name="Changer mon mot de passe")
+    section.get_by_label("Mot de passe actuel").fill(STRONG_PASSWORD)
+    section.get_by_label("Nouveau mot de passe", exact=True).fill(NEW_PASSWORD)
+    expect(meter(section)).to_have_text("Sécurité : Forte")
+    section.get_by_label("Confirmation du nouveau mot de passe").fill(NEW_PASSWORD)
+    section.get_by_role("button", name="Enregistrer le mot de passe").click()
+    expect(page.get_by_text("Votre mot de passe a été modifié.")).to_be_visible()
+    a11y(page)
+    page.get_by_role("button", name="Se déconnecter").click()
+    log_in(page, "jean.dupont", NEW_PASSWORD)
+    expect(page.get_by_role("button", name="Se déconnecter")).to_be_visible()
+    a11y(page)
