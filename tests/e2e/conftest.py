@@ -89,8 +89,9 @@ class A11y:
 def _new_page(browser, a11y, base_url, **context_args):
     context = browser.new_context(base_url=base_url, locale="fr-FR", **context_args)
     context.set_default_timeout(10_000)
+    # Every tab of the context is tracked: the first one and those a test or a link opens.
+    context.on("page", lambda tab: tab.on("framenavigated", a11y.on_navigation))
     page = context.new_page()
-    page.on("framenavigated", a11y.on_navigation)
     return context, page
 
 

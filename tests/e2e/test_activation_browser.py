@@ -12,7 +12,7 @@ from tests.e2e.test_flows_browser import NEW_PASSWORD, log_in, meter
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
-def test_first_connection_with_the_code_of_the_letter(page, a11y, pending_pupil):
+def test_first_connection_with_the_code_of_the_letter(page, a11y, context, pending_pupil):
     user, code = pending_pupil
     page.goto("/auth/login")
     a11y(page)
@@ -43,6 +43,15 @@ def test_first_connection_with_the_code_of_the_letter(page, a11y, pending_pupil)
     page.get_by_label("Confirmation du nouveau mot de passe").fill(NEW_PASSWORD)
     page.get_by_label("Adresse de messagerie").fill("elodie.dupre@example.org")
     page.get_by_label("Téléphone mobile").fill("06 12 34 56 78")
+    # The charter opens in a new tab, for reading before accepting it.
+    with context.expect_page() as new_tab:
+        page.get_by_role("link", name="Lire la charte d'utilisation de l'ENT").click()
+    charter = new_tab.value
+    expect(
+        charter.get_by_role("heading", level=1, name="Charte d'utilisation de l'ENT")
+    ).to_be_visible()
+    a11y(charter)
+    charter.close()
     page.get_by_label("J'accepte la charte d'utilisation de l'ENT").check()
     a11y(page)
     page.get_by_role("button", name="Activer mon compte").click()

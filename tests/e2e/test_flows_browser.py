@@ -103,6 +103,7 @@ def test_lost_password_by_mail_to_a_new_password(
 
     log_in(inbox, "jean.dupont", NEW_PASSWORD)
     expect(inbox.get_by_role("button", name="Se déconnecter")).to_be_visible()
+    a11y(inbox)
 
     # The link is dead now.
     link = mail.links(prefix=mail_links_to_live_server)[0]
