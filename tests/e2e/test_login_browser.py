@@ -190,3 +190,14 @@ def test_axe_check_fails_on_a_real_violation(page, a11y):
     with pytest.raises(pytest.fail.Exception) as failure:
         a11y(page)
     assert "label" in str(failure.value) and "button-name" in str(failure.value)
+
+
+def test_help_and_recovery_pages_fit_a_phone(mobile_page, a11y):
+    page = mobile_page
+    for path in ["/auth/help", "/auth/lost-password", "/auth/lost-identifier", "/page-inconnue"]:
+        page.goto(path)
+        a11y(page)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
+        button = page.get_by_role("link", name="Retour à l'écran d'accueil")
+        box = button.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390, (path, box)
