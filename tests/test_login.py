@@ -99,3 +99,20 @@ def test_rate_limit_per_identifier_answers_429(client, active_user, settings):
     response = login(client, "jean.dupont", STRONG_PASSWORD)
     assert response.status_code == 429
     assert "Trop de tentatives" in response.content.decode()
+
+
+def test_blocked_account_sees_the_blocked_message_only_after_right_credentials(
+    client, active_user, pending_pupil
+):
+    from portail.accounts.models import State
+
+    blocked = "L'administrateur de votre établissement a bloqué votre accès à l'ENT."
+    pupil, code = pending_pupil
+    for user in (active_user, pupil):
+        user.state = State.BLOCKED
+        user.save()
+    assert blocked not in text(login(client, "jean.dupont", "wrong password!"))
+    assert blocked in text(login(client, "jean.dupont", STRONG_PASSWORD))
+    # Blocked before its first connection: the activation code shows the message, opens nothing.
+    response = login(client, pupil.identifier, code)
+    assert response.status_code == 200 and blocked in text(response)

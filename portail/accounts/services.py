@@ -79,7 +79,8 @@ def authenticate(request, typed_identifier: str, password: str):
     result = None
     if user is None:
         make_password(password)  # same work as a real check
-    elif user.state == State.PENDING:
+    elif user.state == State.PENDING or not user.has_usable_password():
+        # Not activated yet (possibly blocked before its first connection): only the code opens.
         make_password(password)
         token = usable_activation_token(user, password.strip().lower())
         if token is not None:
