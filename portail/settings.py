@@ -70,7 +70,7 @@ PORTAIL_BASE_URL = os.environ.get("PORTAIL_BASE_URL", "http://127.0.0.1:8000").r
 PORTAIL_BEHIND_PROXY = env_bool("PORTAIL_BEHIND_PROXY", False)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "portail.admin_site.PortailAdminConfig",  # django.contrib.admin behind the portal login
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -151,7 +151,9 @@ if REDIS_URL:
             "KEY_PREFIX": "portail",
         }
     }
-    SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+    # Read from Redis, written through to the database: an eviction or a Redis restart does not
+    # log a whole region out, and logout or a password change still ends sessions everywhere.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     SESSION_ENGINE = "django.contrib.sessions.backends.db"

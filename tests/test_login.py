@@ -116,3 +116,33 @@ def test_blocked_account_sees_the_blocked_message_only_after_right_credentials(
     # Blocked before its first connection: the activation code shows the message, opens nothing.
     response = login(client, pupil.identifier, code)
     assert response.status_code == 200 and blocked in text(response)
+
+
+def test_deactivated_leaver_cannot_log_in(client, active_user):
+    from django.utils import timezone
+
+    active_user.deactivated_at = timezone.now()
+    active_user.save()
+    response = login(client, "jean.dupont", STRONG_PASSWORD)
+    assert response.status_code == 200 and "a été désactivé" in text(response)
+    assert client.get("/").status_code == 302
+    assert not Event.objects.filter(tag="account.login").exists()
+
+
+def test_a_password_typed_in_the_identifier_field_is_not_logged(client):
+    login(client, "MonMotDePasse!", "whatever")
+    assert Event.objects.get(tag="account.login.failed").subject == "(saisie non reconnue)"
+    login(client, "jean.inconnu", "whatever")
+    assert Event.objects.filter(subject="jean.inconnu").exists()
+
+
+def test_legacy_hash_failure_costs_an_argon2_computation(client, active_user, monkeypatch):
+    from portail.accounts import services
+
+    active_user.password = "legacy_md5$$" + "0" * 32  # a fast, unsalted legacy form
+    active_user.save()
+    calls = []
+    real = services.make_password
+    monkeypatch.setattr(services, "make_password", lambda p: calls.append(p) or real(p))
+    login(client, "jean.dupont", "wrong password!")
+    assert len(calls) == 1

@@ -43,6 +43,14 @@ def test_mail_is_queued_then_sent_after_commit(template_dir, settings):
     assert mail.outbox[0].alternatives[0][1] == "text/html"
 
 
+def test_plain_text_parts_are_not_html_escaped(template_dir, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    send_template("hello", "a@example.org", {"name": "Siobhán O'Connor & <Fils>"})
+    assert mail.outbox[0].subject == "Bonjour Siobhán O'Connor & <Fils>"
+    assert "Bonjour Siobhán O'Connor & <Fils>, voir" in mail.outbox[0].body
+    assert "O&#x27;Connor &amp; &lt;Fils&gt;" in mail.outbox[0].alternatives[0][0]
+
+
 def test_smtp_failure_keeps_the_mail_and_a_later_run_sends_it(template_dir, settings):
     with override_settings(
         EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",

@@ -24,14 +24,19 @@ def _notice(user):
     return {"first_name": user.first_name, "identifier": user.identifier}
 
 
-@transaction.atomic
 def change_password(request, user, *, current_password: str, new_password: str) -> None:
     """The new password replaces the current one; the other sessions end, this one stays.
 
     A notice goes to the account's address: someone who took over a session cannot change the
     password unnoticed (OWASP ASVS 4.0 V2.2.3: notify after a credential change).
     """
+    # Outside the transaction: a failed check's audit event must survive the refusal.
     _confirm(request, user, current_password)
+    with transaction.atomic():
+        _change_password(request, user, new_password)
+
+
+def _change_password(request, user, new_password):
     set_new_password(request, user, new_password, tag="account.password.changed")
     if user.email:
         send_template("account_password_changed", user.email, _notice(user))
@@ -39,10 +44,14 @@ def change_password(request, user, *, current_password: str, new_password: str) 
     update_session_auth_hash(request, user)
 
 
-@transaction.atomic
 def change_contact(request, user, *, current_password: str, email: str, phone: str) -> list[str]:
     """Save a new email and/or mobile; return what changed ("email", "phone")."""
-    _confirm(request, user, current_password)
+    _confirm(request, user, current_password)  # outside the transaction, as above
+    with transaction.atomic():
+        return _change_contact(request, user, email, phone)
+
+
+def _change_contact(request, user, email, phone):
     changed = []
     email = fold_email(email)
     if email != user.email:

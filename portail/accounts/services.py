@@ -1,5 +1,6 @@
 """Domain operations on accounts: logging in and out, and what the account page changes."""
 
+import re
 from dataclasses import dataclass
 
 from django.contrib.auth import login as django_login
@@ -14,6 +15,9 @@ from portail.security import ratelimit, tokens
 from .identifiers import fold_identifier
 from .models import State, Token, User
 from .passwords import evaluate_for_user
+
+# prenom.nom, possibly with a number: jean.dupont2.
+IDENTIFIER_SHAPE = re.compile(r"[a-z0-9]+\.[a-z0-9.]+")
 
 
 class DomainError(Exception):
@@ -37,6 +41,13 @@ class AccountBlocked(DomainError):
     )
 
 
+class AccountDeactivated(DomainError):
+    message = (
+        "Votre compte a été désactivé car vous ne faites plus partie d'un établissement de "
+        "l'ENT. Si c'est une erreur, contactez le référent ENT de votre établissement."
+    )
+
+
 class WeakPassword(DomainError):
     def __init__(self, errors):
         super().__init__(errors)
@@ -54,6 +65,12 @@ class ActivationRequired:
 
 def _client_ip(request):
     return getattr(request, "client_ip", None) or request.META.get("REMOTE_ADDR")
+
+
+def _loggable(identifier: str) -> str:
+    # What was typed in "Identifiant" goes to the trail only if it looks like one: people do
+    # type their password in the wrong field, and the audit log must hold no secret.
+    return identifier if IDENTIFIER_SHAPE.fullmatch(identifier) else "(saisie non reconnue)"
 
 
 def usable_activation_token(user, code: str) -> Token | None:
@@ -87,14 +104,24 @@ def authenticate(request, typed_identifier: str, password: str):
             result = ActivationRequired(user, token)
     elif user.check_password(password):  # upgrades an outdated hash on success
         result = user
+    elif not user.password.startswith("argon2"):
+        make_password(password)  # a migrated (fast) legacy hash costs what an Argon2 check does
 
     if result is None:
-        record("account.login.failed", request=request, target=user, subject=identifier)
+        record(
+            "account.login.failed",
+            request=request,
+            target=user,
+            subject=identifier if user else _loggable(identifier),
+        )
         ratelimit.count(limits)
         raise InvalidCredentials
     if user.state == State.BLOCKED:
         record("account.login.blocked", request=request, target=user)
         raise AccountBlocked
+    if not user.is_active:  # a leaver past the grace period
+        record("account.login.deactivated", request=request, target=user)
+        raise AccountDeactivated
     ratelimit.clear("login:identifier", identifier)
     return result
 

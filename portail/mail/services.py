@@ -10,7 +10,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.template.loader import render_to_string
+from django.template import Context
+from django.template.loader import get_template, render_to_string
 from django.utils import timezone
 
 from portail.security import sealing
@@ -25,16 +26,22 @@ log = logging.getLogger(__name__)
 def send_template(name: str, to: str, context: dict) -> int:
     """Templates mail/<name>.subject.txt, .txt and .html; `context` holds plain values only."""
     context = {"base_url": settings.PORTAIL_BASE_URL, **context}
-    subject = " ".join(render_to_string(f"mail/{name}.subject.txt", context).split())
+    subject = " ".join(_render_plain(f"mail/{name}.subject.txt", context).split())
     mail = OutgoingMail.objects.create(
         to=to,
         subject=subject,
-        sealed_text=sealing.seal(SEAL_PURPOSE, render_to_string(f"mail/{name}.txt", context)),
+        sealed_text=sealing.seal(SEAL_PURPOSE, _render_plain(f"mail/{name}.txt", context)),
         sealed_html=sealing.seal(SEAL_PURPOSE, render_to_string(f"mail/{name}.html", context)),
     )
     if settings.PORTAIL_MAIL_DELIVER_ON_COMMIT:
         transaction.on_commit(lambda: deliver(mail.pk))
     return mail.pk
+
+
+def _render_plain(template_name: str, context: dict) -> str:
+    """Plain-text parts are not HTML: no escaping ("O'Connor", not "O&#x27;Connor")."""
+    template = get_template(template_name).template  # the Django engine's own Template
+    return template.render(Context(context, autoescape=False))
 
 
 def deliver(mail_id: int) -> bool:

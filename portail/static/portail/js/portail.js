@@ -20,11 +20,12 @@
     if (!input) return;
     var form = input.form;
     var label = meter.querySelector(".strength__label");
+    var bar = meter.querySelector(".strength__bar");
     var timer = null;
     var seq = 0;
     function update() {
       var value = input.value;
-      if (!value) { meter.hidden = true; label.textContent = ""; return; }
+      if (!value) { bar.hidden = true; label.textContent = ""; return; }
       var body = new FormData();
       body.append("password", value);
       var ident = form && form.querySelector("[name=identifier]");
@@ -36,7 +37,7 @@
         headers: token ? { "X-CSRFToken": token.value } : {}
       }).then(function (r) { return r.ok ? r.json() : null; }).then(function (data) {
         if (!data || mine !== seq) return;
-        meter.hidden = false;
+        bar.hidden = false;
         meter.setAttribute("data-level", data.level);
         meter.querySelector(".strength__fill").style.width = data.percent + "%";
         var text = "Sécurité : " + data.level;
