@@ -9,6 +9,7 @@ Outside CI a missing PostgreSQL or Redis skips these tests; under CI=true it fai
 """
 
 import http.cookies
+import importlib
 import os
 import re
 import secrets
@@ -34,6 +35,10 @@ ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("PORTAIL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 POSTGRES_URL = os.environ.get("PORTAIL_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
 WRONG = "L'identifiant ou le mot de passe est incorrect."
+# What portail/settings.py picks with REDIS_URL: sessions read from Redis, written through to the
+# database (checked against the real settings by test_redis_url_selects_the_shared_session_engine).
+PRODUCTION_SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+SESSION_CACHE_PREFIX = importlib.import_module(PRODUCTION_SESSION_ENGINE).KEY_PREFIX
 
 
 def require(*names):
@@ -85,7 +90,7 @@ def redis_settings(settings, key_prefix):
             "KEY_PREFIX": key_prefix,
         }
     }
-    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+    settings.SESSION_ENGINE = PRODUCTION_SESSION_ENGINE
     return settings
 
 
@@ -129,23 +134,44 @@ def test_login_lockout_on_one_node_holds_on_the_other(
 @pytest.mark.django_db
 def test_sessions_live_in_redis_and_die_there_at_logout(client, active_user, redis_settings):
     import redis
+    from django.contrib.sessions.models import Session
 
     response = client.post(
         "/auth/login", {"identifier": "jean.dupont", "password": STRONG_PASSWORD}
     )
     assert response.status_code == 302
     session_key = client.cookies[redis_settings.SESSION_COOKIE_NAME].value
-    # Any other node reads the same session from Redis.
+    # Any other node reads the same session from Redis ...
     other_node = redis_node(redis_settings.CACHES["default"]["KEY_PREFIX"])
-    stored = other_node.get(f"django.contrib.sessions.cache{session_key}")
+    stored = other_node.get(SESSION_CACHE_PREFIX + session_key)
     assert stored[SESSION_KEY] == str(active_user.pk)
     raw = redis.Redis.from_url(REDIS_URL)
-    assert raw.ttl(f"{other_node.key_prefix}:1:django.contrib.sessions.cache{session_key}") > 0
+    assert raw.ttl(f"{other_node.key_prefix}:1:{SESSION_CACHE_PREFIX}{session_key}") > 0
+    # ... and it is written through to the database (a Redis restart logs nobody out).
+    assert Session.objects.filter(session_key=session_key).exists()
     assert client.get("/").status_code == 200
 
     client.post("/auth/logout")
-    assert other_node.get(f"django.contrib.sessions.cache{session_key}") is None
+    assert other_node.get(SESSION_CACHE_PREFIX + session_key) is None
+    assert not Session.objects.filter(session_key=session_key).exists()
     raw.close()
+
+
+def test_redis_url_selects_the_shared_session_engine():
+    code = (
+        "import portail.settings as s; "
+        "print(s.SESSION_ENGINE, s.CACHES['default']['BACKEND'], s.CACHES['default']['LOCATION'])"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAIL_")}
+    env |= {"PORTAIL_DEBUG": "1", "REDIS_URL": REDIS_URL}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == [
+        PRODUCTION_SESSION_ENGINE,
+        "django.core.cache.backends.redis.RedisCache",
+        REDIS_URL,
+    ]
 
 
 # --- Two `portail serve` nodes on PostgreSQL + Redis --------------------------------------------------
@@ -318,9 +344,9 @@ def test_two_nodes_share_sessions_through_redis(production):
     set_cookie = " ".join(home.headers.get_all("Set-Cookie"))
     assert "Secure" in set_cookie and "HttpOnly" in set_cookie
 
-    # The session lives in Redis (not in PostgreSQL) ...
+    # The session is read from Redis (written through to PostgreSQL) ...
     raw = redis.Redis.from_url(REDIS_URL)
-    session_key = f"portail:1:django.contrib.sessions.cache{jar['portail_session']}"
+    session_key = f"portail:1:{SESSION_CACHE_PREFIX}{jar['portail_session']}"
     assert raw.exists(session_key)
     # ... so the session opened on node A is known to node B.
     on_b = node_b.request("/")
