@@ -35,7 +35,10 @@ def browser():
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI: {message}", pytrace=False)
         pytest.skip(message)
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # A shared 2-core CI box hashing Argon2 is slow at times: wait up to 15 s, never sleep.
+    expect.set_options(timeout=15_000)
 
     with sync_playwright() as p:
         browser = p.chromium.launch(
@@ -100,7 +103,7 @@ class A11y:
 
 def _new_page(browser, a11y, base_url, **context_args):
     context = browser.new_context(base_url=base_url, locale="fr-FR", **context_args)
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(15_000)
     # Every tab of the context is tracked: the first one and those a test or a link opens.
     context.on("page", lambda tab: tab.on("framenavigated", a11y.on_navigation))
     page = context.new_page()
