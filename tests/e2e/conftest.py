@@ -110,12 +110,21 @@ def _new_page(browser, a11y, base_url, **context_args):
     return context, page
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        item.call_failed = report.failed
+    return report
+
+
 @pytest.fixture
-def a11y(axe):
+def a11y(axe, request):
     checker = A11y(axe)
     yield checker
     missing = checker.unchecked()
-    if missing:
+    # A test that failed already stopped mid-way: its own failure is the one to read.
+    if missing and not getattr(request.node, "call_failed", False):
         pytest.fail(f"pages visited without an axe-core check: {missing}", pytrace=False)
 
 
