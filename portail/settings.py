@@ -211,6 +211,8 @@ PORTAIL_RATE_LIMITS = {
     "login:ip": (300, 15 * 60),
     # The activation page checks a password again and saves an email: same bounds as login.
     "activation:identifier": (10, 15 * 60),
+    # Activation forms from one address (a class activating together shares one IP).
+    "activation:ip": (300, 15 * 60),
     # Each recovery request sends an email: 5 per hour per account or address stops mail-bombing.
     "recovery:identifier": (5, 60 * 60),
     "recovery:email": (5, 60 * 60),
