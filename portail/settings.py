@@ -211,6 +211,8 @@ PORTAIL_RATE_LIMITS = {
     "login:ip": (300, 15 * 60),
     # The activation page checks a password again and saves an email: same bounds as login.
     "activation:identifier": (10, 15 * 60),
+    # Activation forms from one address (a class activating together shares one IP).
+    "activation:ip": (300, 15 * 60),
     # Each recovery request sends an email: 5 per hour per account or address stops mail-bombing.
     "recovery:identifier": (5, 60 * 60),
     "recovery:email": (5, 60 * 60),
@@ -235,6 +237,14 @@ if EMAIL_URL:
     globals().update(parse_email_url(EMAIL_URL))
 else:
     EMAIL_BACKEND = "portail.mail.backends.MailboxBackend"
+if not DEBUG:
+    # In production a forgotten variable must stop the start, not fail silently: links in mail
+    # would point to 127.0.0.1 (and HSTS stay off), and mail would land in the dev mailbox table.
+    _missing = [name for name in ("PORTAIL_BASE_URL", "EMAIL_URL") if not os.environ.get(name)]
+    if _missing:
+        raise ImproperlyConfigured(
+            f"{', '.join(_missing)} must be set (or PORTAIL_DEBUG=1 for the development setup)."
+        )
 EMAIL_TIMEOUT = 10
 # Sender of every email.
 DEFAULT_FROM_EMAIL = os.environ.get("PORTAIL_FROM_EMAIL", "Portail ENT <ne-pas-repondre@ent.local>")

@@ -4,6 +4,8 @@ import os
 
 os.environ.setdefault("PORTAIL_SECRET_KEY", "test-secret-key-for-the-portail-test-suite-only")
 os.environ.setdefault("PORTAIL_BASE_URL", "https://ent.example.test")
+# Tests that read mail start their own SMTP server (tests/smtp.py); the rest use Django's locmem.
+os.environ.setdefault("EMAIL_URL", "smtp://127.0.0.1:2525")
 
 from portail.settings import *  # noqa: E402,F403
 

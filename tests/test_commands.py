@@ -174,6 +174,7 @@ def test_portail_serve_answers_with_gunicorn(portail_env):
         "PORTAIL_DEBUG": "0",
         "PORTAIL_SECRET_KEY": "serve-smoke-test-key",
         "PORTAIL_BASE_URL": f"http://127.0.0.1:{port}",  # plain HTTP: no redirect to https
+        "EMAIL_URL": "smtp://127.0.0.1:25",
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "portail", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1"],

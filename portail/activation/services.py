@@ -59,9 +59,9 @@ def end_activation(request) -> dict:
     return {key: request.session.pop(key, None) for key in SESSION_KEYS}
 
 
-def count_attempt(user) -> None:
+def count_attempt(request, user) -> None:
     """Each submitted activation form counts (each costs a strength estimate); RateLimited."""
-    ratelimit.hit("activation:identifier", user.identifier)
+    ratelimit.count({"activation:identifier": user.identifier, "activation:ip": request.client_ip})
 
 
 def activate_account(request, user, *, password: str, email: str, phone: str = "") -> User:

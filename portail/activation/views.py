@@ -22,7 +22,7 @@ def activate(request):
     form = ActivationForm(user, request.POST or None)
     if request.method == "POST":
         try:
-            services.count_attempt(user)
+            services.count_attempt(request, user)
         except ratelimit.RateLimited as exc:
             return rate_limited(request, exc)
     if request.method == "POST" and form.is_valid():
