@@ -130,7 +130,9 @@ def settings_from_env(**env):
 
 def test_production_on_https_gets_hsts_secure_cookies_and_redirect():
     s = settings_from_env(
-        PORTAIL_SECRET_KEY="x" * 50, PORTAIL_BASE_URL="https://ent.region.example"
+        PORTAIL_SECRET_KEY="x" * 50,
+        PORTAIL_BASE_URL="https://ent.region.example",
+        EMAIL_URL="smtp://smtp.region.example:25",
     )
     assert s["DEBUG"] is False
     assert s["SESSION_COOKIE_SECURE"] and s["CSRF_COOKIE_SECURE"]
