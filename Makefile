@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEV_ENV := PORTAIL_DEBUG=1
 
-.PHONY: help run test test-sqlite test-postgres lint bench install install-test clean
+.PHONY: help run test test-sqlite test-e2e test-postgres lint bench install install-test clean
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -37,6 +37,9 @@ test: install-test  ## lint, migrations check, then the whole suite on SQLite an
 
 test-sqlite: install-test  ## the suite on SQLite
 	$(BIN)/pytest -p no:cacheprovider
+
+test-e2e: install-test  ## only the browser tests (Chromium + axe-core), on SQLite
+	$(BIN)/pytest -p no:cacheprovider -m e2e
 
 test-postgres: install-test  ## the suite on PostgreSQL (127.0.0.1:5432); fails when CI=true and it is missing
 	@st=0; $(BIN)/python tests/require_services.py postgres || st=$$?; \
