@@ -112,7 +112,7 @@ def test_new_passwords_must_match_and_be_strong(client, logged_in):
 
 
 def test_wrong_current_passwords_are_rate_limited(client, logged_in, settings):
-    settings.PORTAIL_RATE_LIMITS = {**settings.PORTAIL_RATE_LIMITS, "account:user": (2, 900)}
+    settings.PORTAIL_RATE_LIMITS = {**settings.PORTAIL_RATE_LIMITS, "account:user": (2, 86400)}
     for _ in range(2):
         change_password(client, current="pas le bon mot de passe")
     response = change_password(client)

@@ -302,7 +302,7 @@ def test_other_activation_codes_die_with_activation(client, pending_pupil):
 def test_activation_rate_limit_answers_429(client, activating, settings):
     settings.PORTAIL_RATE_LIMITS = {
         **settings.PORTAIL_RATE_LIMITS,
-        "activation:identifier": (2, 900),
+        "activation:identifier": (2, 86400),
     }
     user, _ = activating
     for _ in range(2):
