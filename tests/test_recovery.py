@@ -32,7 +32,7 @@ def text(response):
 
 
 def ask_reset(client, identifier="jean.dupont"):
-    return client.post(LOST_PASSWORD, {"identifier": identifier})
+    return client.post(LOST_PASSWORD, {"identifier": identifier}, follow=True)
 
 
 def reset_link_from_mail(smtp):
@@ -352,6 +352,16 @@ def test_unknown_link_and_reset_page_without_link_say_so(client):
 
 
 @pytest.mark.django_db
+def test_reloading_the_confirmation_sends_no_second_mail(client, active_user):
+    response = ask_reset(client)
+    assert response.redirect_chain == [(LOST_PASSWORD + "?envoye=1", 302)]
+    assert services.RESET_SENT_MESSAGE in text(response)
+    reload = client.get(LOST_PASSWORD + "?envoye=1")  # F5 on the confirmation
+    assert services.RESET_SENT_MESSAGE not in text(reload)
+    assert OutgoingMail.objects.count() == 1
+
+
+@pytest.mark.django_db
 def test_lost_password_is_rate_limited_per_identifier(client, active_user, settings):
     limit, _window = settings.PORTAIL_RATE_LIMITS["recovery:identifier"]
     for _ in range(limit):
@@ -469,7 +479,7 @@ def test_recovery_forms_carry_their_csrf_token(active_user):
     ]:
         page = text(browser.get(url))
         csrf = page.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
-        response = browser.post(url, {**data, "csrfmiddlewaretoken": csrf})
+        response = browser.post(url, {**data, "csrfmiddlewaretoken": csrf}, follow=True)
         assert response.status_code == 200 and 'role="status"' in text(response), url
     assert browser.get(urlsplit(link_from_queue()).path)["Location"] == RESET
     page = text(browser.get(RESET))

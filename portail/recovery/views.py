@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from portail.accounts.services import DomainError, WeakPassword
@@ -23,6 +24,8 @@ def help_page(request):
 
 @require_http_methods(["GET", "POST"])
 def lost_password(request):
+    if sent := _sent_page(request, "recovery/lost_password.html"):
+        return sent
     form = LostPasswordForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -44,12 +47,26 @@ def lost_password(request):
     return render(request, "recovery/lost_password.html", {"form": form})
 
 
+SESSION_SENT = "recovery_sent_message"
+
+
 def _sent(request, template, message):
-    return render(request, template, {"sent_message": message})
+    # Post/Redirect/Get: reloading the confirmation must not send another email.
+    request.session[SESSION_SENT] = message
+    return redirect(request.path + "?envoye=1")
+
+
+def _sent_page(request, template):
+    """The confirmation after the redirect; None when there is none to show."""
+    if request.method == "GET" and "envoye" in request.GET and SESSION_SENT in request.session:
+        return render(request, template, {"sent_message": request.session.pop(SESSION_SENT)})
+    return None
 
 
 @require_http_methods(["GET", "POST"])
 def lost_identifier(request):
+    if sent := _sent_page(request, "recovery/lost_identifier.html"):
+        return sent
     form = LostIdentifierForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         email = form.cleaned_data["email"]
@@ -101,7 +118,8 @@ def lost_identifier_details(request):
             form.add_error(None, exc.message)
         else:
             del request.session[services.SESSION_IDENTIFIER_EMAIL]
-            return _sent(request, "recovery/lost_identifier.html", services.IDENTIFIER_SENT_MESSAGE)
+            request.session[SESSION_SENT] = services.IDENTIFIER_SENT_MESSAGE
+            return redirect(reverse("recovery:lost_identifier") + "?envoye=1")
     return render(request, "recovery/lost_identifier_details.html", {"form": form})
 
 
