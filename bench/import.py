@@ -147,6 +147,23 @@ def insert_existing(count: int, seed=1):
     User.objects.bulk_create(users, batch_size=5000)
 
 
+def _backend_pid():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+def _cpu_of(pid):
+    """CPU seconds (user + system) of a local process, from /proc (0 if unreadable)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pupils", type=int, default=100_000)
@@ -187,14 +204,18 @@ def main():
             f"feed: {args.pupils} pupils, {size:.0f} MB, generated in "
             f"{time.perf_counter() - started:.1f} s; {User.objects.count()} accounts already there"
         )
+        backend = _backend_pid()
         for label in ("first import", "re-import"):
-            started = time.perf_counter()
+            started, cpu, db_cpu = time.perf_counter(), time.process_time(), _cpu_of(backend)
             report = import_aaf(directory)
             elapsed = time.perf_counter() - started
+            cpu, db_cpu = time.process_time() - cpu, _cpu_of(backend) - db_cpu
             print(
                 f"{label:12}: {elapsed:6.1f} s, {args.pupils / elapsed:7.0f} accounts/s "
                 f"(created {report.created_count}, updated {report.updated}, "
-                f"unchanged {report.unchanged}, rejected {len(report.rejected)})"
+                f"unchanged {report.unchanged}, rejected {len(report.rejected)}); "
+                f"CPU used: Python {cpu:.1f} s, PostgreSQL backend {db_cpu:.1f} s; "
+                f"load average {os.getloadavg()[0]:.1f}"
             )
     homonyms = User.objects.filter(identifier__regex=r"[0-9]$", profile="eleve").count()
     print(f"pupils with a numbered identifier (homonyms): {homonyms}")

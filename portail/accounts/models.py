@@ -95,7 +95,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         "directory.Group", related_name="members", blank=True, verbose_name="groupes"
     )
     # "Sortant": absent from the last full import since then (None: present).
-    leaving_since = models.DateTimeField("sortant depuis", null=True, blank=True, db_index=True)
+    leaving_since = models.DateTimeField("sortant depuis", null=True, blank=True)
     # Set when a leaver's grace period ends: the account can no longer log in.
     deactivated_at = models.DateTimeField("désactivé le", null=True, blank=True)
 
@@ -118,6 +118,13 @@ class User(AbstractBaseUser, PermissionsMixin):
         indexes = [
             # Matching without an external id (names + birth date), and the duplicates list.
             models.Index(fields=["last_name", "first_name", "birth_date"], name="user_names_birth"),
+            # Partial: only leavers are indexed, so importing a million present people costs
+            # nothing here.
+            models.Index(
+                fields=["leaving_since"],
+                condition=models.Q(leaving_since__isnull=False),
+                name="user_leaving_since",
+            ),
             # The base an identifier was numbered from (jean.dupont12 -> jean.dupont): bulk
             # imports find every taken jean.dupontN in one indexed query.
             models.Index(

@@ -238,3 +238,25 @@ def test_a_parent_with_children_in_two_schools(lycee):
     marc = User.objects.get(first_name="Marc")
     assert {link.child.first_name for link in marc.child_links.all()} == {"Jean", "Luc"}
     assert set(marc.structures.all()) == {lycee, college}
+
+
+def test_identifier_taken_meanwhile_takes_the_next(lycee, monkeypatch):
+    """Another import (or the console) takes jean.dupont between our query and our insert."""
+    from portail.directory.imports import engine
+
+    real = engine.taken_identifiers_for
+    calls = []
+
+    def stale_then_real(bases):
+        calls.append(bases)
+        if len(calls) == 1:
+            User.objects.create_user(
+                "lea.martin", None, first_name="Léa", last_name="Martin", profile=Profile.PARENT
+            )
+            return {base: set() for base in bases}
+        return real(bases)
+
+    monkeypatch.setattr(engine, "taken_identifiers_for", stale_then_real)
+    report = _import("Prénom;Nom;Date de naissance;Classes\nLéa;Martin;01/02/2011;6A\n", lycee)
+    assert [a.identifier for a in report.created] == ["lea.martin2"]
+    assert len(calls) == 2

@@ -94,9 +94,10 @@ def iter_entries(path: Path):
             number += 1
             attrs = {}
             for attr in entry.iter("{*}attr"):
-                attrs[attr.get("name", "")] = [
-                    v.text.strip() for v in attr if v.text and v.text.strip()
-                ]
+                name = attr.get("name", "")
+                if name in _READ:  # a real entry carries ~40 attributes; we use a dozen
+                    values = [v.text.strip() for v in attr if v.text]
+                    attrs[name] = [v for v in values if v]
             for ident in entry.iter("{*}id"):
                 if ident.text:
                     attrs["_id"] = [ident.text.strip()]
@@ -112,6 +113,36 @@ def iter_entries(path: Path):
         raise ImportFileError(
             f"{path.name} est illisible (XML invalide à la ligne {exc.lineno or '?'})."
         ) from exc
+
+
+# The attributes the directory uses (everything else in the export is skipped unread).
+_READ = frozenset(
+    (
+        "ENTPersonJointure",
+        "sn",
+        "ENTPersonNomPatro",
+        "givenName",
+        "ENTPersonDateNaissance",
+        "mail",
+        "ENTPersonStructRattach",
+        "ENTPersonFonctions",
+        "ENTPersonProfils",
+        "ENTEleveClasses",
+        "ENTEleveGroupes",
+        "ENTEleveNivFormation",
+        "ENTEleveINE",
+        "ENTElevePersRelEleve",
+        "ENTEleveAutoriteParentale",
+        "ENTAuxEnsClasses",
+        "ENTAuxEnsGroupes",
+        "PersEducNatPresenceDevantEleves",
+        "ENTStructureJointure",
+        "ENTStructureUAI",
+        "ENTStructureNomCourant",
+        "ENTStructureTypeStruct",
+        "ou",
+    )
+)
 
 
 def _first(attrs, name):

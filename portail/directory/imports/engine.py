@@ -529,10 +529,9 @@ class _Run:
                     # Someone else took an identifier meanwhile: ask the database again.
                     if attempt == 2:
                         raise
-                    allocator = IdentifierAllocator(
-                        taken_identifiers_for({bases[id(r)] for r in batch if id(r) in bases})
-                        | allocator.taken
-                    )
+                    fresh = taken_identifiers_for({bases[id(r)] for r in batch if id(r) in bases})
+                    for base, taken in fresh.items():
+                        allocator.taken.setdefault(base, set()).update(taken)
         return created
 
     def _create_batch(self, batch, bases, allocator):
@@ -573,6 +572,7 @@ class _Run:
         ids = insert_rows(User, rows, returning_ids=True)
         token_rows = []
         out = {}
+        accounts = []
         expires_at = self.now + timedelta(days=settings.PORTAIL_ACTIVATION_CODE_DAYS)
         for i, (pk, row, r) in enumerate(zip(ids, rows, batch, strict=True)):
             code = ""
@@ -590,10 +590,7 @@ class _Run:
                     }
                 )
             out[pk] = r
-            if r.external_id:
-                self.ext_to_id[r.external_id] = pk
-            self.seen_ids.add(pk)
-            self.report.created.append(
+            accounts.append(
                 CreatedAccount(
                     user_id=pk,
                     identifier=row["identifier"],
@@ -619,6 +616,12 @@ class _Run:
                     for target in desired_of(r)
                 ],
             )
+        # Only now that every row of the batch is written (a retried batch must not count twice).
+        for pk, r in out.items():
+            if r.external_id:
+                self.ext_to_id[r.external_id] = pk
+        self.seen_ids.update(out)
+        self.report.created.extend(accounts)
         return out
 
     # --- parent–child links -------------------------------------------------------------------
