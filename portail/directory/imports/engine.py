@@ -22,6 +22,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import lru_cache
 
 from django.conf import settings
 from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
@@ -29,7 +30,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Func, Value
 from django.utils import timezone
 
-from portail.accounts.identifiers import _strip_accents, base_identifier
+from portail.accounts.identifiers import _strip_accents, identifier_part
 from portail.accounts.models import Profile, State, Token, User
 from portail.audit.services import record as audit
 from portail.security import tokens
@@ -43,9 +44,20 @@ _DIGITS = "0123456789"
 _NOT_ALNUM = re.compile(r"[^a-z0-9]")
 
 
+@lru_cache(maxsize=65536)  # names repeat a lot (a region has thousands of Martin)
 def name_key(value: str) -> str:
     """Names compare without case, accents, spaces, hyphens or apostrophes."""
     return _NOT_ALNUM.sub("", _strip_accents(value).lower())
+
+
+@lru_cache(maxsize=65536)
+def _identifier_part(name: str) -> str:
+    return identifier_part(name)
+
+
+def region_base_identifier(first_name: str, last_name: str) -> str:
+    """accounts.identifiers.base_identifier, with each half cached."""
+    return f"{_identifier_part(first_name)}.{_identifier_part(last_name)}"
 
 
 @dataclass
@@ -87,12 +99,19 @@ def activation_code(random_bytes: bytes) -> str:
     """An activation code as tokens.new_activation_code() makes it (8 symbols of its 31-letter
     alphabet), drawn from CSPRNG bytes by rejection sampling: a byte >= 248 (8 x 31) is skipped,
     so every symbol is equally likely. 32 bytes give 8 symbols but with probability ~1e-20."""
-    alphabet = tokens.ACTIVATION_ALPHABET
-    limit = 256 - 256 % len(alphabet)
-    symbols = [alphabet[b % len(alphabet)] for b in random_bytes if b < limit]
+    symbols = random_bytes.translate(_CODE_TABLE, _CODE_REJECTED)
     if len(symbols) < tokens.ACTIVATION_CODE_LENGTH:
         return tokens.new_activation_code()
-    return "".join(symbols[: tokens.ACTIVATION_CODE_LENGTH])
+    return symbols[: tokens.ACTIVATION_CODE_LENGTH].decode()
+
+
+_CODE_LIMIT = 256 - 256 % len(tokens.ACTIVATION_ALPHABET)  # 248
+# byte -> symbol (b mod 31) for the accepted bytes; the others are deleted by translate().
+_CODE_TABLE = bytes(
+    ord(tokens.ACTIVATION_ALPHABET[b % len(tokens.ACTIVATION_ALPHABET)]) if b < _CODE_LIMIT else 0
+    for b in range(256)
+)
+_CODE_REJECTED = bytes(range(_CODE_LIMIT, 256))
 
 
 def where_in(qs, field_name, values):
@@ -152,14 +171,12 @@ def insert_rows(model, rows: list[dict], *, returning_ids=False) -> list[int]:
         quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
         sql = f"COPY {connection.ops.quote_name(table)} ({quoted}) FROM STDIN"
         # wrap_database_errors: a unique violation is Django's IntegrityError, as with INSERT.
+        spec = [(attname, default, callable(default)) for attname, _c, default in fields]
         with connection.wrap_database_errors, cursor.cursor.copy(sql) as copy:
             for i, row in enumerate(rows):
-                values = [ids[i]] if returning_ids else []
-                for attname, _column, default in fields:
-                    if attname in row:
-                        values.append(row[attname])
-                    else:
-                        values.append(default() if callable(default) else default)
+                values = [row[a] if a in row else (d() if call else d) for a, d, call in spec]
+                if returning_ids:
+                    values.insert(0, ids[i])
                 copy.write_row(values)
     return ids
 
@@ -504,7 +521,7 @@ class _Run:
         generated = [r for r in records if not r.identifier]
         bases = {}
         for r in generated:
-            base = base_identifier(r.first_name, r.last_name)
+            base = region_base_identifier(r.first_name, r.last_name)
             if base.startswith(".") or base.endswith("."):
                 self.report.reject(
                     r.row,
