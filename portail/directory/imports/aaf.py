@@ -202,13 +202,15 @@ class _FeedReader:
         return wanted
 
     def load_known_structures(self):
-        for s in Structure.objects.all():
-            self.structures[s.uai] = s
-            if s.external_id:
-                self.structures[s.external_id] = s
+        """ref (jointure or UAI) -> structure id."""
+        for pk, uai, external_id in Structure.objects.values_list("id", "uai", "external_id"):
+            self.structures[uai] = pk
+            if external_id:
+                self.structures[external_id] = pk
 
     def structure_of(self, ref):
-        return self.structures.get(ref) or self.structures.get(ref.upper())
+        found = self.structures.get(ref)
+        return found if found is not None else self.structures.get(ref.upper())
 
     def read_people(self, category, paths):
         for path in paths:
@@ -257,21 +259,21 @@ class _FeedReader:
             if s is None:
                 unknown.add(ref)
             else:
-                record.structures.add(s.pk)
+                record.structures.add(s)
 
         def refs(attr_name, into, levels=None):
             for value in attrs.get(attr_name, []):
                 ref, item = _split_ref(value)
                 s = self.structure_of(ref) if ref else None
                 if s is None and not ref and len(record.structures) == 1:
-                    s = Structure(pk=next(iter(record.structures)))
+                    s = next(iter(record.structures))
                 if s is None:
                     unknown.add(ref or value)
                     continue
-                record.structures.add(s.pk)
-                into.add((s.pk, item[:64]))
+                record.structures.add(s)
+                into.add((s, item[:64]))
                 if levels is not None:
-                    levels[(s.pk, item[:64])] = _first(attrs, "ENTEleveNivFormation")[:64]
+                    levels[(s, item[:64])] = _first(attrs, "ENTEleveNivFormation")[:64]
 
         if category == "Eleve":
             record.profile = Profile.ELEVE
@@ -296,7 +298,7 @@ class _FeedReader:
                 ref, _ = _split_ref(value)
                 s = self.structure_of(ref) if ref else None
                 if s is not None:
-                    record.structures.add(s.pk)
+                    record.structures.add(s)
             teaches = (
                 _first(attrs, "PersEducNatPresenceDevantEleves").upper() == "O"
                 or bool(record.classes)
@@ -345,9 +347,7 @@ def import_aaf(directory, *, dry_run=False, leavers=True, actor=None) -> ImportR
                 reader.read_people(category, files.get(category, []))
                 logger.info("read %s: %.2f s", category, time.perf_counter() - started)
             _parents_join_children_structures(reader.records)
-            scope = Scope(
-                structures={s.pk for s in set(reader.structures.values())}, profiles=profiles
-            )
+            scope = Scope(structures=set(reader.structures.values()), profiles=profiles)
             apply_records(
                 reader.records,
                 source=SOURCE,
