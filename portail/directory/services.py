@@ -1,4 +1,5 @@
-"""Domain operations of the directory that are not imports: what happens to leavers."""
+"""Domain operations of the directory that are not imports: functions (who administers what)
+and what happens to leavers."""
 
 from dataclasses import dataclass
 from datetime import timedelta
@@ -8,7 +9,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from portail.accounts.models import Token, User
+from portail.accounts.services import DomainError
 from portail.audit.services import record
+
+from .models import Function, is_regional_admin
 
 # Arrêté du 30 novembre 2006 modifié (ENT personal data), art. 6: the data of a person who has
 # left is kept at most three months. We erase at 90 days, whatever the grace period.
@@ -62,3 +66,61 @@ def process_leavers(now=None) -> LeaversResult:
             erased_ids=to_erase[:1000],
         )
     return LeaversResult(deactivated=len(to_deactivate), erased=len(to_erase))
+
+
+class NotAllowed(DomainError):
+    message = "Seul un administrateur régional peut nommer ou retirer un référent ENT."
+
+
+def _require_regional_admin(actor):
+    if not is_regional_admin(actor):
+        raise NotAllowed
+
+
+@transaction.atomic
+def appoint_referent(actor, user, structure, *, request=None) -> Function:
+    """Make `user` a référent ENT of `structure` (only a regional admin may)."""
+    _require_regional_admin(actor)
+    function, created = Function.objects.get_or_create(
+        user=user, role=Function.Role.REFERENT, structure=structure
+    )
+    if created:
+        record(
+            "directory.referent.appointed",
+            request=request,
+            actor=actor,
+            target=user,
+            structure=structure.uai,
+        )
+    return function
+
+
+@transaction.atomic
+def dismiss_referent(actor, user, structure, *, request=None) -> bool:
+    _require_regional_admin(actor)
+    deleted, _ = Function.objects.filter(
+        user=user, role=Function.Role.REFERENT, structure=structure
+    ).delete()
+    if deleted:
+        record(
+            "directory.referent.dismissed",
+            request=request,
+            actor=actor,
+            target=user,
+            structure=structure.uai,
+        )
+    return bool(deleted)
+
+
+@transaction.atomic
+def make_regional_admin(user, *, actor=None, request=None) -> Function:
+    """Bootstrap or delegate the regional function (from the command line, or by another
+    regional admin)."""
+    if actor is not None:
+        _require_regional_admin(actor)
+    function, created = Function.objects.get_or_create(
+        user=user, role=Function.Role.REGIONAL_ADMIN, structure=None
+    )
+    if created:
+        record("directory.regional_admin.appointed", request=request, actor=actor, target=user)
+    return function
