@@ -170,6 +170,9 @@ def main():
     parser.add_argument("--existing", type=int, default=20_000)
     parser.add_argument("--keep-db", action="store_true")
     parser.add_argument("--phases", action="store_true", help="print each phase's duration")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="files parsed in parallel"
+    )
     args = parser.parse_args()
 
     url = os.environ.setdefault(
@@ -207,7 +210,7 @@ def main():
         backend = _backend_pid()
         for label in ("first import", "re-import"):
             started, cpu, db_cpu = time.perf_counter(), time.process_time(), _cpu_of(backend)
-            report = import_aaf(directory)
+            report = import_aaf(directory, workers=args.workers)
             elapsed = time.perf_counter() - started
             cpu, db_cpu = time.process_time() - cpu, _cpu_of(backend) - db_cpu
             print(

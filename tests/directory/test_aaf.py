@@ -220,3 +220,22 @@ def test_import_aaf_command_and_dry_run(db, tmp_path, capsys):
     with pytest.raises(CommandError, match="Aucun fichier AAF"):
         call_command("import_aaf", str(tmp_path / "vide"))
     assert Relationship.objects.count() == 3
+
+
+def test_files_parsed_in_parallel_give_the_same_result(db, tmp_path):
+    feed.write(tmp_path, "EtabEducNat", [feed.structure("100", "0771234A", "LYCEE")])
+    feed.write(tmp_path, "Eleve", [feed.pupil("E1", "Léa", "MARTIN", "01/01/2010", "100", "2A")], 1)
+    feed.write(
+        tmp_path,
+        "Eleve",
+        [
+            feed.pupil("E2", "Léa", "MARTIN", "02/02/2010", "100", "2B"),
+            feed.pupil("E3", "", "SANSPRENOM", "02/02/2010", "100", "2B"),
+        ],
+        2,
+    )
+    report = import_aaf(tmp_path, workers=2)
+    assert [a.identifier for a in report.created] == ["lea.martin", "lea.martin2"]
+    assert [(r.file[-14:], r.row) for r in report.rejected] == [("Eleve_0002.xml", 2)]
+    again = import_aaf(tmp_path, workers=2)
+    assert again.created == [] and again.unchanged == 2

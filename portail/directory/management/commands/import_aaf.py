@@ -1,6 +1,7 @@
 """portail import-aaf DIR: import the académie's full AAF export (structures, accounts, links)."""
 
 import csv
+import os
 import time
 
 from django.core.management.base import BaseCommand, CommandError
@@ -21,14 +22,20 @@ class Command(BaseCommand):
             help="ne pas marquer « sortant » les personnes absentes de l'export",
         )
         parser.add_argument(
+            "--workers",
+            type=int,
+            default=os.cpu_count() or 1,
+            help="fichiers lus en parallèle (par défaut : un par cœur)",
+        )
+        parser.add_argument(
             "--output",
             help="CSV (;) des comptes créés avec leur code d'activation, pour les fiches",
         )
 
-    def handle(self, directory, dry_run, no_leavers, output, **options):
+    def handle(self, directory, dry_run, no_leavers, output, workers, **options):
         started = time.monotonic()
         try:
-            report = import_aaf(directory, dry_run=dry_run, leavers=not no_leavers)
+            report = import_aaf(directory, dry_run=dry_run, leavers=not no_leavers, workers=workers)
         except ImportFileError as exc:
             raise CommandError(f"{exc} Rien n'a été modifié.") from exc
         elapsed = time.monotonic() - started
