@@ -239,3 +239,18 @@ def test_files_parsed_in_parallel_give_the_same_result(db, tmp_path):
     assert [(r.file[-14:], r.row) for r in report.rejected] == [("Eleve_0002.xml", 2)]
     again = import_aaf(tmp_path, workers=2)
     assert again.created == [] and again.unchanged == 2
+
+
+def test_a_rejected_entry_is_not_a_leaver(db, tmp_path):
+    import_aaf(build(tmp_path))
+    build(
+        tmp_path,
+        pupils=[
+            feed.pupil("E1", "Élodie", "DUPRÉ", "03/04/2010", "100", "2NDE3", ["P1"]),
+            feed.pupil("E2", "Jean", "DUPONT", "31/31/2009", "100", "2NDE3", ["P2"]),  # typo
+            feed.pupil("E3", "Jean", "DUPONT", "01/01/2013", "200", "6A", ["P2"]),
+        ],
+    )
+    report = import_aaf(tmp_path)
+    assert len(report.rejected) == 1 and report.left == 0
+    assert not User.objects.filter(leaving_since__isnull=False).exists()

@@ -260,3 +260,18 @@ def test_identifier_taken_meanwhile_takes_the_next(lycee, monkeypatch):
     report = _import("Prénom;Nom;Date de naissance;Classes\nLéa;Martin;01/02/2011;6A\n", lycee)
     assert [a.identifier for a in report.created] == ["lea.martin2"]
     assert len(calls) == 2
+
+
+def test_full_csv_marks_absent_pupils_of_the_school_leaving(lycee):
+    _import(PUPILS, lycee)
+    lines = PUPILS.splitlines()
+    # Elodie absent; Jean (E2) listed with a bad date: rejected but still there.
+    data = "\n".join([lines[0], lines[2].replace("12/09/2009", "99/99/2009"), lines[3]]) + "\n"
+    report = _import(data, lycee, full=True)
+    assert report.left == 1 and len(report.rejected) == 1
+    assert list(
+        User.objects.filter(leaving_since__isnull=False).values_list("identifier", flat=True)
+    ) == ["elodie.dupre"]
+    back = _import(PUPILS, lycee, full=True)
+    assert back.left == 0 and back.updated == 1
+    assert not User.objects.filter(leaving_since__isnull=False).exists()

@@ -229,6 +229,7 @@ class _FeedReader:
         if not jointure:
             self.reject(path, number, "ENTPersonJointure manquant", name)
             return None
+        self.report.listed_external_ids.add(jointure)
         if not last or not first:
             self.reject(path, number, "nom (sn) ou prénom (givenName) manquant", name)
             return None
@@ -326,7 +327,12 @@ def _read_file(category, path, structures):
     reader = _FeedReader(ImportReport())
     reader.structures = structures
     reader.read_people(category, [path])
-    return reader.records, reader.report.rejected, reader.report.warnings
+    return (
+        reader.records,
+        reader.report.rejected,
+        reader.report.warnings,
+        reader.report.listed_external_ids,
+    )
 
 
 def _read_files(jobs, reader, workers):
@@ -373,10 +379,11 @@ def import_aaf(directory, *, dry_run=False, leavers=True, actor=None, workers=1)
                 for category in ("PersEducNat", "Eleve", "PersRelEleve")
                 for path in files.get(category, [])
             ]
-            for records, rejected, warnings in _read_files(jobs, reader, workers):
+            for records, rejected, warnings, listed in _read_files(jobs, reader, workers):
                 reader.records += records
                 report.rejected += rejected
                 report.warnings += warnings
+                report.listed_external_ids |= listed
             logger.info("read %d files: %.2f s", len(jobs), time.perf_counter() - started)
             _parents_join_children_structures(reader.records)
             scope = Scope(structures=set(reader.structures.values()), profiles=profiles)

@@ -738,10 +738,16 @@ class _Run:
             external_source=self.source,
             profile__in=self.scope.profiles,
             leaving_since__isnull=True,
-        ).values_list("id", flat=True)
+        ).values_list("id", "external_id")
         if self.source.startswith("csv:"):
-            candidates = candidates.filter(structures__in=self.scope.structures)
-        leaving = [pk for pk in candidates.iterator(chunk_size=BATCH) if pk not in self.seen_ids]
+            candidates = candidates.filter(structures__in=self.scope.structures).distinct()
+        # A person whose row was rejected (a typo in a date) is still listed: not a leaver.
+        listed = self.report.listed_external_ids
+        leaving = [
+            pk
+            for pk, ext in candidates.iterator(chunk_size=BATCH)
+            if pk not in self.seen_ids and ext not in listed
+        ]
         for i in range(0, len(leaving), BATCH):
             where_in(User.objects.all(), "id", leaving[i : i + BATCH]).update(
                 leaving_since=self.now

@@ -53,6 +53,8 @@ class ImportReport:
     links_created: int = 0
     links_removed: int = 0
     dry_run: bool = False
+    # External ids of rejected rows: the file still lists these people, so they are not leavers.
+    listed_external_ids: set = field(default_factory=set)
 
     @property
     def created_count(self) -> int:
