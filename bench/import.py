@@ -176,9 +176,7 @@ def main():
     parser.add_argument("--existing", type=int, default=20_000)
     parser.add_argument("--keep-db", action="store_true")
     parser.add_argument("--phases", action="store_true", help="print each phase's duration")
-    parser.add_argument(
-        "--workers", type=int, default=os.cpu_count() or 1, help="files parsed in parallel"
-    )
+    parser.add_argument("--workers", type=int, default=1, help="files parsed in parallel processes")
     args = parser.parse_args()
 
     url = os.environ.setdefault(

@@ -355,7 +355,7 @@ def import_aaf(directory, *, dry_run=False, leavers=True, actor=None, workers=1)
     People of the categories present in the export who are no longer listed become "sortant"
     (unless leavers=False). Everything happens in one transaction: a malformed file, met at
     any point, rolls back what was written before it, so it changes nothing. `workers`: files
-    parsed in parallel processes (the command line uses one per core).
+    parsed in parallel processes (pays off only with idle cores: records are pickled back).
     """
     files = feed_files(Path(directory))
     report = ImportReport()

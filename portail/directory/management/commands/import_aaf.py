@@ -1,7 +1,6 @@
 """portail import-aaf DIR: import the académie's full AAF export (structures, accounts, links)."""
 
 import csv
-import os
 import time
 
 from django.core.management.base import BaseCommand, CommandError
@@ -24,8 +23,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--workers",
             type=int,
-            default=os.cpu_count() or 1,
-            help="fichiers lus en parallèle (par défaut : un par cœur)",
+            default=1,
+            help=(
+                "nombre de fichiers lus en parallèle (processus) ; utile si l'export compte "
+                "beaucoup de fichiers et que la machine a des cœurs libres"
+            ),
         )
         parser.add_argument(
             "--output",
