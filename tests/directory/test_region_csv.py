@@ -149,6 +149,8 @@ def test_dry_run_reports_without_saving(lycee):
     report = _import(PUPILS, lycee, dry_run=True)
     assert len(report.created) == 3 and report.dry_run
     assert User.objects.count() == 0
+    assert [a.identifier for a in report.created] == ["elodie.dupre", "jean.dupont", "jean.dupont2"]
+    assert {a.activation_code for a in report.created} == {""}
 
 
 TEACHERS = (

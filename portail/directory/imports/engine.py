@@ -825,7 +825,10 @@ def apply_records(
             if dry_run:
                 raise _DryRun
     except _DryRun:
-        pass
+        # A preview creates nothing: no code to show, no account to point at.
+        for account in report.created:
+            account.user_id = None
+            account.activation_code = ""
     return report
 
 

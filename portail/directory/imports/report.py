@@ -31,7 +31,7 @@ class Rejected:
 class CreatedAccount:
     """A new account and its first-connection code in clear: printed once on the letters."""
 
-    user_id: int
+    user_id: int | None  # None in a preview (dry run)
     identifier: str
     first_name: str
     last_name: str
