@@ -254,3 +254,31 @@ def test_a_rejected_entry_is_not_a_leaver(db, tmp_path):
     report = import_aaf(tmp_path)
     assert len(report.rejected) == 1 and report.left == 0
     assert not User.objects.filter(leaving_since__isnull=False).exists()
+
+
+def test_namesakes_born_the_same_day_stay_two_people(db, tmp_path):
+    school = Structure.objects.create(uai="0771234A", name="Lycée", external_id="100")
+    old = User.objects.create_user(
+        "lucas.martin",
+        None,
+        first_name="Lucas",
+        last_name="MARTIN",
+        profile=Profile.ELEVE,
+        birth_date="2010-01-01",
+    )
+    old.structures.set([school])
+    feed.write(tmp_path, "EtabEducNat", [feed.structure("100", "0771234A", "LYCEE")])
+    feed.write(
+        tmp_path,
+        "Eleve",
+        [
+            feed.pupil("E1", "Lucas", "MARTIN", "01/01/2010", "100", "2A"),
+            feed.pupil("E2", "Lucas", "MARTIN", "01/01/2010", "100", "2B"),
+        ],
+    )
+    report = import_aaf(tmp_path)
+    assert report.rejected == []
+    assert [a.identifier for a in report.created] == ["lucas.martin2"]
+    old.refresh_from_db()
+    assert old.external_id == "E1"  # the old account was found again, by names + birth date
+    assert User.objects.get(external_id="E2").identifier == "lucas.martin2"

@@ -393,10 +393,15 @@ class _Run:
                 # A migrated account keeps its own identifier: never merged by names.
                 row = by_natural.get(r.natural_key())
             if row is not None and row["id"] in claimed:
-                self.report.reject(
-                    r.row, "Cette personne figure déjà sur une autre ligne.", r.display, r.file
-                )
-                continue
+                if r.external_id and row.get("external_id") != r.external_id:
+                    # Two people of the source with the same names and birth date (it happens
+                    # in an académie): the first one found the old account, this one is new.
+                    row = None
+                else:
+                    self.report.reject(
+                        r.row, "Cette personne figure déjà sur une autre ligne.", r.display, r.file
+                    )
+                    continue
             if row is not None:
                 claimed.add(row["id"])
             pairs.append((r, row))
