@@ -282,3 +282,12 @@ def test_namesakes_born_the_same_day_stay_two_people(db, tmp_path):
     old.refresh_from_db()
     assert old.external_id == "E1"  # the old account was found again, by names + birth date
     assert User.objects.get(external_id="E2").identifier == "lucas.martin2"
+
+
+def test_memberships_outside_the_export_are_left_alone(db, tmp_path):
+    import_aaf(build(tmp_path))
+    private = Structure.objects.create(uai="0779999Z", name="Lycée privé (CSV)")
+    marie = User.objects.get(external_id="T1")
+    marie.structures.add(private)
+    import_aaf(tmp_path)
+    assert private in marie.structures.all()

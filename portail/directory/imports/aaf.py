@@ -371,7 +371,9 @@ def import_aaf(directory, *, dry_run=False, leavers=True, actor=None, workers=1)
 
     try:
         with transaction.atomic():
-            _write_structures(reader.read_structures(files.get("EtabEducNat", [])), report)
+            etab_ids = _write_structures(
+                reader.read_structures(files.get("EtabEducNat", [])), report
+            )
             reader.load_known_structures()
             started = time.perf_counter()
             jobs = [
@@ -386,7 +388,12 @@ def import_aaf(directory, *, dry_run=False, leavers=True, actor=None, workers=1)
                 report.listed_external_ids |= listed
             logger.info("read %d files: %.2f s", len(jobs), time.perf_counter() - started)
             _parents_join_children_structures(reader.records)
-            scope = Scope(structures=set(reader.structures.values()), profiles=profiles)
+            # The export is the authority on its structures (listed, or named by its people):
+            # memberships elsewhere (a private school fed by its own CSV) are left alone.
+            covered = set(etab_ids)
+            for r in reader.records:
+                covered |= r.structures
+            scope = Scope(structures=covered, profiles=profiles)
             apply_records(
                 reader.records,
                 source=SOURCE,
@@ -407,10 +414,11 @@ class _Rollback(Exception):
     """Undoes a preview."""
 
 
-def _write_structures(structures, report):
-    """Create or update the export's structures (keyed on jointure, else UAI)."""
+def _write_structures(structures, report) -> set[int]:
+    """Create or update the export's structures (keyed on jointure, else UAI); their ids."""
     by_uai = {s.uai: s for s in Structure.objects.all()}
     by_ext = {s.external_id: s for s in by_uai.values() if s.external_id}
+    listed = set()
     for jointure, uai, name, kind in structures:
         s = by_ext.get(jointure) or by_uai.get(uai)
         if s is None:
@@ -421,7 +429,9 @@ def _write_structures(structures, report):
             by_uai[uai] = s
             if jointure:
                 by_ext[jointure] = s
+            listed.add(s.pk)
             continue
+        listed.add(s.pk)
         changes = {"name": name[:200], "kind": kind, "uai": uai}
         if jointure:
             changes["external_id"] = jointure
@@ -429,6 +439,7 @@ def _write_structures(structures, report):
             for k, v in changes.items():
                 setattr(s, k, v)
             s.save(update_fields=list(changes))
+    return listed
 
 
 def _parents_join_children_structures(records):
