@@ -211,6 +211,7 @@ def test_import_aaf_command_and_dry_run(db, tmp_path, capsys):
     call_command("import_aaf", str(tmp_path), "--output", str(out))
     printed = capsys.readouterr().out
     assert "Comptes créés : 7" in printed
+    assert out.stat().st_mode & 0o077 == 0  # codes in clear: owner only
     text = out.read_text(encoding="utf-8")
     assert text.startswith("Nom;Prénom;Profil;Classes;Identifiant;Code d'activation")
     assert "elodie.dupre" in text

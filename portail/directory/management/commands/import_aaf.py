@@ -1,6 +1,7 @@
 """portail import-aaf DIR: import the académie's full AAF export (structures, accounts, links)."""
 
 import csv
+import os
 import time
 
 from django.core.management.base import BaseCommand, CommandError
@@ -49,7 +50,9 @@ class Command(BaseCommand):
 
 
 def write_credentials(path, report):
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    # Activation codes in clear: readable by the owner only, like a key file.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(fd, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f, delimiter=";")
         writer.writerow(["Nom", "Prénom", "Profil", "Classes", "Identifiant", "Code d'activation"])
         for a in report.created:
