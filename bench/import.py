@@ -205,7 +205,7 @@ def main():
 
     if args.phases:
         logging.basicConfig(format="    %(message)s")
-        logging.getLogger("portail.directory.imports").setLevel(logging.INFO)
+        logging.getLogger("portail.directory.imports").setLevel(logging.DEBUG)
     call_command("migrate", verbosity=0)
     if args.existing and not args.keep_db:
         insert_existing(args.existing)

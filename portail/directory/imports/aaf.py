@@ -386,7 +386,7 @@ def import_aaf(directory, *, dry_run=False, leavers=True, actor=None, workers=1)
                 report.rejected += rejected
                 report.warnings += warnings
                 report.listed_external_ids |= listed
-            logger.info("read %d files: %.2f s", len(jobs), time.perf_counter() - started)
+            logger.debug("read %d files: %.2f s", len(jobs), time.perf_counter() - started)
             _parents_join_children_structures(reader.records)
             # The export is the authority on its structures (listed, or named by its people):
             # memberships elsewhere (a private school fed by its own CSV) are left alone.

@@ -843,7 +843,7 @@ class _PhaseClock:
 
     def lap(self, phase):
         now = time.perf_counter()
-        logger.info("import phase %s: %.2f s", phase, now - self.last)
+        logger.debug("import phase %s: %.2f s", phase, now - self.last)
         self.last = now
 
 

@@ -6,6 +6,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from portail.accounts.models import Profile
 from portail.directory.imports.aaf import import_aaf
 from portail.directory.imports.report import ImportFileError
 
@@ -60,7 +61,7 @@ def write_credentials(path, report):
                 [
                     _cell(a.last_name),
                     _cell(a.first_name),
-                    a.profile,
+                    Profile(a.profile).label,
                     _cell(", ".join(a.classes)),
                     a.identifier,
                     a.activation_code,
