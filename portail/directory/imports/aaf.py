@@ -100,10 +100,11 @@ def iter_entries(path: Path):
                 if name in _READ:  # a real entry carries ~40 attributes; we use a dozen
                     values = [v.text.strip() for v in attr if v.text]
                     attrs[name] = [v for v in values if v]
-            for ident in entry.iter("{*}id"):
-                if ident.text:
-                    attrs["_id"] = [ident.text.strip()]
-                break
+            if "ENTPersonJointure" not in attrs and "ENTStructureJointure" not in attrs:
+                for ident in entry.iter("{*}id"):  # <identifier><id>: the fallback key
+                    if ident.text:
+                        attrs["_id"] = [ident.text.strip()]
+                    break
             entry.clear(keep_tail=False)
             # Drop the entries already read from their parent, or the tree grows to the file.
             parent = entry.getparent()
