@@ -100,7 +100,7 @@ def iter_entries(path: Path):
                 if name in _READ:  # a real entry carries ~40 attributes; we use a dozen
                     values = [v.text.strip() for v in attr if v.text]
                     attrs[name] = [v for v in values if v]
-            if "ENTPersonJointure" not in attrs and "ENTStructureJointure" not in attrs:
+            if not attrs.get("ENTPersonJointure") and not attrs.get("ENTStructureJointure"):
                 for ident in entry.iter("{*}id"):  # <identifier><id>: the fallback key
                     if ident.text:
                         attrs["_id"] = [ident.text.strip()]
