@@ -127,3 +127,18 @@ def test_only_a_regional_admin_appoints_and_dismisses_referents(two_schools):
     assert list(structures_administered_by(referent)) == [a]
     assert dismiss_referent(admin, referent, a)
     assert not structures_administered_by(referent).exists()
+
+
+def test_operators_see_the_directory_in_django_admin(client, two_schools):
+    admin_user = User.objects.create_superuser("root.ops", "cheval orange batterie agrafe")
+    client.force_login(admin_user)
+    for url in (
+        "/admin/directory/structure/",
+        "/admin/directory/schoolclass/",
+        "/admin/directory/group/",
+        "/admin/directory/relationship/",
+        "/admin/directory/function/",
+    ):
+        response = client.get(url)
+        assert response.status_code == 200, url
+    assert "0771234A" in client.get("/admin/directory/structure/").content.decode()
