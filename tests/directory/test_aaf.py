@@ -292,3 +292,21 @@ def test_memberships_outside_the_export_are_left_alone(db, tmp_path):
     marie.structures.add(private)
     import_aaf(tmp_path)
     assert private in marie.structures.all()
+
+
+def test_only_the_latest_full_export_is_read(db, tmp_path):
+    build(tmp_path)
+    newer = tmp_path / "ENT2026_Complet_20260902_Eleve_0001.xml"
+    newer.write_bytes(
+        (tmp_path / "ENT2026_Complet_20260901_Eleve_0001.xml")
+        .read_bytes()
+        .replace(b"2NDE3", b"1RE1")
+    )
+    for category in ("EtabEducNat", "PersRelEleve", "PersEducNat"):
+        old = tmp_path / f"ENT2026_Complet_20260901_{category}_0001.xml"
+        old.rename(tmp_path / f"ENT2026_Complet_20260902_{category}_0001.xml")
+    (tmp_path / "ENT2026_Delta_20260903_Eleve_0001.xml").write_text("<ficAlimMENESR/>")
+    report = import_aaf(tmp_path)
+    assert report.rejected == []
+    assert "2 fichier(s) ignoré(s)" in report.warnings[0]
+    assert User.objects.get(external_id="E1").classes.get().name == "1RE1"

@@ -159,21 +159,34 @@ def _split_ref(value):
     return (struct, rest) if sep else ("", value)
 
 
-def feed_files(directory: Path) -> dict[str, list[Path]]:
-    """The feed's full-export files by category; ImportFileError when there are none."""
+def feed_files(directory: Path, warnings=None) -> dict[str, list[Path]]:
+    """The most recent full export's files by category; ImportFileError when there are none.
+
+    Older full exports and Delta files lying in the same folder are ignored (with a warning).
+    """
     if not directory.is_dir():
         raise ImportFileError(f"Le dossier {directory} n'existe pas.")
-    files = defaultdict(list)
+    by_date = defaultdict(lambda: defaultdict(list))
+    ignored = 0
     for path in sorted(directory.iterdir()):
         m = _FILE.search(path.name)
         if m and m.group(1) == "Complet":
-            files[m.group(3)].append(path)
-    if not files:
+            by_date[m.group(2)][m.group(3)].append(path)
+        elif m:
+            ignored += 1
+    if not by_date:
         raise ImportFileError(
             f"Aucun fichier AAF complet (*_Complet_<date>_<Eleve|PersEducNat|PersRelEleve|"
             f"EtabEducNat>_NNNN.xml) dans {directory}."
         )
-    return files
+    latest = max(by_date)
+    ignored += sum(len(p) for d, cats in by_date.items() if d != latest for p in cats.values())
+    if ignored and warnings is not None:
+        warnings.append(
+            f"{ignored} fichier(s) ignoré(s) : seul l'export complet le plus récent ({latest}) "
+            "est importé."
+        )
+    return by_date[latest]
 
 
 class _FeedReader:
@@ -358,8 +371,8 @@ def import_aaf(directory, *, dry_run=False, leavers=True, actor=None, workers=1)
     any point, rolls back what was written before it, so it changes nothing. `workers`: files
     parsed in parallel processes (pays off only with idle cores: records are pickled back).
     """
-    files = feed_files(Path(directory))
     report = ImportReport()
+    files = feed_files(Path(directory), report.warnings)
     reader = _FeedReader(report)
 
     profiles = set()
