@@ -25,6 +25,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cached_property, lru_cache
+from operator import itemgetter
 
 from django.conf import settings
 from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
@@ -176,6 +177,20 @@ def insert_rows(model, rows: list[dict], *, returning_ids=False) -> list[int]:
     fields = _defaults(model)
     table = model._meta.db_table
     pk_column = model._meta.pk.column
+    # Columns: the ones the rows give (read with one itemgetter), then the model defaults
+    # (constants sent as is, callables drawn per row).
+    given = list(rows[0])
+    by_attname = {attname: column for attname, column, _d in fields}
+    rest = [(attname, column, d) for attname, column, d in fields if attname not in rows[0]]
+    constants = tuple(d for _a, _c, d in rest if not callable(d))
+    callables = [d for _a, _c, d in rest if callable(d)]
+    columns = (
+        ([pk_column] if returning_ids else [])
+        + [by_attname[a] for a in given]
+        + [c for _a, c, d in rest if not callable(d)]
+        + [c for _a, c, d in rest if callable(d)]
+    )
+    read = itemgetter(*given)
     with connection.cursor() as cursor:
         ids = []
         if returning_ids:
@@ -184,16 +199,21 @@ def insert_rows(model, rows: list[dict], *, returning_ids=False) -> list[int]:
                 [table, pk_column, len(rows)],
             )
             ids = [pk for (pk,) in cursor.fetchall()]
-        columns = ([pk_column] if returning_ids else []) + [column for _a, column, _d in fields]
         quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
         sql = f"COPY {connection.ops.quote_name(table)} ({quoted}) FROM STDIN"
         # wrap_database_errors: a unique violation is Django's IntegrityError, as with INSERT.
-        spec = [(attname, default, callable(default)) for attname, _c, default in fields]
         with connection.wrap_database_errors, cursor.cursor.copy(sql) as copy:
             for i, row in enumerate(rows):
-                values = [row[a] if a in row else (d() if call else d) for a, d, call in spec]
+                if len(row) != len(given):
+                    raise ValueError("insert_rows: every row must give the same fields")
+                values = read(row)
+                if len(given) == 1:
+                    values = (values,)
+                values = values + constants
+                if callables:
+                    values = values + tuple(d() for d in callables)
                 if returning_ids:
-                    values.insert(0, ids[i])
+                    values = (ids[i], *values)
                 copy.write_row(values)
     return ids
 
