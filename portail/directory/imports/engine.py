@@ -7,7 +7,7 @@ then does the rest with a bounded number of queries per batch of ~5,000 people:
 - a found account gets its names, birth date, INE, structures, classes, groups and links updated;
   its identifier, password and email never change on import;
 - a new account gets the region's identifier ("prenom.nom", then 2, 3…) allocated in memory
-  against ONE query of the identifiers already taken with the same bases, and an activation code
+  against one indexed query (per 5,000 bases) of the identifiers already taken, and an activation code
   (HMAC digest only in the database), or keeps its identifier and password hash when it migrates
   from a former ENT;
 - a full import marks the source's accounts it no longer lists "sortant" (leaving_since).
