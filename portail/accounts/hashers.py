@@ -2,7 +2,12 @@ import hashlib
 import re
 
 from django.conf import settings
-from django.contrib.auth.hashers import Argon2PasswordHasher, BasePasswordHasher, mask_hash
+from django.contrib.auth.hashers import (
+    Argon2PasswordHasher,
+    BasePasswordHasher,
+    get_hasher,
+    mask_hash,
+)
 from django.utils.crypto import constant_time_compare
 
 
@@ -40,6 +45,15 @@ class _LegacyHasher(BasePasswordHasher):
     def salt(self):
         return ""
 
+    def verify(self, password, encoded):
+        correct = self.verify_legacy(password, encoded)
+        if not correct:
+            # A wrong password costs one Argon2 computation, as for an unknown identifier or a
+            # modern account: timing must not single out the migrated accounts (Django does not
+            # do it when the algorithm differs from the preferred one).
+            get_hasher("default").encode(password, get_hasher("default").salt())
+        return correct
+
     def must_update(self, encoded):
         return True
 
@@ -63,7 +77,7 @@ class _UnsaltedHexHasher(_LegacyHasher):
         assert password is not None
         return f"{self.algorithm}$${self.digestmod(password.encode()).hexdigest()}"
 
-    def verify(self, password, encoded):
+    def verify_legacy(self, password, encoded):
         digest = self.digestmod(password.encode()).hexdigest()
         return constant_time_compare(digest, self.decode(encoded)["hash"].lower())
 
@@ -96,7 +110,7 @@ class LegacyBcryptPasswordHasher(_LegacyHasher):
 
         return f"{self.algorithm}$${bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode()}"
 
-    def verify(self, password, encoded):
+    def verify_legacy(self, password, encoded):
         import bcrypt
 
         stored = self.decode(encoded)["hash"].encode()

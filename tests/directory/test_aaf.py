@@ -211,6 +211,7 @@ def test_import_aaf_command_and_dry_run(db, tmp_path, capsys):
     call_command("import_aaf", str(tmp_path), "--output", str(out))
     printed = capsys.readouterr().out
     assert "Comptes créés : 7" in printed
+    assert out.stat().st_mode & 0o077 == 0  # codes in clear: owner only
     text = out.read_text(encoding="utf-8")
     assert text.startswith("Nom;Prénom;Profil;Classes;Identifiant;Code d'activation")
     assert "elodie.dupre" in text
@@ -220,3 +221,92 @@ def test_import_aaf_command_and_dry_run(db, tmp_path, capsys):
     with pytest.raises(CommandError, match="Aucun fichier AAF"):
         call_command("import_aaf", str(tmp_path / "vide"))
     assert Relationship.objects.count() == 3
+
+
+def test_files_parsed_in_parallel_give_the_same_result(db, tmp_path):
+    feed.write(tmp_path, "EtabEducNat", [feed.structure("100", "0771234A", "LYCEE")])
+    feed.write(tmp_path, "Eleve", [feed.pupil("E1", "Léa", "MARTIN", "01/01/2010", "100", "2A")], 1)
+    feed.write(
+        tmp_path,
+        "Eleve",
+        [
+            feed.pupil("E2", "Léa", "MARTIN", "02/02/2010", "100", "2B"),
+            feed.pupil("E3", "", "SANSPRENOM", "02/02/2010", "100", "2B"),
+        ],
+        2,
+    )
+    report = import_aaf(tmp_path, workers=2)
+    assert [a.identifier for a in report.created] == ["lea.martin", "lea.martin2"]
+    assert [(r.file[-14:], r.row) for r in report.rejected] == [("Eleve_0002.xml", 2)]
+    again = import_aaf(tmp_path, workers=2)
+    assert again.created == [] and again.unchanged == 2
+
+
+def test_a_rejected_entry_is_not_a_leaver(db, tmp_path):
+    import_aaf(build(tmp_path))
+    build(
+        tmp_path,
+        pupils=[
+            feed.pupil("E1", "Élodie", "DUPRÉ", "03/04/2010", "100", "2NDE3", ["P1"]),
+            feed.pupil("E2", "Jean", "DUPONT", "31/31/2009", "100", "2NDE3", ["P2"]),  # typo
+            feed.pupil("E3", "Jean", "DUPONT", "01/01/2013", "200", "6A", ["P2"]),
+        ],
+    )
+    report = import_aaf(tmp_path)
+    assert len(report.rejected) == 1 and report.left == 0
+    assert not User.objects.filter(leaving_since__isnull=False).exists()
+
+
+def test_namesakes_born_the_same_day_stay_two_people(db, tmp_path):
+    school = Structure.objects.create(uai="0771234A", name="Lycée", external_id="100")
+    old = User.objects.create_user(
+        "lucas.martin",
+        None,
+        first_name="Lucas",
+        last_name="MARTIN",
+        profile=Profile.ELEVE,
+        birth_date="2010-01-01",
+    )
+    old.structures.set([school])
+    feed.write(tmp_path, "EtabEducNat", [feed.structure("100", "0771234A", "LYCEE")])
+    feed.write(
+        tmp_path,
+        "Eleve",
+        [
+            feed.pupil("E1", "Lucas", "MARTIN", "01/01/2010", "100", "2A"),
+            feed.pupil("E2", "Lucas", "MARTIN", "01/01/2010", "100", "2B"),
+        ],
+    )
+    report = import_aaf(tmp_path)
+    assert report.rejected == []
+    assert [a.identifier for a in report.created] == ["lucas.martin2"]
+    old.refresh_from_db()
+    assert old.external_id == "E1"  # the old account was found again, by names + birth date
+    assert User.objects.get(external_id="E2").identifier == "lucas.martin2"
+
+
+def test_memberships_outside_the_export_are_left_alone(db, tmp_path):
+    import_aaf(build(tmp_path))
+    private = Structure.objects.create(uai="0779999Z", name="Lycée privé (CSV)")
+    marie = User.objects.get(external_id="T1")
+    marie.structures.add(private)
+    import_aaf(tmp_path)
+    assert private in marie.structures.all()
+
+
+def test_only_the_latest_full_export_is_read(db, tmp_path):
+    build(tmp_path)
+    newer = tmp_path / "ENT2026_Complet_20260902_Eleve_0001.xml"
+    newer.write_bytes(
+        (tmp_path / "ENT2026_Complet_20260901_Eleve_0001.xml")
+        .read_bytes()
+        .replace(b"2NDE3", b"1RE1")
+    )
+    for category in ("EtabEducNat", "PersRelEleve", "PersEducNat"):
+        old = tmp_path / f"ENT2026_Complet_20260901_{category}_0001.xml"
+        old.rename(tmp_path / f"ENT2026_Complet_20260902_{category}_0001.xml")
+    (tmp_path / "ENT2026_Delta_20260903_Eleve_0001.xml").write_text("<ficAlimMENESR/>")
+    report = import_aaf(tmp_path)
+    assert report.rejected == []
+    assert "2 fichier(s) ignoré(s)" in report.warnings[0]
+    assert User.objects.get(external_id="E1").classes.get().name == "1RE1"

@@ -153,3 +153,26 @@ def test_import_legacy_command(college, tmp_path, capsys):
     call_command("import_legacy", str(path), "--structure", "0771111A")
     assert "Comptes créés : 1" in capsys.readouterr().out
     assert User.objects.get(identifier="paul.durand").check_password(PASSWORD)
+
+
+def test_a_wrong_password_costs_one_argon2_as_for_any_account(monkeypatch):
+    """Timing must not single out migrated accounts (issue 2: same timing, account or not)."""
+    from portail.accounts.hashers import (
+        LegacyBcryptPasswordHasher,
+        LegacyMD5PasswordHasher,
+        PortailArgon2PasswordHasher,
+        legacy_encoded_password,
+    )
+
+    calls = []
+    real = PortailArgon2PasswordHasher.encode
+    monkeypatch.setattr(
+        PortailArgon2PasswordHasher,
+        "encode",
+        lambda self, pw, salt: calls.append(pw) or real(self, pw, salt),
+    )
+    md5 = legacy_encoded_password(LEGACY_HASHES["md5"]())
+    assert LegacyMD5PasswordHasher().verify(PASSWORD, md5) and calls == []
+    assert not LegacyMD5PasswordHasher().verify("faux", md5) and len(calls) == 1
+    bcrypt_form = legacy_encoded_password(LEGACY_HASHES["bcrypt_2y"]())
+    assert not LegacyBcryptPasswordHasher().verify("faux", bcrypt_form) and len(calls) == 2

@@ -103,3 +103,42 @@ def test_deactivated_leaver_is_not_active(db):
     assert user.is_active
     user.deactivated_at = timezone.now()
     assert not user.is_active
+
+
+def test_only_a_regional_admin_appoints_and_dismisses_referents(two_schools):
+    from portail.audit.models import Event
+    from portail.directory.services import (
+        NotAllowed,
+        appoint_referent,
+        dismiss_referent,
+        make_regional_admin,
+    )
+
+    a, b = two_schools
+    admin, referent, other = _user("paul.region"), _user("anne.martin"), _user("jean.autre")
+    make_regional_admin(admin)
+    appoint_referent(admin, referent, a)
+    assert list(structures_administered_by(referent)) == [a]
+    assert Event.objects.filter(tag="directory.referent.appointed", target=referent).exists()
+    with pytest.raises(NotAllowed, match="Seul un administrateur régional"):
+        appoint_referent(referent, other, a)  # a référent cannot make référents
+    with pytest.raises(NotAllowed):
+        appoint_referent(referent, referent, b)  # nor extend his own reach
+    assert list(structures_administered_by(referent)) == [a]
+    assert dismiss_referent(admin, referent, a)
+    assert not structures_administered_by(referent).exists()
+
+
+def test_operators_see_the_directory_in_django_admin(client, two_schools):
+    admin_user = User.objects.create_superuser("root.ops", "cheval orange batterie agrafe")
+    client.force_login(admin_user)
+    for url in (
+        "/admin/directory/structure/",
+        "/admin/directory/schoolclass/",
+        "/admin/directory/group/",
+        "/admin/directory/relationship/",
+        "/admin/directory/function/",
+    ):
+        response = client.get(url)
+        assert response.status_code == 200, url
+    assert "0771234A" in client.get("/admin/directory/structure/").content.decode()

@@ -149,6 +149,8 @@ def test_dry_run_reports_without_saving(lycee):
     report = _import(PUPILS, lycee, dry_run=True)
     assert len(report.created) == 3 and report.dry_run
     assert User.objects.count() == 0
+    assert [a.identifier for a in report.created] == ["elodie.dupre", "jean.dupont", "jean.dupont2"]
+    assert {a.activation_code for a in report.created} == {""}
 
 
 TEACHERS = (
@@ -238,3 +240,40 @@ def test_a_parent_with_children_in_two_schools(lycee):
     marc = User.objects.get(first_name="Marc")
     assert {link.child.first_name for link in marc.child_links.all()} == {"Jean", "Luc"}
     assert set(marc.structures.all()) == {lycee, college}
+
+
+def test_identifier_taken_meanwhile_takes_the_next(lycee, monkeypatch):
+    """Another import (or the console) takes jean.dupont between our query and our insert."""
+    from portail.directory.imports import engine
+
+    real = engine.taken_identifiers_for
+    calls = []
+
+    def stale_then_real(bases):
+        calls.append(bases)
+        if len(calls) == 1:
+            User.objects.create_user(
+                "lea.martin", None, first_name="Léa", last_name="Martin", profile=Profile.PARENT
+            )
+            return {base: set() for base in bases}
+        return real(bases)
+
+    monkeypatch.setattr(engine, "taken_identifiers_for", stale_then_real)
+    report = _import("Prénom;Nom;Date de naissance;Classes\nLéa;Martin;01/02/2011;6A\n", lycee)
+    assert [a.identifier for a in report.created] == ["lea.martin2"]
+    assert len(calls) == 2
+
+
+def test_full_csv_marks_absent_pupils_of_the_school_leaving(lycee):
+    _import(PUPILS, lycee)
+    lines = PUPILS.splitlines()
+    # Elodie absent; Jean (E2) listed with a bad date: rejected but still there.
+    data = "\n".join([lines[0], lines[2].replace("12/09/2009", "99/99/2009"), lines[3]]) + "\n"
+    report = _import(data, lycee, full=True)
+    assert report.left == 1 and len(report.rejected) == 1
+    assert list(
+        User.objects.filter(leaving_since__isnull=False).values_list("identifier", flat=True)
+    ) == ["elodie.dupre"]
+    back = _import(PUPILS, lycee, full=True)
+    assert back.left == 0 and back.updated == 1
+    assert not User.objects.filter(leaving_since__isnull=False).exists()

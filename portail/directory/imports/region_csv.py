@@ -156,6 +156,8 @@ def read_region_csv(data: bytes, *, structure, profile: str):
                     child_ids.add(found)
         if problems:
             report.reject(line, " ; ".join(problems) + ".", name)
+            if row.get("external_id"):
+                report.listed_external_ids.add(row["external_id"][0])
             continue
         level = (row.get("level") or [""])[0]
         records.append(

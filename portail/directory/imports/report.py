@@ -31,7 +31,7 @@ class Rejected:
 class CreatedAccount:
     """A new account and its first-connection code in clear: printed once on the letters."""
 
-    user_id: int
+    user_id: int | None  # None in a preview (dry run)
     identifier: str
     first_name: str
     last_name: str
@@ -53,6 +53,8 @@ class ImportReport:
     links_created: int = 0
     links_removed: int = 0
     dry_run: bool = False
+    # External ids of rejected rows: the file still lists these people, so they are not leavers.
+    listed_external_ids: set = field(default_factory=set)
 
     @property
     def created_count(self) -> int:

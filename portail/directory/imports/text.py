@@ -38,9 +38,20 @@ def decode(data: bytes) -> str:
 _DATE_FORMATS = ("%d/%m/%Y", "%Y-%m-%d", "%d-%m-%Y", "%d.%m.%Y")
 
 
+_DMY = re.compile(r"^(\d{2})/(\d{2})/(\d{4})$")
+
+
 def parse_date(value: str) -> date:
     """JJ/MM/AAAA (also AAAA-MM-JJ); ValueError with a French message otherwise."""
     value = value.strip()
+    m = _DMY.match(value)
+    if m:  # the common form, without strptime's cost (a feed has a million of them)
+        try:
+            parsed = date(int(m.group(3)), int(m.group(2)), int(m.group(1)))
+        except ValueError:
+            parsed = None
+        if parsed is not None and 1900 <= parsed.year <= date.today().year:
+            return parsed
     for fmt in _DATE_FORMATS:
         try:
             parsed = datetime.strptime(value, fmt).date()  # noqa: DTZ007 (a date, no time zone)
