@@ -2,6 +2,7 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from portail.accounts.models import Profile, State, User
+from portail.console.views import SESSION_VERIFIED
 from portail.directory.models import (
     Function,
     Relationship,
@@ -132,6 +133,9 @@ def test_only_a_regional_admin_appoints_and_dismisses_referents(two_schools):
 def test_operators_see_the_directory_in_django_admin(client, two_schools):
     admin_user = User.objects.create_superuser("root.ops", "cheval orange batterie agrafe")
     client.force_login(admin_user)
+    session = client.session
+    session[SESSION_VERIFIED] = admin_user.pk  # the console's second factor, checked
+    session.save()
     for url in (
         "/admin/directory/structure/",
         "/admin/directory/schoolclass/",
