@@ -2,8 +2,7 @@
 
 from django import forms
 
-from portail.activation.forms import NewPasswordMixin, email_field, new_password_fields
-
+from .forms import UserNewPasswordMixin, email_field, new_password_fields
 from .phones import MobileField
 from .widgets import password_field
 
@@ -14,20 +13,10 @@ def current_password_field(label="Mot de passe actuel"):
     return field
 
 
-class PasswordChangeForm(NewPasswordMixin, forms.Form):
+class PasswordChangeForm(UserNewPasswordMixin, forms.Form):
     prefix = "password"
     current_password = current_password_field()
     new_password, new_password2 = new_password_fields()
-
-    def __init__(self, user, *args, **kwargs):
-        self.user = user
-        super().__init__(*args, **kwargs)
-        self.fields["new_password"].error_messages["required"] = (
-            "Choisissez votre nouveau mot de passe."
-        )
-        self.fields["new_password2"].error_messages["required"] = (
-            "Saisissez une seconde fois le nouveau mot de passe."
-        )
 
 
 class ContactChangeForm(forms.Form):

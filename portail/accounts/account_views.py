@@ -10,6 +10,7 @@ from portail.security.views import rate_limited
 
 from . import account_services
 from .account_forms import ContactChangeForm, PasswordChangeForm
+from .forms import weak_password_message
 from .phones import display_mobile
 from .services import WeakPassword
 
@@ -36,7 +37,7 @@ def change_password(request):
         except account_services.WrongCurrentPassword as exc:
             form.add_error("current_password", exc.message)
         except WeakPassword as exc:
-            form.add_error("new_password", "Sécurité : Faible. " + exc.message)
+            form.add_error("new_password", weak_password_message(exc.errors))
         else:
             messages.success(request, "Votre mot de passe a été modifié.")
             return redirect("account:account")

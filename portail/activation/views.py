@@ -4,6 +4,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from portail.accounts.forms import weak_password_message
 from portail.accounts.services import WeakPassword, log_in
 from portail.security import ratelimit
 from portail.security.views import rate_limited
@@ -35,7 +36,7 @@ def activate(request):
                 phone=form.cleaned_data["phone"],
             )
         except WeakPassword as exc:
-            form.add_error("new_password", "Sécurité : Faible. " + exc.message)
+            form.add_error("new_password", weak_password_message(exc.errors))
         except services.ActivationExpired as exc:
             return _back_to_login(request, exc)
         else:

@@ -1,24 +1,6 @@
 from django import forms
 
-from portail.accounts.widgets import password_field
-
-PASSWORDS_DIFFER = "Les deux mots de passe ne concordent pas."
-
-
-def identifier_field(**extra_attrs):
-    return forms.CharField(
-        label="Identifiant",
-        max_length=254,
-        strip=False,  # folded by the service, which forgives spaces, capitals and accents
-        widget=forms.TextInput(
-            attrs={
-                "autocomplete": "username",
-                "autocapitalize": "none",
-                "spellcheck": "false",
-                **extra_attrs,
-            }
-        ),
-    )
+from portail.accounts.forms import NewPasswordMixin, identifier_field, new_password_fields
 
 
 class LostPasswordForm(forms.Form):
@@ -52,16 +34,9 @@ class IdentifierDetailsForm(forms.Form):
             del self.fields["structure"]
 
 
-class ResetPasswordForm(forms.Form):
-    identifier = identifier_field(autofocus=True)
-    new_password = password_field("Nouveau mot de passe", autocomplete="new-password")
-    new_password_confirm = password_field(
-        "Confirmation du nouveau mot de passe", autocomplete="new-password"
-    )
+class ResetPasswordForm(NewPasswordMixin, forms.Form):
+    # The policy is checked by the service (set_new_password raises WeakPassword), not here.
+    confirm_field = "new_password_confirm"
 
-    def clean(self):
-        cleaned = super().clean()
-        first, second = cleaned.get("new_password"), cleaned.get("new_password_confirm")
-        if first is not None and second is not None and first != second:
-            self.add_error("new_password_confirm", PASSWORDS_DIFFER)
-        return cleaned
+    identifier = identifier_field(autofocus=True)
+    new_password, new_password_confirm = new_password_fields(required_messages=False)
