@@ -33,24 +33,31 @@ def lost_password(request):
         except RateLimited as exc:
             return rate_limited(request, exc)
         except DomainError as exc:
-            if not settings.PORTAIL_NEUTRAL_RECOVERY_MESSAGES:
-                form.add_error(None, exc.message)
-            else:
-                return _sent(request, "recovery/lost_password.html", services.NEUTRAL_MESSAGE)
+            if neutral := _answer(request, form, refusal=exc):
+                return neutral
         else:
-            message = (
-                services.NEUTRAL_MESSAGE
-                if settings.PORTAIL_NEUTRAL_RECOVERY_MESSAGES
-                else services.RESET_SENT_MESSAGE
-            )
-            return _sent(request, "recovery/lost_password.html", message)
+            return _answer(request, form, sent_message=services.RESET_SENT_MESSAGE)
     return render(request, "recovery/lost_password.html", {"form": form})
 
 
 SESSION_SENT = "recovery_sent_message"
 
 
-def _sent(request, template, message):
+def _answer(request, form, *, sent_message=None, refusal=None):
+    """The answer to a lost-password or lost-identifier request: sent, or `refusal` (a DomainError).
+
+    With PORTAIL_NEUTRAL_RECOVERY_MESSAGES both read the same neutral message, which never tells
+    whether an account exists. Otherwise a refusal goes on the form: None, the view shows it again.
+    """
+    if settings.PORTAIL_NEUTRAL_RECOVERY_MESSAGES:
+        return _sent(request, services.NEUTRAL_MESSAGE)
+    if refusal is not None:
+        form.add_error(None, refusal.message)
+        return None
+    return _sent(request, sent_message)
+
+
+def _sent(request, message):
     # Post/Redirect/Get: reloading the confirmation must not send another email.
     request.session[SESSION_SENT] = message
     return redirect(request.path + "?envoye=1")
@@ -79,17 +86,10 @@ def lost_identifier(request):
             request.session[services.SESSION_IDENTIFIER_EMAIL] = email
             return redirect("recovery:lost_identifier_details")
         except DomainError as exc:
-            if not settings.PORTAIL_NEUTRAL_RECOVERY_MESSAGES:
-                form.add_error(None, exc.message)
-            else:
-                return _sent(request, "recovery/lost_identifier.html", services.NEUTRAL_MESSAGE)
+            if neutral := _answer(request, form, refusal=exc):
+                return neutral
         else:
-            message = (
-                services.NEUTRAL_MESSAGE
-                if settings.PORTAIL_NEUTRAL_RECOVERY_MESSAGES
-                else services.IDENTIFIER_SENT_MESSAGE
-            )
-            return _sent(request, "recovery/lost_identifier.html", message)
+            return _answer(request, form, sent_message=services.IDENTIFIER_SENT_MESSAGE)
     return render(request, "recovery/lost_identifier.html", {"form": form})
 
 
