@@ -23,48 +23,53 @@ def account(request):
 @login_required
 @require_POST
 def change_password(request):
-    form = PasswordChangeForm(request.user, request.POST)
-    if form.is_valid():
-        try:
-            account_services.change_password(
-                request,
-                request.user,
-                current_password=form.cleaned_data["current_password"],
-                new_password=form.cleaned_data["new_password"],
-            )
-        except ratelimit.RateLimited as exc:
-            return rate_limited(request, exc)
-        except account_services.WrongCurrentPassword as exc:
-            form.add_error("current_password", exc.message)
-        except WeakPassword as exc:
-            form.add_error("new_password", weak_password_message(exc.errors))
-        else:
-            messages.success(request, "Votre mot de passe a été modifié.")
-            return redirect("account:account")
-    return _page(request, password_form=form)
+    return _change(request, PasswordChangeForm(request.user, request.POST), _change_password)
 
 
 @login_required
 @require_POST
 def change_contact(request):
-    form = ContactChangeForm(request.user, request.POST)
+    return _change(request, ContactChangeForm(request.user, request.POST), _change_contact)
+
+
+def _change_password(request, data):
+    account_services.change_password(
+        request,
+        request.user,
+        current_password=data["current_password"],
+        new_password=data["new_password"],
+    )
+    return "Votre mot de passe a été modifié."
+
+
+def _change_contact(request, data):
+    changed = account_services.change_contact(
+        request,
+        request.user,
+        current_password=data["current_password"],
+        email=data["email"],
+        phone=data["phone"],
+    )
+    return _contact_message(changed)
+
+
+def _change(request, form, operation):
+    """Run `operation(request, cleaned_data)` (it returns the success message) for a valid form;
+    otherwise, or when refused, the page again with this form's errors."""
     if form.is_valid():
         try:
-            changed = account_services.change_contact(
-                request,
-                request.user,
-                current_password=form.cleaned_data["current_password"],
-                email=form.cleaned_data["email"],
-                phone=form.cleaned_data["phone"],
-            )
+            message = operation(request, form.cleaned_data)
         except ratelimit.RateLimited as exc:
             return rate_limited(request, exc)
         except account_services.WrongCurrentPassword as exc:
             form.add_error("current_password", exc.message)
+        except WeakPassword as exc:  # only a new password can be weak
+            form.add_error("new_password", weak_password_message(exc.errors))
         else:
-            messages.success(request, _contact_message(changed))
+            messages.success(request, message)
             return redirect("account:account")
-    return _page(request, contact_form=form)
+    # The prefix names the form in the page: password_form, contact_form.
+    return _page(request, **{f"{form.prefix}_form": form})
 
 
 def _contact_message(changed):
