@@ -1,12 +1,11 @@
 import pytest
 from django.core.cache import cache
 
-from portail.accounts.models import Profile, State, User
+from portail.accounts.models import Profile
 from portail.accounts.provisioning import create_account
 from portail.directory.models import SchoolClass, Structure
+from tests.helpers import STRONG_PASSWORD, account
 from tests.smtp import smtp, smtp_server  # noqa: F401 (fixtures: a real aiosmtpd server)
-
-STRONG_PASSWORD = "cheval orange batterie agrafe"
 
 
 @pytest.fixture(autouse=True)
@@ -37,14 +36,12 @@ def pending_pupil(school, school_class):
 
 @pytest.fixture
 def active_user(school):
-    user = User.objects.create_user(
+    return account(
         "jean.dupont",
-        STRONG_PASSWORD,
-        first_name="Jean",
-        last_name="Dupont",
+        "Jean",
+        "Dupont",
+        "jean.dupont@example.org",
+        [school],
+        password=STRONG_PASSWORD,
         profile=Profile.PARENT,
-        state=State.ACTIVE,
-        email="jean.dupont@example.org",
     )
-    user.structures.set([school])
-    return user

@@ -1,19 +1,13 @@
-import html
-
 import pytest
 from django.contrib.auth import SESSION_KEY
 from django.test import Client
 
 from portail.audit.models import Event
-from tests.conftest import STRONG_PASSWORD
+from tests.helpers import STRONG_PASSWORD, login, text
 
 pytestmark = pytest.mark.django_db
 ACCOUNT = "/compte/"
 NEW_PASSWORD = "girafe tambour citron vélo"
-
-
-def text(response):
-    return html.unescape(response.content.decode())
 
 
 @pytest.fixture
@@ -21,9 +15,7 @@ def logged_in(client, active_user, school_class):
     active_user.classes.set([school_class])
     active_user.phone = "+33612345678"
     active_user.save()
-    response = client.post(
-        "/auth/login", {"identifier": "jean.dupont", "password": STRONG_PASSWORD}
-    )
+    response = login(client, "jean.dupont", STRONG_PASSWORD)
     assert response.status_code == 302
     return active_user
 
@@ -73,7 +65,7 @@ def test_account_page_shows_identifier_profile_school_class_contact(client, logg
 
 def test_password_change_keeps_this_session_and_ends_the_others(client, logged_in):
     other = Client()
-    other.post("/auth/login", {"identifier": "jean.dupont", "password": STRONG_PASSWORD})
+    login(other, "jean.dupont", STRONG_PASSWORD)
     assert other.get("/").status_code == 200
     before = client.session.session_key
 
@@ -178,10 +170,7 @@ def test_unchanged_contact_says_so(client, logged_in):
 
 
 def test_session_survives_password_change_with_remember_me(client, active_user, settings):
-    client.post(
-        "/auth/login",
-        {"identifier": "jean.dupont", "password": STRONG_PASSWORD, "remember": "on"},
-    )
+    login(client, "jean.dupont", STRONG_PASSWORD, remember=True)
     response = change_password(client)
     cookie = response.cookies[settings.SESSION_COOKIE_NAME]
     assert int(cookie["max-age"]) == settings.PORTAIL_REMEMBER_ME_DAYS * 86400

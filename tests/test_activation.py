@@ -1,4 +1,3 @@
-import html
 import re
 import time
 from datetime import timedelta
@@ -11,23 +10,11 @@ from portail.accounts.models import State, Token, User
 from portail.accounts.provisioning import new_activation_token
 from portail.activation import services
 from portail.audit.models import Event
+from tests.helpers import LOGIN, WRONG, login, text
 
 pytestmark = pytest.mark.django_db
-LOGIN = "/auth/login"
 ACTIVATION = "/auth/activation"
-WRONG = "L'identifiant ou le mot de passe est incorrect."
 NEW_PASSWORD = "girafe tambour citron vélo"
-
-
-def text(response):
-    return html.unescape(response.content.decode())
-
-
-def login(client, identifier, password, remember=False):
-    data = {"identifier": identifier, "password": password}
-    if remember:
-        data["remember"] = "on"
-    return client.post(LOGIN, data)
 
 
 def activation_data(**overrides):

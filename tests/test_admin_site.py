@@ -1,7 +1,7 @@
 import pytest
 
 from portail.console.views import SESSION_VERIFIED
-from tests.conftest import STRONG_PASSWORD
+from tests.helpers import STRONG_PASSWORD, login
 
 pytestmark = pytest.mark.django_db
 
@@ -17,7 +17,7 @@ def test_admin_login_is_the_portal_login(client):
 def test_staff_reaches_admin_only_after_the_second_factor(client, active_user):
     active_user.is_staff = active_user.is_superuser = True
     active_user.save()
-    client.post("/auth/login", {"identifier": "jean.dupont", "password": STRONG_PASSWORD})
+    login(client, "jean.dupont", STRONG_PASSWORD)
     response = client.get("/admin/", follow=True)
     # Through the admin's login to the console's TOTP check (or enrolment), never the admin.
     assert [url for url, _ in response.redirect_chain][:2] == [
@@ -31,6 +31,6 @@ def test_staff_reaches_admin_only_after_the_second_factor(client, active_user):
 
 
 def test_non_staff_user_is_refused(client, active_user):
-    client.post("/auth/login", {"identifier": "jean.dupont", "password": STRONG_PASSWORD})
+    login(client, "jean.dupont", STRONG_PASSWORD)
     response = client.get("/admin/", follow=True)
     assert response.status_code == 403

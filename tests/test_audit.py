@@ -3,6 +3,7 @@ from django.db import connection, transaction
 
 from portail.audit.models import AppendOnlyError, Event
 from portail.audit.services import record
+from tests.helpers import login
 
 pytestmark = pytest.mark.django_db
 
@@ -30,9 +31,10 @@ def test_postgres_refuses_update_and_delete_of_audit_rows(active_user):
 
 
 def test_login_failure_records_ip_and_user_agent_but_no_secret(client, active_user):
-    client.post(
-        "/auth/login",
-        {"identifier": "jean.dupont", "password": "secret-typed-123"},
+    login(
+        client,
+        "jean.dupont",
+        "secret-typed-123",
         HTTP_USER_AGENT="Firefox/140",
         REMOTE_ADDR="203.0.113.9",
     )

@@ -9,6 +9,7 @@ from portail.accounts.identifiers import base_identifier
 from portail.accounts.models import Profile, State, User
 from portail.directory import csv_import
 from portail.directory.models import SchoolClass
+from tests.helpers import login
 
 pytestmark = pytest.mark.django_db
 
@@ -107,9 +108,7 @@ def test_utf8_with_bom_creates_accounts_classes_and_letters(tmp_path, school):
 def test_codes_of_the_letters_open_the_first_connection(tmp_path, school, client):
     output, _ = run_import(tmp_path, PUPILS)
     row = read_letters(output)[0]
-    response = client.post(
-        "/auth/login", {"identifier": row["Identifiant"], "password": row["Code d'activation"]}
-    )
+    response = login(client, row["Identifiant"], row["Code d'activation"])
     assert response["Location"] == "/auth/activation"
 
 

@@ -1,25 +1,10 @@
-import html
-
 import pytest
 from django.urls import reverse
 
 from portail.audit.models import Event
-from tests.conftest import STRONG_PASSWORD
+from tests.helpers import LOGIN, STRONG_PASSWORD, WRONG, login, text
 
 pytestmark = pytest.mark.django_db
-LOGIN = "/auth/login"
-WRONG = "L'identifiant ou le mot de passe est incorrect."
-
-
-def text(response):
-    return html.unescape(response.content.decode())
-
-
-def login(client, identifier, password, remember=False):
-    data = {"identifier": identifier, "password": password}
-    if remember:
-        data["remember"] = "on"
-    return client.post(LOGIN, data)
 
 
 def test_login_page_has_the_seed_wording(client):

@@ -27,14 +27,13 @@ from django.contrib.auth import SESSION_KEY
 from django.core.cache.backends.redis import RedisCache
 
 from portail.security import ratelimit
-from tests.conftest import STRONG_PASSWORD
+from tests.helpers import STRONG_PASSWORD, WRONG
 from tests.require_services import SERVICES, reachable
 
 ROOT = Path(__file__).resolve().parent.parent
 # Database 15 is the tests' own: never the one a developer's portal uses (0).
 REDIS_URL = os.environ.get("PORTAIL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 POSTGRES_URL = os.environ.get("PORTAIL_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
-WRONG = "L'identifiant ou le mot de passe est incorrect."
 # What portail/settings.py picks with REDIS_URL: sessions read from Redis, written through to the
 # database (checked against the real settings by test_redis_url_selects_the_shared_session_engine).
 PRODUCTION_SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"

@@ -1,6 +1,5 @@
 """« Besoin d'aide ? », lost password and the reset link, followed from a real SMTP server."""
 
-import html
 import json
 from datetime import timedelta
 from html.parser import HTMLParser
@@ -16,7 +15,7 @@ from portail.audit.models import Event
 from portail.mail.models import OutgoingMail
 from portail.recovery import services
 from portail.security import tokens
-from tests.conftest import STRONG_PASSWORD
+from tests.helpers import STRONG_PASSWORD, login, text
 
 HELP = "/auth/help"
 LOST_PASSWORD = "/auth/lost-password"
@@ -25,10 +24,6 @@ LINK_PREFIX = "https://ent.example.test/auth/reset/"
 NEW_PASSWORD = "lampadaire vert mirabelle trottinette"
 EMAIL = "jean.dupont@example.org"
 UNKNOWN = "Utilisateur inconnu, veuillez vérifier la saisie de votre identifiant."
-
-
-def text(response):
-    return html.unescape(response.content.decode())
 
 
 def ask_reset(client, identifier="jean.dupont"):
@@ -60,7 +55,7 @@ def submit_reset(client, identifier="jean.dupont", password=NEW_PASSWORD, confir
 
 def logged_in_client(identifier="jean.dupont", password=STRONG_PASSWORD):
     other = Client()
-    response = other.post("/auth/login", {"identifier": identifier, "password": password})
+    response = login(other, identifier, password)
     assert response.status_code == 302 and response["Location"] == "/"
     assert other.get("/").status_code == 200
     return other

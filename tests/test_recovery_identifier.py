@@ -1,39 +1,19 @@
 """Lost identifier: one account, or several sharing an address (a parent and the children)."""
 
-import html
-
 import pytest
 from django.test import Client
 
-from portail.accounts.models import Profile, State, User
+from portail.accounts.models import Profile, State
 from portail.audit.models import Event
 from portail.directory.models import Structure
 from portail.mail.models import OutgoingMail
 from portail.recovery import services
+from tests.helpers import account, text
 
 LOST_IDENTIFIER = "/auth/lost-identifier"
 DETAILS = "/auth/lost-identifier/details"
 FAMILY = "famille.martin@example.org"
 UNKNOWN = "Adresse courriel inconnue. Veuillez contacter votre administrateur ENT."
-
-
-def text(response):
-    return html.unescape(response.content.decode())
-
-
-def account(identifier, first_name, last_name, email, structures=(), **fields):
-    user = User.objects.create_user(
-        identifier,
-        None,
-        first_name=first_name,
-        last_name=last_name,
-        profile=fields.pop("profile", Profile.ELEVE),
-        state=fields.pop("state", State.ACTIVE),
-        email=email,
-        **fields,
-    )
-    user.structures.set(structures)
-    return user
 
 
 def ask(client, email):

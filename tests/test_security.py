@@ -1,6 +1,5 @@
 """Production defaults: headers, cookies, settings from the environment, client IP, error pages."""
 
-import html
 import json
 import os
 import subprocess
@@ -15,13 +14,9 @@ from django.urls import path
 from portail import urls as portail_urls
 from portail.audit.models import Event
 from portail.settings import parse_email_url
-from tests.conftest import STRONG_PASSWORD
+from tests.helpers import STRONG_PASSWORD, login, text
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def text(response):
-    return html.unescape(response.content.decode())
 
 
 def csp_directives(response):
@@ -36,12 +31,7 @@ def csp_directives(response):
 
 @pytest.fixture
 def logged_in(client, active_user):
-    assert (
-        client.post(
-            "/auth/login", {"identifier": "jean.dupont", "password": STRONG_PASSWORD}
-        ).status_code
-        == 302
-    )
+    assert login(client, "jean.dupont", STRONG_PASSWORD).status_code == 302
     return client
 
 
@@ -82,11 +72,7 @@ def test_https_base_url_sends_hsts_and_secure_cookies(client, settings):
 
 @pytest.mark.django_db
 def test_session_cookie_is_secure_httponly_samesite(client, active_user, settings):
-    response = client.post(
-        "/auth/login",
-        {"identifier": "jean.dupont", "password": STRONG_PASSWORD},
-        secure=True,
-    )
+    response = login(client, "jean.dupont", STRONG_PASSWORD, secure=True)
     cookie = response.cookies[settings.SESSION_COOKIE_NAME]
     assert cookie["secure"] and cookie["httponly"] and cookie["samesite"] == "Lax"
 
@@ -208,12 +194,7 @@ def test_email_url_bad_scheme_is_refused(url):
 
 def failed_login_ip(client, **headers):
     before = set(Event.objects.values_list("pk", flat=True))
-    client.post(
-        "/auth/login",
-        {"identifier": "jean.dupont", "password": "pas le bon"},
-        REMOTE_ADDR="10.0.0.5",
-        **headers,
-    )
+    login(client, "jean.dupont", "pas le bon", REMOTE_ADDR="10.0.0.5", **headers)
     event = Event.objects.exclude(pk__in=before).get(tag="account.login.failed")
     return event.ip
 
@@ -241,17 +222,9 @@ def test_behind_proxy_rate_limit_counts_per_forwarded_ip(client, active_user, se
     }  # fixed windows: a day, so no window ends mid-test
     for _ in range(2):
         failed_login_ip(client, HTTP_X_FORWARDED_FOR="203.0.113.7")
-    blocked = client.post(
-        "/auth/login",
-        {"identifier": "autre.personne", "password": "x"},
-        HTTP_X_FORWARDED_FOR="203.0.113.7",
-    )
+    blocked = login(client, "autre.personne", "x", HTTP_X_FORWARDED_FOR="203.0.113.7")
     assert blocked.status_code == 429
-    other_school = client.post(
-        "/auth/login",
-        {"identifier": "autre.personne", "password": "x"},
-        HTTP_X_FORWARDED_FOR="198.51.100.20",
-    )
+    other_school = login(client, "autre.personne", "x", HTTP_X_FORWARDED_FOR="198.51.100.20")
     assert other_school.status_code == 200
 
 
@@ -291,9 +264,7 @@ def test_unknown_page_is_a_french_404(client):
 @pytest.mark.django_db
 def test_csrf_failure_is_a_french_page(active_user):
     client = Client(enforce_csrf_checks=True)
-    response = client.post(
-        "/auth/login", {"identifier": "jean.dupont", "password": STRONG_PASSWORD}
-    )
+    response = login(client, "jean.dupont", STRONG_PASSWORD)
     assert response.status_code == 403
     page = text(response)
     assert "Page expirée" in page and "Le formulaire a expiré" in page
