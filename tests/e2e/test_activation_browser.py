@@ -6,8 +6,8 @@ import pytest
 from playwright.sync_api import expect
 
 from portail.accounts.models import State
-from tests.conftest import STRONG_PASSWORD
-from tests.e2e.test_flows_browser import NEW_PASSWORD, log_in, meter
+from tests.e2e.helpers import NEW_PASSWORD, log_in, meter
+from tests.helpers import STRONG_PASSWORD
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

@@ -5,9 +5,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+from tests.e2e.helpers import NEW_PASSWORD, log_in, reset_password
 
-NEW_PASSWORD = "lanterne violette sous la pluie"
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
@@ -47,15 +47,9 @@ def test_lost_password_completed_through_the_dev_mailbox(page, a11y, active_user
         page.get_by_role("heading", level=1, name="Réinitialisation du mot de passe")
     ).to_be_visible()
     a11y(page)
-    page.get_by_label("Identifiant").fill("jean.dupont")
-    page.get_by_label("Nouveau mot de passe", exact=True).fill(NEW_PASSWORD)
-    page.get_by_label("Confirmation du nouveau mot de passe").fill(NEW_PASSWORD)
-    page.get_by_role("button", name="Enregistrer").click()
-    expect(page).to_have_url(re.compile(r"/auth/login$"))
+    reset_password(page, "jean.dupont", NEW_PASSWORD)
     a11y(page)
-    page.get_by_label("Identifiant").fill("jean.dupont")
-    page.get_by_label("Mot de passe", exact=True).fill(NEW_PASSWORD)
-    page.get_by_role("button", name="Connexion").click()
+    log_in(page, "jean.dupont", NEW_PASSWORD)
     expect(page.get_by_role("button", name="Se déconnecter")).to_be_visible()
     a11y(page)
 

@@ -5,7 +5,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import STRONG_PASSWORD
+from tests.e2e.helpers import log_in
+from tests.helpers import STRONG_PASSWORD
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -27,15 +28,11 @@ def test_too_many_attempts_page(page, a11y, active_user, settings):
     page.goto("/auth/login")
     a11y(page)
     for _ in range(2):
-        page.get_by_label("Identifiant").fill("jean.dupont")
-        page.get_by_label("Mot de passe", exact=True).fill("pas le bon")
-        page.get_by_role("button", name="Connexion").click()
+        log_in(page, "jean.dupont", "pas le bon")
         expect(page.get_by_role("alert")).to_have_text(
             "L'identifiant ou le mot de passe est incorrect."
         )
-    page.get_by_label("Identifiant").fill("jean.dupont")
-    page.get_by_label("Mot de passe", exact=True).fill(STRONG_PASSWORD)
-    page.get_by_role("button", name="Connexion").click()
+    log_in(page, "jean.dupont", STRONG_PASSWORD)
     expect(page.get_by_role("heading", level=1, name="Trop de tentatives")).to_be_visible()
     expect(page.get_by_role("alert")).to_contain_text(
         re.compile(r"Par sécurité, veuillez patienter \d+ minutes? avant de réessayer")
@@ -47,8 +44,6 @@ def test_expired_form_gives_the_french_csrf_page(page, a11y, context, active_use
     page.goto("/auth/login")
     a11y(page)
     context.clear_cookies()  # as when the browser dropped its cookies, or the form is stale
-    page.get_by_label("Identifiant").fill("jean.dupont")
-    page.get_by_label("Mot de passe", exact=True).fill(STRONG_PASSWORD)
-    page.get_by_role("button", name="Connexion").click()
+    log_in(page, "jean.dupont", STRONG_PASSWORD)
     expect(page.get_by_role("heading", level=1, name="Page expirée")).to_be_visible()
     a11y(page)

@@ -9,22 +9,10 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from portail.accounts.models import Profile, State, User
-from tests.conftest import STRONG_PASSWORD
+from tests.e2e.helpers import NEW_PASSWORD, log_in, meter
+from tests.helpers import STRONG_PASSWORD, account
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-NEW_PASSWORD = "lanterne violette sous la pluie"
-
-
-def log_in(page, identifier, password):
-    page.get_by_label("Identifiant").fill(identifier)
-    page.get_by_label("Mot de passe", exact=True).fill(password)
-    page.get_by_role("button", name="Connexion").click()
-
-
-def meter(page):
-    return page.get_by_role("status").filter(has_text="Sécurité")
 
 
 @pytest.fixture
@@ -143,16 +131,9 @@ def test_shared_address_asks_the_first_name_and_sends_only_that_identifier(
     page, a11y, active_user, school, smtp
 ):
     # A parent's address, given by a sibling's account too.
-    sibling = User.objects.create_user(
-        "lea.dupont",
-        STRONG_PASSWORD,
-        first_name="Léa",
-        last_name="Dupont",
-        profile=Profile.ELEVE,
-        state=State.ACTIVE,
-        email="jean.dupont@example.org",
+    account(
+        "lea.dupont", "Léa", "Dupont", "jean.dupont@example.org", [school], password=STRONG_PASSWORD
     )
-    sibling.structures.set([school])
     page.goto("/auth/lost-identifier")
     a11y(page)
     page.get_by_label("Adresse de messagerie").fill("jean.dupont@example.org")

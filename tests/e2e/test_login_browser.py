@@ -6,19 +6,10 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import STRONG_PASSWORD
+from tests.e2e.helpers import log_in
+from tests.helpers import STRONG_PASSWORD, WRONG
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-WRONG = "L'identifiant ou le mot de passe est incorrect."
-
-
-def log_in(page, identifier, password, remember=False):
-    page.get_by_label("Identifiant").fill(identifier)
-    page.get_by_label("Mot de passe", exact=True).fill(password)
-    if remember:
-        page.get_by_label("Se souvenir de moi").check()
-    page.get_by_role("button", name="Connexion").click()
 
 
 def test_login_page_has_the_seed_wording_and_hints(page, a11y):

@@ -18,11 +18,11 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import _new_page
+from tests.e2e.helpers import NEW_PASSWORD, log_in, reset_password
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-NEW_PASSWORD = "lanterne violette sous la pluie"
 DEMO_LINE = re.compile(r"identifiant (\S+)\s+code d'activation (\S+)")
 
 
@@ -109,9 +109,7 @@ def test_newcomer_activates_a_demo_account_then_recovers_its_password_by_the_dev
     code = make_run["accounts"]["elodie.dupre"]
     page.goto("/auth/login")
     a11y(page)
-    page.get_by_label("Identifiant").fill("elodie.dupre")
-    page.get_by_label("Mot de passe", exact=True).fill(code)
-    page.get_by_role("button", name="Connexion").click()
+    log_in(page, "elodie.dupre", code)
     expect(page.get_by_role("heading", level=1, name="Première connexion")).to_be_visible()
     a11y(page)
     page.get_by_label("Nouveau mot de passe", exact=True).fill("ma première phrase secrète")
@@ -142,13 +140,6 @@ def test_newcomer_activates_a_demo_account_then_recovers_its_password_by_the_dev
         page.get_by_role("heading", level=1, name="Réinitialisation du mot de passe")
     ).to_be_visible()
     a11y(page)
-    page.get_by_label("Identifiant").fill("elodie.dupre")
-    page.get_by_label("Nouveau mot de passe", exact=True).fill(NEW_PASSWORD)
-    expect(page.get_by_role("status").filter(has_text="Sécurité")).to_have_text("Sécurité : Forte")
-    page.get_by_label("Confirmation du nouveau mot de passe").fill(NEW_PASSWORD)
-    page.get_by_role("button", name="Enregistrer").click()
-    expect(page).to_have_url(re.compile(r"/auth/login$"))
-    page.get_by_label("Identifiant").fill("elodie.dupre")
-    page.get_by_label("Mot de passe", exact=True).fill(NEW_PASSWORD)
-    page.get_by_role("button", name="Connexion").click()
+    reset_password(page, "elodie.dupre", NEW_PASSWORD)
+    log_in(page, "elodie.dupre", NEW_PASSWORD)
     expect(page.get_by_role("button", name="Se déconnecter")).to_be_visible()
