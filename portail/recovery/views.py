@@ -57,10 +57,11 @@ def _answer(request, form, *, sent_message=None, refusal=None):
     return _sent(request, sent_message)
 
 
-def _sent(request, message):
+def _sent(request, message, path=None):
+    """To `path` (this page by default), which shows `message` once (see _sent_page)."""
     # Post/Redirect/Get: reloading the confirmation must not send another email.
     request.session[SESSION_SENT] = message
-    return redirect(request.path + "?envoye=1")
+    return redirect((path or request.path) + "?envoye=1")
 
 
 def _sent_page(request, template):
@@ -118,8 +119,9 @@ def lost_identifier_details(request):
             form.add_error(None, exc.message)
         else:
             del request.session[services.SESSION_IDENTIFIER_EMAIL]
-            request.session[SESSION_SENT] = services.IDENTIFIER_SENT_MESSAGE
-            return redirect(reverse("recovery:lost_identifier") + "?envoye=1")
+            return _sent(
+                request, services.IDENTIFIER_SENT_MESSAGE, reverse("recovery:lost_identifier")
+            )
     return render(request, "recovery/lost_identifier_details.html", {"form": form})
 
 
