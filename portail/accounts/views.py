@@ -14,13 +14,17 @@ from .forms import LoginForm
 from .passwords import evaluate, evaluate_for_user
 
 
-def _next_url(request):
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(
+def safe_next(request, target):
+    """`target` if it stays on this site (no open redirect), else the home page."""
+    if target and url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return target
     return reverse("home")
+
+
+def _next_url(request):
+    return safe_next(request, request.POST.get("next") or request.GET.get("next") or "")
 
 
 def login_view(request):

@@ -1,11 +1,10 @@
 from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect, render
-from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 
 from portail.accounts.forms import weak_password_message
 from portail.accounts.services import WeakPassword, log_in
+from portail.accounts.views import safe_next
 from portail.security import ratelimit
 from portail.security.views import rate_limited
 
@@ -49,7 +48,7 @@ def activate(request):
                 remember_days=settings.PORTAIL_REMEMBER_ME_DAYS,
             )
             messages.success(request, "Votre compte est activé. Bienvenue dans votre ENT !")
-            return redirect(_safe_next(request, state["activation_next"]))
+            return redirect(safe_next(request, state["activation_next"]))
     return render(
         request,
         "activation/activate.html",
@@ -65,11 +64,3 @@ def _back_to_login(request, exc):
     if services.end_activation(request)["activation_user_id"]:
         messages.error(request, exc.message)  # a first connection was under way: say why
     return redirect("accounts:login")
-
-
-def _safe_next(request, target):
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return reverse("home")
