@@ -18,6 +18,11 @@ def _no_referrer(response):
     return response
 
 
+def _invalid_link(request, exc):
+    """The page for a reset link that cannot serve; `exc` (a DomainError) says why."""
+    return _no_referrer(render(request, "recovery/reset_invalid.html", {"error": exc.message}))
+
+
 def help_page(request):
     return render(request, "recovery/help.html")
 
@@ -133,7 +138,7 @@ def reset_link(request, token):
     except RateLimited as exc:
         return _no_referrer(rate_limited(request, exc))
     except DomainError as exc:
-        return _no_referrer(render(request, "recovery/reset_invalid.html", {"error": exc.message}))
+        return _invalid_link(request, exc)
     return _no_referrer(redirect("recovery:reset"))
 
 
@@ -142,7 +147,7 @@ def reset(request):
     try:
         services.current_reset_link(request)
     except DomainError as exc:
-        return _no_referrer(render(request, "recovery/reset_invalid.html", {"error": exc.message}))
+        return _invalid_link(request, exc)
     form = ResetPasswordForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -157,9 +162,7 @@ def reset(request):
             for error in exc.errors:
                 form.add_error("new_password", error)
         except services.TokenInvalid as exc:
-            return _no_referrer(
-                render(request, "recovery/reset_invalid.html", {"error": exc.message})
-            )
+            return _invalid_link(request, exc)
         else:
             messages.success(request, services.PASSWORD_CHANGED_MESSAGE)
             return _no_referrer(redirect("accounts:login"))
