@@ -20,6 +20,7 @@ urlpatterns = [
     path("login", RedirectView.as_view(pattern_name="accounts:login", query_string=True)),
     path("healthz", lambda request: HttpResponse("ok", content_type="text/plain"), name="healthz"),
     path("admin/", admin.site.urls),
+    path("", include("portail.sso.urls")),  # /cas/…, /o/… (OpenID Connect), /.well-known/…
 ]
 if settings.EMAIL_BACKEND == "portail.mail.backends.MailboxBackend":
     urlpatterns.append(path("dev/mailbox/", include("portail.mail.urls")))
