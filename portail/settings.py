@@ -84,8 +84,8 @@ INSTALLED_APPS = [
     "portail.activation",
     "portail.recovery",
     "portail.mail",
+    "portail.sso",  # before oauth2_provider: its French templates replace the toolkit's
     "oauth2_provider",
-    "portail.sso",
 ]
 
 MIDDLEWARE = [
