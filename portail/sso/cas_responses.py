@@ -26,7 +26,7 @@ def _json(body: dict) -> HttpResponse:
 def authentication_success(result, *, as_json: bool, with_attributes: bool = True):
     attributes = result.attributes if with_attributes else {}
     if as_json:
-        success = {"user": result.user.identifier}
+        success = {"user": result.identifier}
         if attributes:
             success["attributes"] = {
                 k: v if isinstance(v, list) else [v] for k, v in attributes.items()
@@ -36,7 +36,7 @@ def authentication_success(result, *, as_json: bool, with_attributes: bool = Tru
         if result.proxies:
             success["proxies"] = result.proxies
         return _json({"authenticationSuccess": success})
-    parts = [f"<cas:user>{escape(result.user.identifier)}</cas:user>"]
+    parts = [f"<cas:user>{escape(result.identifier)}</cas:user>"]
     if attributes:
         parts.append("<cas:attributes>")
         for name, value in attributes.items():
@@ -80,5 +80,5 @@ def proxy_failure(error, *, as_json: bool):
 
 
 def validate_v1(result) -> HttpResponse:
-    body = f"yes\n{result.user.identifier}\n" if result else "no\n\n"
+    body = f"yes\n{result.identifier}\n" if result else "no\n\n"
     return HttpResponse(body, content_type="text/plain; charset=utf-8")

@@ -158,8 +158,12 @@ class ServiceTicket(models.Model):
     from_credentials = models.BooleanField(default=False)
     # Proxy tickets: the chain of proxy callback URLs, most recent first (CAS 3.0 §2.6.2).
     proxies = models.JSONField(default=list, blank=True)
+    # The answer prepared at issuance (identifier and released attributes), so that validation
+    # is one DELETE … RETURNING. It lives at most the ticket's few seconds: validation deletes
+    # the row, and expired rows are purged.
+    identifier = models.CharField(max_length=64)
+    attributes = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    consumed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "ticket CAS"
