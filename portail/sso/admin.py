@@ -40,6 +40,7 @@ class ApplicationForm(forms.ModelForm):
             "cas_allow_proxy",
             "cas_single_logout",
             "oidc_client",
+            "oidc_backchannel_logout_uri",
         ]
 
 
@@ -55,7 +56,7 @@ class ApplicationAdmin(admin.ModelAdmin):
         ("Qui voit la tuile", {"fields": ["profiles", "structures"]}),
         ("Authentification", {"fields": ["kind", "released_attributes"]}),
         ("CAS", {"fields": ["cas_service_patterns", "cas_allow_proxy", "cas_single_logout"]}),
-        ("OpenID Connect", {"fields": ["oidc_client"]}),
+        ("OpenID Connect", {"fields": ["oidc_client", "oidc_backchannel_logout_uri"]}),
     ]
 
 

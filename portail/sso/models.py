@@ -77,6 +77,10 @@ class Application(models.Model):
         related_name="portail_application",
         verbose_name="client OpenID Connect",
     )
+    # OIDC Back-Channel Logout 1.0: where the portal POSTs a logout token when the user logs out.
+    oidc_backchannel_logout_uri = models.URLField(
+        "adresse de déconnexion back-channel (OIDC)", max_length=500, blank=True
+    )
 
     class Meta:
         ordering = ["position", "name"]

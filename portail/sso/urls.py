@@ -22,6 +22,11 @@ oidc_urlpatterns = [
     path("token/", dot_views.TokenView.as_view(), name="token"),
     path("revoke_token/", dot_views.RevokeTokenView.as_view(), name="revoke-token"),
     path("introspect/", dot_views.IntrospectTokenView.as_view(), name="introspect"),
+    re_path(
+        r"^\.well-known/openid-configuration$",
+        views.PortailDiscoveryView.as_view(),
+        name="oidc-connect-discovery-info",
+    ),
     *dot_urls.oidc_urlpatterns,
 ]
 
@@ -32,7 +37,7 @@ urlpatterns = [
     # OIDC Discovery 1.0 §4: also at the root, where some relying parties look first.
     re_path(
         r"^\.well-known/openid-configuration$",
-        dot_views.ConnectDiscoveryInfoView.as_view(),
+        views.PortailDiscoveryView.as_view(),
         name="openid-configuration",
     ),
 ]

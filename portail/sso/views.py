@@ -1,14 +1,16 @@
 """CAS endpoints (CAS Protocol 3.0, with 1.0 and 2.0) and the OIDC authorization gate."""
 
+import json
+
 from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
-from oauth2_provider.views import AuthorizationView
+from oauth2_provider.views import AuthorizationView, ConnectDiscoveryInfoView
 
 from portail.accounts import services as account_services
 
 from . import cas_responses as answers
-from . import services
+from . import oidc_logout, services
 from .models import Application
 
 
@@ -119,4 +121,19 @@ class PortailAuthorizationView(AuthorizationView):
         )
         if app is not None and not app.is_available_to(request.user):
             return _refused(request, services.ApplicationNotAvailable())
-        return super().get(request, *args, **kwargs)
+        response = super().get(request, *args, **kwargs)
+        if response.status_code == 302 and "code=" in response.get("Location", ""):
+            oidc_logout.remember_client(request.session, request.GET.get("client_id", ""))
+        return response
+
+
+class PortailDiscoveryView(ConnectDiscoveryInfoView):
+    """The toolkit's discovery document, plus what Portail adds: back-channel logout."""
+
+    def get(self, request, *args, **kwargs):
+        response = super().get(request, *args, **kwargs)
+        data = json.loads(response.content)
+        data["backchannel_logout_supported"] = True
+        data["backchannel_logout_session_supported"] = False
+        response.content = json.dumps(data)
+        return response
