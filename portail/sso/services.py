@@ -381,6 +381,18 @@ def grant_proxy_ticket(pgt: str, target_service: str) -> str:
     )
 
 
+def revoke_everything(user):
+    """The account was blocked or its password changed: nothing handed out survives."""
+    from oauth2_provider.models import AccessToken, Grant, IDToken, RefreshToken
+
+    ServiceTicket.objects.filter(user=user).delete()
+    ProxyGrantingTicket.objects.filter(user=user).delete()
+    Grant.objects.filter(user=user).delete()
+    RefreshToken.objects.filter(user=user).delete()
+    AccessToken.objects.filter(user=user).delete()
+    IDToken.objects.filter(user=user).delete()
+
+
 # --- Single logout -----------------------------------------------------------------------------
 
 

@@ -134,3 +134,53 @@ def test_pupil_logs_in_once_reaches_two_applications_and_logs_out_of_both(
 def test_discovery_announces_back_channel_logout(client, db):
     config = client.get("/.well-known/openid-configuration").json()
     assert config["backchannel_logout_supported"] is True
+
+
+def _oidc_login(client, tiles, live_server):
+    _, _, oidc, secret = tiles
+    rp = OAuth2Session(
+        oidc.client_id,
+        secret,
+        scope="openid ent",
+        redirect_uri=REDIRECT_URI,
+        code_challenge_method="S256",
+    )
+    verifier = secrets.token_urlsafe(48)
+    url, _ = rp.create_authorization_url(
+        live_server.url + "/o/authorize/", code_verifier=verifier, nonce="n"
+    )
+    response = client.get(url[len(live_server.url) :])
+    rp.fetch_token(
+        live_server.url + "/o/token/",
+        authorization_response=response["Location"],
+        code_verifier=verifier,
+    )
+    assert rp.get(live_server.url + "/o/userinfo/").status_code == 200
+    return rp
+
+
+def test_blocking_the_account_kills_its_oidc_tokens(client, active_user, tiles, live_server):
+    client.force_login(active_user)
+    rp = _oidc_login(client, tiles, live_server)
+    active_user.state = "blocked"
+    active_user.end_all_sessions()
+    active_user.save()
+    assert rp.get(live_server.url + "/o/userinfo/").status_code == 401
+
+
+def test_password_change_kills_its_oidc_tokens(client, active_user, tiles, live_server):
+    client.force_login(active_user)
+    rp = _oidc_login(client, tiles, live_server)
+    # What accounts.services.set_new_password saves (reset, account page).
+    active_user.set_password("une toute nouvelle phrase secrète")
+    active_user.end_all_sessions()
+    active_user.save(update_fields=["password", "session_stamp"])
+    assert rp.get(live_server.url + "/o/userinfo/").status_code == 401
+
+
+def test_unrelated_user_save_keeps_the_tokens(client, active_user, tiles, live_server):
+    client.force_login(active_user)
+    rp = _oidc_login(client, tiles, live_server)
+    active_user.phone = "+33612345678"
+    active_user.save()
+    assert rp.get(live_server.url + "/o/userinfo/").status_code == 200
