@@ -325,6 +325,8 @@ OAUTH2_PROVIDER = {
         "ent": "Profil, établissements et classes dans l'ENT",
     },
     "DEFAULT_SCOPES": ["openid"],
+    # Per client: only the scopes its attribute release list justifies.
+    "SCOPES_BACKEND_CLASS": "portail.sso.oidc.PortailScopes",
     # Authorization code flow only: no implicit (RFC 9700 §2.1.2), no password grant (§2.4).
     "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
     "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],

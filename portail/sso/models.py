@@ -108,7 +108,10 @@ class Application(models.Model):
                     ) from exc
             elif not line.startswith(("https://", "http://")):
                 raise ValidationError(
-                    {"cas_service_patterns": f"« {line} » doit commencer par https://"}
+                    {
+                        "cas_service_patterns": f"« {line} » doit commencer par https:// "
+                        "(http:// seulement pour un service interne)."
+                    }
                 )
         if self.kind == self.Kind.CAS and not self.service_patterns():
             raise ValidationError(

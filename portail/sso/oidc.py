@@ -2,8 +2,9 @@
 
 from oauth2_provider.models import AbstractApplication
 from oauth2_provider.oauth2_validators import OAuth2Validator
+from oauth2_provider.scopes import SettingsScopes
 
-from .models import DEFAULT_RELEASE
+from .models import DEFAULT_RELEASE, Application
 from .services import user_attributes
 
 # The ENT claims (the same names as the CAS attributes) come with the "ent" scope, the email with
@@ -61,3 +62,26 @@ class PortailOAuth2Validator(OAuth2Validator):
 
     def validate_user(self, *args, **kwargs):
         return False  # the password grant is never accepted
+
+
+class PortailScopes(SettingsScopes):
+    """Each client may ask only the scopes its release list justifies (set by administrators).
+
+    openid and profile always; "ent" when an ENT claim other than the email is released;
+    "email" when the email is released. A client without a Portail application gets openid only.
+    """
+
+    def get_available_scopes(self, application=None, request=None, *args, **kwargs):
+        everything = super().get_available_scopes(application, request, *args, **kwargs)
+        if application is None:
+            return everything
+        app = Application.objects.filter(oidc_client=application).first()
+        if app is None:
+            return ["openid"]
+        released = set(app.released_attributes or [])
+        allowed = {"openid", "profile"}
+        if released - {"email"}:
+            allowed.add("ent")
+        if "email" in released:
+            allowed.add("email")
+        return [scope for scope in everything if scope in allowed]

@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET
 from oauth2_provider.views import AuthorizationView, ConnectDiscoveryInfoView
 
 from portail.accounts import services as account_services
+from portail.audit.services import record
 
 from . import cas_responses as answers
 from . import oidc_logout, services
@@ -123,7 +124,14 @@ class PortailAuthorizationView(AuthorizationView):
             return _refused(request, services.ApplicationNotAvailable())
         response = super().get(request, *args, **kwargs)
         if response.status_code == 302 and "code=" in response.get("Location", ""):
-            oidc_logout.remember_client(request.session, request.GET.get("client_id", ""))
+            client_id = request.GET.get("client_id", "")
+            oidc_logout.remember_client(request.session, client_id)
+            record(
+                "sso.oidc.authorize",
+                request=request,
+                target=request.user,
+                application=app.name if app else client_id,
+            )
         return response
 
 

@@ -164,6 +164,7 @@ def test_ent_claims_follow_the_release_list(logged_in, rp, oidc_client, live_ser
     app = oidc_client.portail_application
     app.released_attributes = ["identifier"]
     app.save()
+    rp.scope = "openid profile ent"
     code_login(logged_in, rp, live_server)
     info = rp.get(live_server.url + "/o/userinfo/").json()
     assert info["identifier"] == "jean.dupont"
@@ -304,3 +305,23 @@ def test_prompt_login_asks_for_the_password_again(logged_in, rp, live_server):
         response["Location"], {"identifier": "jean.dupont", "password": STRONG_PASSWORD}
     )
     assert logged_in.get(response["Location"])["Location"].startswith(REDIRECT_URI + "?code=")
+
+
+def test_client_may_ask_only_the_scopes_its_release_list_allows(
+    logged_in, rp, oidc_client, live_server
+):
+    app = oidc_client.portail_application
+    app.released_attributes = ["identifier", "displayName"]  # no email
+    app.save()
+    response, _, _ = authorize(logged_in, rp, live_server)  # asks "openid profile email ent"
+    assert "error=invalid_scope" in response["Location"]
+    rp.scope = "openid profile ent"
+    response, _, _ = authorize(logged_in, rp, live_server)
+    assert "code=" in response["Location"]
+
+
+def test_authorization_is_audited(logged_in, rp, live_server, active_user):
+    from portail.audit.models import Event
+
+    code_login(logged_in, rp, live_server)
+    assert Event.objects.filter(tag="sso.oidc.authorize", target=active_user).exists()
