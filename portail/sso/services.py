@@ -42,6 +42,12 @@ log = logging.getLogger(__name__)
 SLO_SESSION_KEY = "sso_cas_tickets"  # [[ticket, service], ...] handed out in this session
 AUTH_TIME_KEY = "sso_auth_time"  # when the password was last typed in this session
 CREDENTIALS_ASKED_KEY = "sso_credentials_asked_at"  # when CAS sent the user to type it
+LOGIN_FORM_KEY = "sso_login_form_at"  # a portal form just logged the user in
+# A login POST that redirects to /cas/login or /o/authorize/ is one navigation with the final
+# redirect to the application; Chromium and Firefox apply the login page's CSP form-action
+# 'self' to that whole chain and block it. The first SSO answer after a login form is therefore a
+# page that moves on by itself (meta refresh), a navigation of its own.
+LOGIN_FORM_WINDOW_SECONDS = 120
 MAX_SLO_ENTRIES = 100
 
 
@@ -144,7 +150,17 @@ def with_ticket(service: str, ticket: str) -> str:
 
 def note_password_typed(request):
     """Called at each login: a ticket that follows may count as primary credentials."""
-    request.session[AUTH_TIME_KEY] = time.time()
+    request.session[AUTH_TIME_KEY] = request.session[LOGIN_FORM_KEY] = time.time()
+
+
+def follows_login_form(request) -> bool:
+    """Whether this SSO request is the redirect that ends a portal form's submission (once)."""
+    posted = request.session.pop(LOGIN_FORM_KEY, None)
+    if posted is None or time.time() - posted > LOGIN_FORM_WINDOW_SECONDS:
+        return False
+    referer = request.headers.get("Referer", "")
+    # The form pages live under /auth/ (login, activation); a tile clicked on / is a plain link.
+    return urlsplit(referer).path.startswith("/auth/")
 
 
 def ask_for_credentials(request):

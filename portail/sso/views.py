@@ -25,6 +25,13 @@ def _refused(request, exc, status=403):
     return render(request, "sso/refused.html", {"message": exc.message}, status=status)
 
 
+def _to_application(request, url, name):
+    """Redirect to the application, or, right after a login form, a page that moves on itself."""
+    if services.follows_login_form(request):
+        return render(request, "sso/continue.html", {"url": url, "name": name})
+    return redirect(url)
+
+
 @require_GET
 def cas_login(request):
     service = request.GET.get("service", "")
@@ -47,7 +54,7 @@ def cas_login(request):
         url = services.grant_service_ticket(request, service, renew=renew)
     except account_services.DomainError as exc:
         return _refused(request, exc)
-    return redirect(url)
+    return _to_application(request, url, services.find_cas_application(service).name)
 
 
 @require_GET
@@ -126,12 +133,9 @@ class PortailAuthorizationView(AuthorizationView):
         if response.status_code == 302 and "code=" in response.get("Location", ""):
             client_id = request.GET.get("client_id", "")
             oidc_logout.remember_client(request.session, client_id)
-            record(
-                "sso.oidc.authorize",
-                request=request,
-                target=request.user,
-                application=app.name if app else client_id,
-            )
+            name = app.name if app else client_id
+            record("sso.oidc.authorize", request=request, target=request.user, application=name)
+            return _to_application(request, response["Location"], name)
         return response
 
 

@@ -293,3 +293,21 @@ def test_proxy_refuses_an_unregistered_target(client, db):
     assert 'code="INVALID_TICKET"' in response.content.decode()
     response = client.get("/cas/proxy", {"pgt": "PGT-nope"})
     assert 'code="INVALID_REQUEST"' in response.content.decode()
+
+
+def test_first_ticket_after_the_login_form_comes_through_a_page_of_its_own(
+    client, cas_app, active_user
+):
+    # Browsers apply the login page's CSP form-action 'self' to the whole redirect chain of the
+    # form's POST; the ticket's redirect to another origin must start a navigation of its own.
+    response = client.get("/cas/login", {"service": CAS_SERVICE})
+    login_url = response["Location"]
+    response = client.post(login_url, {"identifier": "jean.dupont", "password": STRONG_PASSWORD})
+    response = client.get(response["Location"], HTTP_REFERER="http://testserver" + login_url)
+    assert response.status_code == 200
+    page = unescape(response.content.decode())
+    assert '<meta http-equiv="refresh" content="0;url=' + CAS_SERVICE + "?ticket=ST-" in page
+    assert "Continuer vers Vie scolaire" in page
+    # Later tiles are plain redirects.
+    response = client.get("/cas/login", {"service": CAS_SERVICE}, HTTP_REFERER="http://testserver/")
+    assert response.status_code == 302
