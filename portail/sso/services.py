@@ -255,8 +255,9 @@ def _consume(ticket: str, kinds) -> _Consumed:
 
     DELETE … RETURNING (PostgreSQL; SQLite ≥ 3.35): of two concurrent validations of the same
     ticket, one gets the row. Only unexpired tickets of accounts still active qualify.
-    On PostgreSQL the commit is asynchronous (synchronous_commit off, for this transaction
-    only): a database crash could forget a consumption made in its last fraction of a second,
+    On PostgreSQL the commit is asynchronous (synchronous_commit off, set inside the statement
+    by set_config(…, is_local => true), so for this one autocommitted statement only, in one
+    round trip): a database crash could forget a consumption made in its last fraction of a second,
     which would let that ticket be replayed within its remaining seconds of life. That is the
     trade Apereo CAS makes with its default in-memory ticket registry, and it removes the disk
     flush that would otherwise bound validations to a few hundred per second.
@@ -270,10 +271,15 @@ def _consume(ticket: str, kinds) -> _Consumed:
     oldest = timezone.now() - timedelta(seconds=settings.PORTAIL_CAS_TICKET_SECONDS)
     tickets, users = ServiceTicket._meta.db_table, User._meta.db_table
     placeholders = ", ".join(["%s"] * len(kinds))
+    asynchronous = (
+        "AND set_config('synchronous_commit', 'off', true) = 'off' "
+        if connection.vendor == "postgresql"
+        else ""
+    )
     sql = (
         f"DELETE FROM {tickets} WHERE digest = %s AND created_at > %s "  # noqa: S608
         f"AND kind IN ({placeholders}) "
-        f"AND user_id IN (SELECT id FROM {users} WHERE state = %s) "
+        f"AND user_id IN (SELECT id FROM {users} WHERE state = %s) {asynchronous}"
         "RETURNING service, from_credentials, proxies, identifier, attributes, "
         "application_id, user_id, session_key"
     )
@@ -283,9 +289,7 @@ def _consume(ticket: str, kinds) -> _Consumed:
         *kinds,
         State.ACTIVE,
     ]
-    with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+    with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
