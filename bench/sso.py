@@ -99,7 +99,26 @@ def setup_data():
             short_label="BO", url="https://rp.example.test/", kind="oidc", oidc_client=client
         ),
     )
-    return user, client
+    # A confidential client too (Moodle, Nextcloud): its secret is checked at each token request.
+    # The secret is stored hashed (the toolkit uses the password hasher), so a new one per run.
+    Client.objects.filter(name="Bench OIDC confidentiel").delete()
+    secret = secrets.token_urlsafe(32)
+    confidential = Client.objects.create(
+        name="Bench OIDC confidentiel",
+        client_type=Client.CLIENT_CONFIDENTIAL,
+        authorization_grant_type=Client.GRANT_AUTHORIZATION_CODE,
+        redirect_uris=REDIRECT_URI,
+        client_secret=secret,
+        algorithm=Client.RS256_ALGORITHM,
+        skip_authorization=True,
+    )
+    Application.objects.update_or_create(
+        name="Bench OIDC confidentiel",
+        defaults=dict(
+            short_label="BK", url="https://rp.example.test/", kind="oidc", oidc_client=confidential
+        ),
+    )
+    return user, client, (confidential, secret)
 
 
 class Timer:
@@ -138,7 +157,11 @@ def bench_cas(browser, server, n):
     print(f"CAS serviceValidate (/p3/serviceValidate) {rate(n, validated)}")
 
 
-def bench_oidc(browser, server, client, n):
+def bench_oidc(browser, server, client, n, secret=None, label="public client"):
+    auth = {}
+    if secret:
+        basic = base64.b64encode(f"{client.client_id}:{secret}".encode()).decode()
+        auth = {"HTTP_AUTHORIZATION": f"Basic {basic}"}
     tokens = []
     logins = Timer().__enter__()
     for _ in range(n):
@@ -170,6 +193,7 @@ def bench_oidc(browser, server, client, n):
                 "client_id": client.client_id,
                 "code_verifier": verifier,
             },
+            **auth,
         ).json()
         if "id_token" not in answer:
             raise SystemExit(f"token failed: {answer}")
@@ -181,7 +205,7 @@ def bench_oidc(browser, server, client, n):
             info = server.get("/o/userinfo/", HTTP_AUTHORIZATION=f"Bearer {token}").json()
             if info.get("identifier") != "bench.eleve":
                 raise SystemExit(f"userinfo failed: {info}")
-    print(f"OIDC code+PKCE logins (authorize+token)   {rate(n, logins)}")
+    print(f"OIDC code+PKCE logins, {label:19} {rate(n, logins)}")
     print(f"OIDC userinfo (/o/userinfo/)              {rate(n, userinfo)}")
 
 
@@ -198,7 +222,7 @@ def main():
     from django.conf import settings
     from django.test import Client
 
-    user, oidc_client = setup_data()
+    user, oidc_client, (confidential, secret) = setup_data()
     browser, server = Client(), Client()
     browser.force_login(user)
     db = settings.DATABASES["default"]
@@ -208,6 +232,7 @@ def main():
     if args.oidc:
         bench_oidc(browser, server, oidc_client, min(args.oidc, 20))  # warm-up
         bench_oidc(browser, server, oidc_client, args.oidc)
+        bench_oidc(browser, server, confidential, args.oidc // 4, secret, "confidential client")
 
 
 if __name__ == "__main__":
