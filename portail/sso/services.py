@@ -174,13 +174,15 @@ def credentials_just_typed(request) -> bool:
     return asked is not None and typed is not None and typed >= asked
 
 
-def grant_service_ticket(request, service: str, *, renew: bool) -> str:
+def grant_service_ticket(request, service: str, *, renew: bool, app=None) -> str:
     """Issue a service ticket for the logged-in user and return the URL that carries it.
 
+    `app` is the service's registered application when the caller already looked it up.
     Raises UnknownService (the service matches no registered pattern: never a ticket),
     ApplicationNotAvailable, AccountNotActive.
     """
-    app = find_cas_application(service)
+    if app is None:
+        app = find_cas_application(service)
     if app is None:
         record("sso.cas.unknown_service", request=request, service=service[:300])
         raise UnknownService

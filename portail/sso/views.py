@@ -36,7 +36,8 @@ def _to_application(request, url, name):
 def cas_login(request):
     service = request.GET.get("service", "")
     renew, gateway = _flag(request, "renew"), _flag(request, "gateway")
-    if service and services.find_cas_application(service) is None:
+    app = services.find_cas_application(service) if service else None
+    if service and app is None:
         # An unregistered service never gets a ticket, nor a redirect (no open redirector).
         return _refused(request, services.UnknownService())
     if not request.user.is_authenticated:
@@ -51,10 +52,10 @@ def cas_login(request):
         services.ask_for_credentials(request)
         return redirect_to_login(request.get_full_path())
     try:
-        url = services.grant_service_ticket(request, service, renew=renew)
+        url = services.grant_service_ticket(request, service, renew=renew, app=app)
     except account_services.DomainError as exc:
         return _refused(request, exc)
-    return _to_application(request, url, services.find_cas_application(service).name)
+    return _to_application(request, url, app.name)
 
 
 @require_GET
