@@ -174,6 +174,15 @@ def credentials_just_typed(request) -> bool:
     return asked is not None and typed is not None and typed >= asked
 
 
+def registered_service(request, service: str) -> Application:
+    """The CAS application a service URL belongs to; UnknownService (audited) if none."""
+    app = find_cas_application(service)
+    if app is None:
+        record("sso.cas.unknown_service", request=request, service=service[:300])
+        raise UnknownService
+    return app
+
+
 def grant_service_ticket(request, service: str, *, renew: bool, app=None) -> str:
     """Issue a service ticket for the logged-in user and return the URL that carries it.
 
@@ -182,10 +191,7 @@ def grant_service_ticket(request, service: str, *, renew: bool, app=None) -> str
     ApplicationNotAvailable, AccountNotActive.
     """
     if app is None:
-        app = find_cas_application(service)
-    if app is None:
-        record("sso.cas.unknown_service", request=request, service=service[:300])
-        raise UnknownService
+        app = registered_service(request, service)
     user = request.user
     if user.state != State.ACTIVE:
         raise AccountNotActive

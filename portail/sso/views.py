@@ -36,10 +36,13 @@ def _to_application(request, url, name):
 def cas_login(request):
     service = request.GET.get("service", "")
     renew, gateway = _flag(request, "renew"), _flag(request, "gateway")
-    app = services.find_cas_application(service) if service else None
-    if service and app is None:
-        # An unregistered service never gets a ticket, nor a redirect (no open redirector).
-        return _refused(request, services.UnknownService())
+    app = None
+    if service:
+        try:
+            app = services.registered_service(request, service)
+        except services.UnknownService as exc:
+            # An unregistered service never gets a ticket, nor a redirect (no open redirector).
+            return _refused(request, exc)
     if not request.user.is_authenticated:
         if gateway and not renew and service:
             return redirect(service)  # CAS 3.0 §2.1.1: back to the service, without a ticket

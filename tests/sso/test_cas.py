@@ -9,6 +9,7 @@ from cas import CASClient
 from django.utils import timezone
 
 from portail.accounts.models import State
+from portail.audit.models import Event
 from portail.sso.models import Application, ServiceTicket
 from tests.conftest import STRONG_PASSWORD
 
@@ -102,6 +103,7 @@ def test_unknown_service_gets_a_french_page_and_never_a_ticket(logged_in, cas_ap
     assert response.status_code == 403
     assert "Ce service n'est pas autorisé" in unescape(response.content.decode())
     assert not ServiceTicket.objects.exists()
+    assert Event.objects.filter(tag="sso.cas.unknown_service").exists()
 
 
 def test_ticket_is_single_use(logged_in, cas_app, live_server):
