@@ -66,8 +66,15 @@ def page():
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM)
-        yield browser.new_page()
+        yield browser.new_page(bypass_csp=True)  # lets axe-core be injected, nothing else
         browser.close()
+
+
+def assert_accessible(page):
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    assert results.violations_count == 0, results.generate_report()
 
 
 def test_pupil_logs_in_once_opens_two_applications_and_logs_out_of_both(
@@ -78,6 +85,7 @@ def test_pupil_logs_in_once_opens_two_applications_and_logs_out_of_both(
     page.get_by_label("Mot de passe", exact=True).fill(STRONG_PASSWORD)
     page.get_by_role("button", name="Connexion").click()
     page.get_by_role("heading", name="Mes applications").wait_for()
+    assert_accessible(page)  # the tiles
 
     page.get_by_role("link", name="Vie scolaire").click()
     page.get_by_role("heading", name="Vie scolaire — Jean Dupont").wait_for()
@@ -110,3 +118,13 @@ def test_cas_login_from_the_application_comes_back_signed_in(
     # And the second application needs no password at all.
     page.goto(demo_apps.url + "/moodle/")
     page.get_by_role("heading", name="Moodle — Jean Dupont").wait_for()
+
+
+def test_unknown_service_page_is_french_and_accessible(page, demo_apps, live_server):
+    page.goto(live_server.url + "/cas/login?service=https%3A%2F%2Fevil.example.test%2F")
+    page.get_by_role("heading", name="Accès refusé").wait_for()
+    assert "Ce service n'est pas autorisé" in page.get_by_role("alert").inner_text()
+    assert_accessible(page)
+    page.goto(live_server.url + "/cas/logout")
+    page.get_by_role("heading", name="Vous êtes déconnecté").wait_for()
+    assert_accessible(page)
