@@ -48,6 +48,9 @@ class PortailOAuth2Validator(OAuth2Validator):
             claims["email_verified"] = False
         return claims
 
+    def get_discovery_claims(self, request):
+        return ["sub", *ENT_CLAIM_SCOPE]
+
     def validate_grant_type(self, client_id, grant_type, client, request, *args, **kwargs):
         # RFC 9700: no password grant, no client credentials for the SSO; code and refresh only.
         if grant_type not in ("authorization_code", "refresh_token"):

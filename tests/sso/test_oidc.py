@@ -111,6 +111,9 @@ def test_discovery_announces_code_flow_s256_and_rs256(client, db):
         assert config["code_challenge_methods_supported"] == ["S256"]
         assert "RS256" in config["id_token_signing_alg_values_supported"]
         assert config["end_session_endpoint"].endswith("/o/logout/")
+        assert {"sub", "identifier", "entProfile", "uai", "classes"} <= set(
+            config["claims_supported"]
+        )
 
 
 def test_code_flow_with_pkce_signed_id_token_userinfo_and_refresh(
