@@ -10,6 +10,18 @@ from .models import ATTRIBUTES, Application
 
 
 class ApplicationForm(forms.ModelForm):
+    url = forms.URLField(
+        label="Adresse d'entrée",
+        max_length=500,
+        assume_scheme="https",
+        help_text="Où mène la tuile.",
+    )
+    oidc_backchannel_logout_uri = forms.URLField(
+        label="Adresse de déconnexion back-channel (OIDC)",
+        max_length=500,
+        required=False,
+        assume_scheme="https",
+    )
     profiles = forms.MultipleChoiceField(
         label="Profils autorisés",
         choices=Profile.choices,

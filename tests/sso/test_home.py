@@ -62,3 +62,50 @@ def test_admin_lists_and_edits_applications(client, db):
     assert client.get("/admin/sso/application/").status_code == 200
     assert client.get("/admin/sso/application/add/").status_code == 200
     assert client.get("/admin/oauth2_provider/application/add/").status_code == 200
+
+
+def test_admin_registers_a_cas_application_with_its_release_list(client, db):
+    from portail.accounts.models import User
+
+    admin = User.objects.create_superuser("admin.region", "un mot de passe solide 42")
+    client.force_login(admin)
+    response = client.post(
+        "/admin/sso/application/add/",
+        {
+            "name": "Pronote",
+            "short_label": "PR",
+            "url": "https://pronote.example.test/",
+            "enabled": "on",
+            "position": "10",
+            "profiles": ["eleve", "parent"],
+            "kind": "cas",
+            "released_attributes": ["identifier", "uai"],
+            "cas_service_patterns": "https://pronote.example.test/",
+            "cas_single_logout": "on",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    app = Application.objects.get(name="Pronote")
+    assert app.profiles == ["eleve", "parent"]
+    assert app.released_attributes == ["identifier", "uai"]
+
+
+def test_admin_refuses_a_cas_application_without_pattern(client, db):
+    from portail.accounts.models import User
+
+    admin = User.objects.create_superuser("admin.region", "un mot de passe solide 42")
+    client.force_login(admin)
+    response = client.post(
+        "/admin/sso/application/add/",
+        {
+            "name": "Pronote",
+            "short_label": "PR",
+            "url": "https://pronote.example.test/",
+            "position": "10",
+            "kind": "cas",
+            "cas_service_patterns": "",
+        },
+    )
+    assert response.status_code == 200
+    assert "au moins un motif" in unescape(response.content.decode())
+    assert not Application.objects.exists()
