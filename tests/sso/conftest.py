@@ -3,7 +3,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
 
 from portail.sso.models import Application
 
@@ -68,11 +67,3 @@ class Recorder:
 def recorder():
     with Recorder() as server:
         yield server
-
-
-def no_keep_alive(session=None):
-    """A requests session that closes each connection: Django's live server then never keeps a
-    request thread (and its database connection) alive past the end of a test."""
-    session = session or requests.Session()
-    session.headers["Connection"] = "close"
-    return session

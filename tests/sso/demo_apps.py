@@ -12,12 +12,11 @@ from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+import requests
 from authlib.integrations.requests_client import OAuth2Session
 from cas import CASClient
 from joserfc import jwt
 from joserfc.jwk import KeySet
-
-from .conftest import no_keep_alive
 
 
 class DemoApps:
@@ -45,10 +44,7 @@ class DemoApps:
 
     def cas(self):
         return CASClient(
-            version=3,
-            service_url=self.url + "/vie-scolaire/",
-            server_url=self.portal + "/cas/",
-            session=no_keep_alive(),
+            version=3, service_url=self.url + "/vie-scolaire/", server_url=self.portal + "/cas/"
         )
 
     def vie_scolaire(self, handler, query, cookie):
@@ -75,15 +71,13 @@ class DemoApps:
     # --- Moodle (OpenID Connect) ------------------------------------------------------------
 
     def rp(self, **kwargs):
-        return no_keep_alive(
-            OAuth2Session(
-                self.oidc_client_id,
-                self.oidc_secret,
-                scope="openid profile ent",
-                redirect_uri=self.url + "/moodle/callback",
-                code_challenge_method="S256",
-                **kwargs,
-            )
+        return OAuth2Session(
+            self.oidc_client_id,
+            self.oidc_secret,
+            scope="openid profile ent",
+            redirect_uri=self.url + "/moodle/callback",
+            code_challenge_method="S256",
+            **kwargs,
         )
 
     def moodle(self, handler, query, cookie):
@@ -111,7 +105,7 @@ class DemoApps:
         return handler.redirect(self.url + "/moodle/", cookie=("mo", cookie))
 
     def moodle_backchannel(self, form):
-        jwks = no_keep_alive().get(self.portal + "/o/.well-known/jwks.json", timeout=5).json()
+        jwks = requests.get(self.portal + "/o/.well-known/jwks.json", timeout=5).json()
         token = jwt.decode(form["logout_token"][0], KeySet.import_key_set(jwks))
         if token.claims.get("aud") == self.oidc_client_id:
             self.sessions.pop(self.oidc_subjects.pop(token.claims["sub"], None), None)

@@ -13,7 +13,7 @@ from portail.audit.models import Event
 from portail.sso.models import Application, ServiceTicket
 from tests.conftest import STRONG_PASSWORD
 
-from .conftest import CAS_SERVICE, no_keep_alive
+from .conftest import CAS_SERVICE
 
 
 def ticket_from(response):
@@ -25,11 +25,7 @@ def ticket_from(response):
 
 def cas_client(live_server, version, service=CAS_SERVICE, **kwargs):
     return CASClient(
-        version=version,
-        service_url=service,
-        server_url=live_server.url + "/cas/",
-        session=no_keep_alive(),
-        **kwargs,
+        version=version, service_url=service, server_url=live_server.url + "/cas/", **kwargs
     )
 
 

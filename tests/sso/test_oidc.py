@@ -17,8 +17,6 @@ from oauth2_provider.models import Application as Client
 from portail.sso.models import Application
 from tests.conftest import STRONG_PASSWORD
 
-from .conftest import no_keep_alive
-
 REDIRECT_URI = "https://rp.example.test/callback"
 ISSUER = "https://ent.example.test/o"
 SCOPE = "openid profile email ent"
@@ -54,14 +52,12 @@ def oidc_client(db, rp_secret):
 
 @pytest.fixture
 def rp(oidc_client, rp_secret):
-    return no_keep_alive(
-        OAuth2Session(
-            oidc_client.client_id,
-            rp_secret,
-            scope=SCOPE,
-            redirect_uri=REDIRECT_URI,
-            code_challenge_method="S256",
-        )
+    return OAuth2Session(
+        oidc_client.client_id,
+        rp_secret,
+        scope=SCOPE,
+        redirect_uri=REDIRECT_URI,
+        code_challenge_method="S256",
     )
 
 
@@ -94,7 +90,7 @@ def code_login(browser, rp, live_server):
 
 
 def verify_id_token(id_token, live_server, client_id, nonce, access_token=None):
-    jwks = no_keep_alive().get(live_server.url + "/o/.well-known/jwks.json", timeout=5).json()
+    jwks = requests.get(live_server.url + "/o/.well-known/jwks.json", timeout=5).json()
     decoded = jwt.decode(id_token, KeySet.import_key_set(jwks), algorithms=["RS256"])
     assert decoded.header["alg"] == "RS256"
     claims = CodeIDToken(
@@ -145,7 +141,7 @@ def test_code_flow_with_pkce_signed_id_token_userinfo_and_refresh(
     assert refreshed["refresh_token"] != old_refresh
     assert rp.get(live_server.url + "/o/userinfo/").json()["identifier"] == "jean.dupont"
     # A rotated refresh token is dead (and its replay revokes the family, RFC 9700 §4.14.2).
-    replay = no_keep_alive().post(
+    replay = requests.post(
         live_server.url + "/o/token/",
         data={"grant_type": "refresh_token", "refresh_token": old_refresh},
         auth=(oidc_client.client_id, rp.client_secret),

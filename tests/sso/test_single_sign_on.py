@@ -4,6 +4,7 @@ import secrets
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
 from authlib.integrations.requests_client import OAuth2Session
 from cas import CASClient
 from joserfc import jwt
@@ -12,8 +13,6 @@ from oauth2_provider.models import Application as Client
 
 from portail.sso.models import Application
 from portail.sso.oidc_logout import BACKCHANNEL_EVENT
-
-from .conftest import no_keep_alive
 
 REDIRECT_URI = "https://moodle.example.test/auth/oidc/"
 
@@ -75,26 +74,19 @@ def test_pupil_logs_in_once_reaches_two_applications_and_logs_out_of_both(
 
     # Tile 1, CAS: the application sends the browser to /cas/login; no password asked.
     service = recorder.url + "/vie-scolaire/login"
-    cas = CASClient(
-        version=3,
-        service_url=service,
-        server_url=live_server.url + "/cas/",
-        session=no_keep_alive(),
-    )
+    cas = CASClient(version=3, service_url=service, server_url=live_server.url + "/cas/")
     response = client.get(cas.get_login_url()[len(live_server.url) :])
     ticket = parse_qs(urlsplit(response["Location"]).query)["ticket"][0]
     identifier, attributes, _ = cas.verify_ticket(ticket)
     assert identifier == "elodie.dupre" and attributes["entProfile"] == "eleve"
 
     # Tile 2, OpenID Connect: code + PKCE, no password asked.
-    rp = no_keep_alive(
-        OAuth2Session(
-            oidc.client_id,
-            secret,
-            scope="openid ent",
-            redirect_uri=REDIRECT_URI,
-            code_challenge_method="S256",
-        )
+    rp = OAuth2Session(
+        oidc.client_id,
+        secret,
+        scope="openid ent",
+        redirect_uri=REDIRECT_URI,
+        code_challenge_method="S256",
     )
     verifier = secrets.token_urlsafe(48)
     url, _ = rp.create_authorization_url(
@@ -114,7 +106,7 @@ def test_pupil_logs_in_once_reaches_two_applications_and_logs_out_of_both(
     assert CASClient(version=3).verify_logout_request(
         posts["/vie-scolaire/login"]["logoutRequest"][0], ticket
     )
-    jwks = no_keep_alive().get(live_server.url + "/o/.well-known/jwks.json", timeout=5).json()
+    jwks = requests.get(live_server.url + "/o/.well-known/jwks.json", timeout=5).json()
     logout = jwt.decode(
         posts["/moodle/backchannel-logout"]["logout_token"][0],
         KeySet.import_key_set(jwks),
@@ -127,7 +119,7 @@ def test_pupil_logs_in_once_reaches_two_applications_and_logs_out_of_both(
     assert BACKCHANNEL_EVENT in logout.claims["events"]
     assert "nonce" not in logout.claims
     assert rp.get(live_server.url + "/o/userinfo/").status_code == 401
-    refresh = no_keep_alive().post(
+    refresh = requests.post(
         live_server.url + "/o/token/",
         data={"grant_type": "refresh_token", "refresh_token": token["refresh_token"]},
         auth=(oidc.client_id, secret),
@@ -146,14 +138,12 @@ def test_discovery_announces_back_channel_logout(client, db):
 
 def _oidc_login(client, tiles, live_server):
     _, _, oidc, secret = tiles
-    rp = no_keep_alive(
-        OAuth2Session(
-            oidc.client_id,
-            secret,
-            scope="openid ent",
-            redirect_uri=REDIRECT_URI,
-            code_challenge_method="S256",
-        )
+    rp = OAuth2Session(
+        oidc.client_id,
+        secret,
+        scope="openid ent",
+        redirect_uri=REDIRECT_URI,
+        code_challenge_method="S256",
     )
     verifier = secrets.token_urlsafe(48)
     url, _ = rp.create_authorization_url(
