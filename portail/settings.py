@@ -333,6 +333,12 @@ OAUTH2_PROVIDER = {
     "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token"],
     "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
     "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    # RFC 9700 §4.3.2: access tokens only in the Authorization header, never in a URL.
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    # RFC 9207 (RFC 9700 §4.4): the authorization response names its issuer (mix-up defence).
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    # Access and refresh tokens stored hashed: a database dump holds no usable token.
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
     # PKCE for every client, S256 only: "plain" is refused (RFC 9700 §2.1.1, RFC 7636 §4.2).
     "PKCE_REQUIRED": True,
     "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,

@@ -27,6 +27,7 @@ oidc_urlpatterns = [
         views.PortailDiscoveryView.as_view(),
         name="oidc-connect-discovery-info",
     ),
+    path("userinfo/", views.PortailUserInfoView.as_view(), name="user-info"),
     *dot_urls.oidc_urlpatterns,
 ]
 

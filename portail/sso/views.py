@@ -3,9 +3,10 @@
 import json
 
 from django.contrib.auth.views import redirect_to_login
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
-from oauth2_provider.views import AuthorizationView, ConnectDiscoveryInfoView
+from oauth2_provider.views import AuthorizationView, ConnectDiscoveryInfoView, UserInfoView
 
 from portail.accounts import services as account_services
 from portail.audit.services import record
@@ -153,3 +154,21 @@ class PortailDiscoveryView(ConnectDiscoveryInfoView):
         data["backchannel_logout_session_supported"] = False
         response.content = json.dumps(data)
         return response
+
+
+class PortailUserInfoView(UserInfoView):
+    """userinfo, refusing an access token in the URL (RFC 9700 §4.3.2, RFC 6750 §2.3).
+
+    The toolkit's COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT gate covers its protected
+    resources but not this endpoint; the token would otherwise land in proxy and server logs.
+    """
+
+    def dispatch(self, request, *args, **kwargs):
+        if "access_token" in request.GET:
+            response = HttpResponse(status=401)
+            response["WWW-Authenticate"] = (
+                'Bearer error="invalid_request", '
+                'error_description="access_token must be sent in the Authorization header"'
+            )
+            return response
+        return super().dispatch(request, *args, **kwargs)

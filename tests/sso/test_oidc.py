@@ -11,7 +11,7 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from authlib.oidc.core import CodeIDToken
 from joserfc import jwt
 from joserfc.jwk import KeySet
-from oauth2_provider.models import AccessToken, Grant
+from oauth2_provider.models import AccessToken, Grant, RefreshToken
 from oauth2_provider.models import Application as Client
 
 from portail.sso.models import Application
@@ -119,7 +119,12 @@ def test_discovery_announces_code_flow_s256_and_rs256(client, db):
 def test_code_flow_with_pkce_signed_id_token_userinfo_and_refresh(
     logged_in, rp, oidc_client, live_server
 ):
-    token, nonce, _ = code_login(logged_in, rp, live_server)
+    token, nonce, location = code_login(logged_in, rp, live_server)
+    # RFC 9207: the authorization response names the issuer (mix-up defence).
+    assert parse_qs(urlsplit(location).query)["iss"] == [ISSUER]
+    # Tokens are stored hashed: the database holds no usable access or refresh token.
+    assert not AccessToken.objects.filter(token=token["access_token"]).exists()
+    assert not RefreshToken.objects.filter(token=token["refresh_token"]).exists()
     claims = verify_id_token(
         token["id_token"], live_server, oidc_client.client_id, nonce, token["access_token"]
     )
@@ -328,3 +333,12 @@ def test_authorization_is_audited(logged_in, rp, live_server, active_user):
 
     code_login(logged_in, rp, live_server)
     assert Event.objects.filter(tag="sso.oidc.authorize", target=active_user).exists()
+
+
+def test_access_token_in_the_query_string_is_refused(logged_in, rp, live_server):
+    token, _, _ = code_login(logged_in, rp, live_server)
+    # RFC 9700 §4.3.2: bearer tokens travel in the Authorization header only.
+    response = requests.get(
+        live_server.url + "/o/userinfo/", params={"access_token": token["access_token"]}, timeout=5
+    )
+    assert response.status_code == 401
