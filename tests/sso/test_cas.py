@@ -313,3 +313,19 @@ def test_first_ticket_after_the_login_form_comes_through_a_page_of_its_own(
     # Later tiles are plain redirects.
     response = client.get("/cas/login", {"service": CAS_SERVICE}, HTTP_REFERER="http://testserver/")
     assert response.status_code == 302
+
+
+def test_clear_sso_tickets_command_deletes_expired_tickets_only(logged_in, cas_app, settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    ticket_from(logged_in.get("/cas/login", {"service": CAS_SERVICE}))
+    ticket_from(logged_in.get("/cas/login", {"service": CAS_SERVICE}))
+    ServiceTicket.objects.filter(pk=ServiceTicket.objects.first().pk).update(
+        created_at=timezone.now() - timedelta(seconds=settings.PORTAIL_CAS_TICKET_SECONDS + 1)
+    )
+    out = StringIO()
+    call_command("clear_sso_tickets", stdout=out)
+    assert "1 ticket(s)" in out.getvalue()
+    assert ServiceTicket.objects.count() == 1
