@@ -85,6 +85,8 @@ INSTALLED_APPS = [
     "portail.recovery",
     "portail.mail",
     "portail.console",
+    "portail.sso",  # before oauth2_provider: its French templates replace the toolkit's
+    "oauth2_provider",
 ]
 
 MIDDLEWARE = [
@@ -313,4 +315,79 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("PORTAIL_LOG_LEVEL", "INFO")},
     "loggers": {"django.request": {"level": "WARNING"}},
+}
+
+# --- Single sign-on (CAS server, OpenID Connect provider) -------------------------------------
+
+# Seconds a CAS service ticket stays valid. CAS 3.0 §3.1.1 allows up to 5 minutes and recommends
+# far less; the client validates it server-to-server within a second.
+PORTAIL_CAS_TICKET_SECONDS = env_int("PORTAIL_CAS_TICKET_SECONDS", 10)
+# Hours a CAS proxy-granting ticket lives at most; it also dies with the portal session.
+PORTAIL_CAS_PGT_HOURS = env_int("PORTAIL_CAS_PGT_HOURS", 12)
+# Seconds the portal waits for a CAS proxy callback or a back-channel logout POST.
+PORTAIL_CAS_CALLBACK_TIMEOUT = env_int("PORTAIL_CAS_CALLBACK_TIMEOUT", 3)
+# CAS 3.0 §2.5.4 requires HTTPS proxy callbacks. For tests and development only, this lets a
+# callback on http://127.0.0.1 through (also allowed when DEBUG is on); never in production.
+PORTAIL_CAS_ALLOW_HTTP_LOOPBACK_CALLBACK = env_bool("PORTAIL_CAS_ALLOW_HTTP_LOOPBACK_CALLBACK")
+
+from portail.sso.keys import inactive_keys, load_or_create_private_key  # noqa: E402
+
+# django-oauth-toolkit's own models (named so that portail.sso can point at the client model).
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+
+OAUTH2_PROVIDER = {
+    "OIDC_ENABLED": True,
+    # The issuer is built from the configured base URL, never from the Host header.
+    "OIDC_ISS_ENDPOINT": PORTAIL_BASE_URL + "/o",
+    # RS256 signing key (PEM); see portail/sso/keys.py for generation and rotation.
+    "OIDC_RSA_PRIVATE_KEY": os.environ.get("PORTAIL_OIDC_RSA_PRIVATE_KEY")
+    or load_or_create_private_key(VAR_DIR / "oidc-rsa-private.pem"),
+    # Keys being retired: still published in the JWKS so their ID tokens keep verifying.
+    "OIDC_RSA_PRIVATE_KEYS_INACTIVE": inactive_keys(
+        os.environ.get("PORTAIL_OIDC_RSA_PRIVATE_KEYS_INACTIVE", "")
+    ),
+    "OAUTH2_VALIDATOR_CLASS": "portail.sso.oidc.PortailOAuth2Validator",
+    # The admin form of OIDC clients allows only the code flow and RS256.
+    "APPLICATION_ADMIN_CLASS": "portail.sso.admin.OIDCClientAdmin",
+    "SCOPES": {
+        "openid": "Connexion OpenID Connect",
+        "profile": "Nom et prénom",
+        "email": "Adresse de messagerie",
+        "ent": "Profil, établissements et classes dans l'ENT",
+    },
+    "DEFAULT_SCOPES": ["openid"],
+    # Per client: only the scopes its attribute release list justifies.
+    "SCOPES_BACKEND_CLASS": "portail.sso.oidc.PortailScopes",
+    # Authorization code flow only: no implicit (RFC 9700 §2.1.2), no password grant (§2.4).
+    "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token"],
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    # RFC 9700 §4.3.2: access tokens only in the Authorization header, never in a URL.
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    # RFC 9207 (RFC 9700 §4.4): the authorization response names its issuer (mix-up defence).
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    # Access and refresh tokens stored hashed: a database dump holds no usable token.
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    # PKCE for every client, S256 only: "plain" is refused (RFC 9700 §2.1.1, RFC 7636 §4.2).
+    "PKCE_REQUIRED": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    # OWASP ASVS 4.0 §10.4 (V51.2.x in 5.0): authorization codes live at most 10 minutes.
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 600,
+    # Access tokens: one hour. ID tokens: 5 minutes, they are read once at login.
+    "ACCESS_TOKEN_EXPIRE_SECONDS": 3600,
+    "ID_TOKEN_EXPIRE_SECONDS": 300,
+    # Refresh tokens rotate and a replayed one revokes the family (RFC 9700 §4.14.2); they last
+    # as long as a remembered portal session (NIST 800-63B: reauthenticate every 30 days).
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "REFRESH_TOKEN_EXPIRE_SECONDS": PORTAIL_REMEMBER_ME_DAYS * 24 * 3600,
+    # Registered redirect URIs match exactly; https only, except loopback for native apps.
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "http"] if DEBUG else ["https"],
+    # RP-initiated logout (OIDC RP-Initiated Logout 1.0): ends the portal session, hence the
+    # CAS single logout too.
+    "OIDC_RP_INITIATED_LOGOUT_ENABLED": True,
+    "OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT": False,
+    "OIDC_RP_INITIATED_LOGOUT_STRICT_REDIRECT_URIS": True,
 }

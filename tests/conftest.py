@@ -45,3 +45,13 @@ def active_user(school):
         password=STRONG_PASSWORD,
         profile=Profile.PARENT,
     )
+
+
+def enter_admin(client, user):
+    """Log `user` in with the console's second factor checked: what /admin/ requires."""
+    from portail.console.views import SESSION_VERIFIED
+
+    client.force_login(user)
+    session = client.session
+    session[SESSION_VERIFIED] = user.pk
+    session.save()

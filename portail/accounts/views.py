@@ -69,10 +69,16 @@ def logout_view(request):
 
 @login_required
 def home(request):
+    from portail.sso.services import applications_for
+
     return render(
         request,
         "accounts/home.html",
-        {"structures": request.user.structures.all(), "classes": request.user.classes.all()},
+        {
+            "structures": request.user.structures.all(),
+            "classes": request.user.classes.all(),
+            "applications": applications_for(request.user),
+        },
     )
 
 

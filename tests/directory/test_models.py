@@ -2,7 +2,6 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from portail.accounts.models import Profile, State, User
-from portail.console.views import SESSION_VERIFIED
 from portail.directory.models import (
     Function,
     Relationship,
@@ -13,6 +12,7 @@ from portail.directory.models import (
     is_regional_admin,
     structures_administered_by,
 )
+from tests.conftest import enter_admin
 
 
 def _user(identifier, **fields):
@@ -132,10 +132,7 @@ def test_only_a_regional_admin_appoints_and_dismisses_referents(two_schools):
 
 def test_operators_see_the_directory_in_django_admin(client, two_schools):
     admin_user = User.objects.create_superuser("root.ops", "cheval orange batterie agrafe")
-    client.force_login(admin_user)
-    session = client.session
-    session[SESSION_VERIFIED] = admin_user.pk  # the console's second factor, checked
-    session.save()
+    enter_admin(client, admin_user)
     for url in (
         "/admin/directory/structure/",
         "/admin/directory/schoolclass/",

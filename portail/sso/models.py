@@ -1,0 +1,200 @@
+"""The applications of the home page and the CAS tickets Portail issues for them.
+
+An Application is one tile of the home page, shown to the profiles and structures chosen by the
+administrators. It signs its users in through CAS (a registry entry: which service URLs may get a
+ticket, which attributes they receive) or through OpenID Connect (a django-oauth-toolkit client).
+"""
+
+import re
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+from portail.accounts.models import Profile
+
+# What an application may learn about its users: one list for CAS attributes and OIDC claims.
+ATTRIBUTES = {
+    "identifier": "Identifiant",
+    "firstName": "Prénom",
+    "lastName": "Nom",
+    "displayName": "Nom affiché",
+    "entProfile": "Profil",
+    "uai": "UAI des établissements",
+    "classes": "Classes",
+    "email": "Adresse de messagerie",
+}
+# Released unless the administrator narrows it; the email address only on purpose.
+DEFAULT_RELEASE = [name for name in ATTRIBUTES if name != "email"]
+
+
+def default_release():
+    return list(DEFAULT_RELEASE)
+
+
+def default_profiles():
+    return [value for value, _ in Profile.choices]
+
+
+class Application(models.Model):
+    class Kind(models.TextChoices):
+        CAS = "cas", "CAS"
+        OIDC = "oidc", "OpenID Connect"
+
+    name = models.CharField("nom", max_length=100)
+    description = models.CharField("description courte", max_length=200, blank=True)
+    short_label = models.CharField(
+        "sigle de la tuile", max_length=4, help_text="Deux à quatre lettres affichées comme icône."
+    )
+    url = models.URLField("adresse d'entrée", max_length=500, help_text="Où mène la tuile.")
+    enabled = models.BooleanField("active", default=True)
+    position = models.PositiveSmallIntegerField("ordre", default=100)
+    profiles = models.JSONField(
+        "profils autorisés", default=default_profiles, blank=True, help_text="Vide : aucun profil."
+    )
+    structures = models.ManyToManyField(
+        "directory.Structure",
+        blank=True,
+        related_name="applications",
+        verbose_name="établissements autorisés",
+        help_text="Vide : tous les établissements.",
+    )
+    kind = models.CharField("protocole", max_length=8, choices=Kind.choices)
+    released_attributes = models.JSONField(
+        "attributs transmis", default=default_release, blank=True
+    )
+    # CAS: one pattern per line. A line starting with ^ is a regular expression that must match
+    # the whole service URL; any other line is a URL prefix, matched on a path boundary.
+    cas_service_patterns = models.TextField("motifs d'URL de service CAS", blank=True)
+    cas_allow_proxy = models.BooleanField("peut obtenir des tickets proxy (PGT)", default=False)
+    cas_single_logout = models.BooleanField("déconnexion unique (SLO)", default=True)
+    oidc_client = models.OneToOneField(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="portail_application",
+        verbose_name="client OpenID Connect",
+    )
+    # OIDC Back-Channel Logout 1.0: where the portal POSTs a logout token when the user logs out.
+    oidc_backchannel_logout_uri = models.URLField(
+        "adresse de déconnexion back-channel (OIDC)", max_length=500, blank=True
+    )
+
+    class Meta:
+        ordering = ["position", "name"]
+        verbose_name = "application"
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        unknown = set(self.profiles or []) - {value for value, _ in Profile.choices}
+        if unknown:
+            raise ValidationError({"profiles": "Profil inconnu : " + ", ".join(sorted(unknown))})
+        unknown = set(self.released_attributes or []) - set(ATTRIBUTES)
+        if unknown:
+            raise ValidationError(
+                {"released_attributes": "Attribut inconnu : " + ", ".join(sorted(unknown))}
+            )
+        for line in self.service_patterns():
+            if line.startswith("^"):
+                try:
+                    re.compile(line)
+                except re.error as exc:
+                    raise ValidationError(
+                        {"cas_service_patterns": f"Expression invalide « {line} » : {exc}"}
+                    ) from exc
+            elif not line.startswith(("https://", "http://")):
+                raise ValidationError(
+                    {
+                        "cas_service_patterns": f"« {line} » doit commencer par https:// "
+                        "(http:// seulement pour un service interne)."
+                    }
+                )
+        if self.kind == self.Kind.CAS and not self.service_patterns():
+            raise ValidationError(
+                {"cas_service_patterns": "Une application CAS a besoin d'au moins un motif."}
+            )
+        if self.kind == self.Kind.OIDC and self.oidc_client_id is None:
+            raise ValidationError(
+                {"oidc_client": "Une application OpenID Connect a besoin d'un client."}
+            )
+
+    def service_patterns(self) -> list[str]:
+        return [line.strip() for line in self.cas_service_patterns.splitlines() if line.strip()]
+
+    def matches_service(self, service: str) -> bool:
+        for pattern in self.service_patterns():
+            if pattern.startswith("^"):
+                if re.fullmatch(pattern, service):
+                    return True
+            elif service == pattern or (
+                service.startswith(pattern)
+                and (pattern.endswith("/") or service[len(pattern)] in "/?#")
+            ):
+                # A path boundary: https://app.example must not admit https://app.example.evil.
+                return True
+        return False
+
+    def is_available_to(self, user) -> bool:
+        if not self.enabled or user.profile not in (self.profiles or []):
+            return False
+        allowed = {s.pk for s in self.structures.all()}
+        if not allowed:
+            return True
+        return bool(allowed & set(user.structures.values_list("pk", flat=True)))
+
+
+class ServiceTicket(models.Model):
+    """A CAS service ticket (ST-) or proxy ticket (PT-): single use, short-lived, stored hashed."""
+
+    class Kind(models.TextChoices):
+        SERVICE = "ST", "ticket de service"
+        PROXY = "PT", "ticket proxy"
+
+    kind = models.CharField(max_length=2, choices=Kind.choices, default=Kind.SERVICE)
+    digest = models.CharField(max_length=64, unique=True)
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="+")
+    service = models.TextField()
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # The portal session it was issued in (proxy-granting tickets die with it).
+    session_key = models.CharField(max_length=64, blank=True)
+    # True when the user typed the password for this very ticket (CAS renew=true).
+    from_credentials = models.BooleanField(default=False)
+    # Proxy tickets: the chain of proxy callback URLs, most recent first (CAS 3.0 §2.6.2).
+    proxies = models.JSONField(default=list, blank=True)
+    # The answer prepared at issuance (identifier and released attributes), so that validation
+    # is one DELETE … RETURNING. It lives at most the ticket's few seconds: validation deletes
+    # the row, and expired rows are purged.
+    identifier = models.CharField(max_length=64)
+    attributes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = "ticket CAS"
+
+    def __str__(self):
+        # Never the ticket: only its kind and owner.
+        return f"{self.kind} de {self.user_id} pour {self.application_id}"
+
+
+class ProxyGrantingTicket(models.Model):
+    """A CAS proxy-granting ticket (PGT-), delivered to an HTTPS callback, stored hashed."""
+
+    digest = models.CharField(max_length=64, unique=True)
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # The portal session it belongs to: it dies with that session (CAS 3.0 §3.3: a PGT ends with
+    # the SSO session).
+    session_key = models.CharField(max_length=64, blank=True, db_index=True)
+    proxies = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "ticket CAS proxy-granting"
+
+    def __str__(self):
+        return f"PGT de {self.user_id} pour {self.application_id}"

@@ -1,0 +1,90 @@
+"""OpenID Connect with django-oauth-toolkit: the ENT claims, and the flows we refuse."""
+
+from oauth2_provider.models import AbstractApplication
+from oauth2_provider.oauth2_validators import OAuth2Validator
+from oauth2_provider.scopes import SettingsScopes
+
+from .models import DEFAULT_RELEASE, Application
+from .services import user_attributes
+
+# The ENT claims (the same names as the CAS attributes) come with the "ent" scope, the email with
+# "email"; the standard profile claims with "profile".
+ENT_CLAIM_SCOPE = {
+    "identifier": "ent",
+    "firstName": "ent",
+    "lastName": "ent",
+    "displayName": "ent",
+    "entProfile": "ent",
+    "uai": "ent",
+    "classes": "ent",
+    "email": "email",
+    "email_verified": "email",
+    "given_name": "profile",
+    "family_name": "profile",
+    "name": "profile",
+    "preferred_username": "profile",
+}
+
+
+class PortailOAuth2Validator(OAuth2Validator):
+    oidc_claim_scope = {**OAuth2Validator.oidc_claim_scope, **ENT_CLAIM_SCOPE}
+
+    def _released(self, request):
+        app = getattr(request.client, "portail_application", None) if request.client else None
+        return app.released_attributes if app is not None else DEFAULT_RELEASE
+
+    def get_additional_claims(self, request):
+        user = request.user
+        claims = user_attributes(user, self._released(request))
+        # Standard OIDC claims for relying parties that only know those (OIDC Core §5.1).
+        claims.update(
+            given_name=user.first_name,
+            family_name=user.last_name,
+            name=user.display_name,
+            preferred_username=user.identifier,
+        )
+        if "email" in claims:
+            # Given by the user at activation; not proven by a confirmation link.
+            claims["email_verified"] = False
+        return claims
+
+    def get_discovery_claims(self, request):
+        return ["sub", *ENT_CLAIM_SCOPE]
+
+    def validate_grant_type(self, client_id, grant_type, client, request, *args, **kwargs):
+        # RFC 9700: no password grant, no client credentials for the SSO; code and refresh only.
+        if grant_type not in ("authorization_code", "refresh_token"):
+            return False
+        return super().validate_grant_type(client_id, grant_type, client, request, *args, **kwargs)
+
+    def validate_response_type(self, client_id, response_type, client, request, *args, **kwargs):
+        # No implicit, no hybrid: the authorization code flow only.
+        if response_type != "code":
+            return False
+        return client.allows_grant_type(AbstractApplication.GRANT_AUTHORIZATION_CODE)
+
+    def validate_user(self, *args, **kwargs):
+        return False  # the password grant is never accepted
+
+
+class PortailScopes(SettingsScopes):
+    """Each client may ask only the scopes its release list justifies (set by administrators).
+
+    openid and profile always; "ent" when an ENT claim other than the email is released;
+    "email" when the email is released. A client without a Portail application gets openid only.
+    """
+
+    def get_available_scopes(self, application=None, request=None, *args, **kwargs):
+        everything = super().get_available_scopes(application, request, *args, **kwargs)
+        if application is None:
+            return everything
+        app = Application.objects.filter(oidc_client=application).first()
+        if app is None:
+            return ["openid"]
+        released = set(app.released_attributes or [])
+        allowed = {"openid", "profile"}
+        if released - {"email"}:
+            allowed.add("ent")
+        if "email" in released:
+            allowed.add("email")
+        return [scope for scope in everything if scope in allowed]

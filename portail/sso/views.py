@@ -1,0 +1,174 @@
+"""CAS endpoints (CAS Protocol 3.0, with 1.0 and 2.0) and the OIDC authorization gate."""
+
+import json
+
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET
+from oauth2_provider.views import AuthorizationView, ConnectDiscoveryInfoView, UserInfoView
+
+from portail.accounts import services as account_services
+from portail.audit.services import record
+
+from . import cas_responses as answers
+from . import oidc_logout, services
+from .models import Application
+
+
+def _flag(request, name) -> bool:
+    # CAS 3.0 §2.1.1: "renew"/"gateway" are set by their presence; "false" is treated as unset.
+    value = request.GET.get(name)
+    return value is not None and value.lower() != "false"
+
+
+def _refused(request, exc, status=403):
+    return render(request, "sso/refused.html", {"message": exc.message}, status=status)
+
+
+def _to_application(request, url, name):
+    """Redirect to the application, or, right after a login form, a page that moves on itself."""
+    if services.follows_login_form(request):
+        return render(request, "sso/continue.html", {"url": url, "name": name})
+    return redirect(url)
+
+
+@require_GET
+def cas_login(request):
+    service = request.GET.get("service", "")
+    renew, gateway = _flag(request, "renew"), _flag(request, "gateway")
+    app = None
+    if service:
+        try:
+            app = services.registered_service(request, service)
+        except services.UnknownService as exc:
+            # An unregistered service never gets a ticket, nor a redirect (no open redirector).
+            return _refused(request, exc)
+    if not request.user.is_authenticated:
+        if gateway and not renew and service:
+            return redirect(service)  # CAS 3.0 §2.1.1: back to the service, without a ticket
+        services.ask_for_credentials(request)
+        return redirect_to_login(request.get_full_path())
+    if not service:
+        return redirect("home")
+    if renew and not services.credentials_just_typed(request):
+        # renew=true: single sign-on is bypassed, the password must be typed again.
+        services.ask_for_credentials(request)
+        return redirect_to_login(request.get_full_path())
+    try:
+        url = services.grant_service_ticket(request, service, renew=renew, app=app)
+    except account_services.DomainError as exc:
+        return _refused(request, exc)
+    return _to_application(request, url, app.name)
+
+
+@require_GET
+def cas_logout(request):
+    account_services.log_out(request)  # its signal sends the single logout requests
+    service = request.GET.get("service") or request.GET.get("url") or ""
+    if service and services.find_cas_application(service) is not None:
+        return redirect(service)
+    return render(request, "sso/logged_out.html")
+
+
+def _validation(request, *, accept_proxy_tickets: bool):
+    as_json = request.GET.get("format", "").upper() == "JSON"
+    try:
+        result = services.validate_ticket(
+            request.GET.get("ticket", ""),
+            request.GET.get("service", ""),
+            accept_proxy_tickets=accept_proxy_tickets,
+            renew=_flag(request, "renew"),
+            pgt_url=request.GET.get("pgtUrl", ""),
+        )
+    except services.CasError as exc:
+        return answers.authentication_failure(exc, as_json=as_json)
+    return answers.authentication_success(result, as_json=as_json)
+
+
+@require_GET
+def cas_validate(request):
+    """CAS 1.0: "yes\\n<user>\\n" or "no\\n\\n"; service tickets only."""
+    try:
+        result = services.validate_ticket(
+            request.GET.get("ticket", ""),
+            request.GET.get("service", ""),
+            accept_proxy_tickets=False,
+            renew=_flag(request, "renew"),
+        )
+    except services.CasError:
+        result = None
+    return answers.validate_v1(result)
+
+
+@require_GET
+def cas_service_validate(request):
+    return _validation(request, accept_proxy_tickets=False)
+
+
+@require_GET
+def cas_proxy_validate(request):
+    return _validation(request, accept_proxy_tickets=True)
+
+
+@require_GET
+def cas_proxy(request):
+    as_json = request.GET.get("format", "").upper() == "JSON"
+    try:
+        ticket = services.grant_proxy_ticket(
+            request.GET.get("pgt", ""), request.GET.get("targetService", "")
+        )
+    except services.CasError as exc:
+        return answers.proxy_failure(exc, as_json=as_json)
+    return answers.proxy_success(ticket, as_json=as_json)
+
+
+class PortailAuthorizationView(AuthorizationView):
+    """DOT's authorization endpoint, refused to users whose profile or school lacks the app."""
+
+    def get(self, request, *args, **kwargs):
+        app = (
+            Application.objects.filter(oidc_client__client_id=request.GET.get("client_id", ""))
+            .prefetch_related("structures")
+            .first()
+        )
+        if app is not None and not app.is_available_to(request.user):
+            return _refused(request, services.ApplicationNotAvailable())
+        response = super().get(request, *args, **kwargs)
+        if response.status_code == 302 and "code=" in response.get("Location", ""):
+            client_id = request.GET.get("client_id", "")
+            oidc_logout.remember_client(request.session, client_id)
+            name = app.name if app else client_id
+            record("sso.oidc.authorize", request=request, target=request.user, application=name)
+            return _to_application(request, response["Location"], name)
+        return response
+
+
+class PortailDiscoveryView(ConnectDiscoveryInfoView):
+    """The toolkit's discovery document, plus what Portail adds: back-channel logout."""
+
+    def get(self, request, *args, **kwargs):
+        response = super().get(request, *args, **kwargs)
+        data = json.loads(response.content)
+        data["backchannel_logout_supported"] = True
+        data["backchannel_logout_session_supported"] = False
+        response.content = json.dumps(data)
+        return response
+
+
+class PortailUserInfoView(UserInfoView):
+    """userinfo, refusing an access token in the URL (RFC 9700 §4.3.2, RFC 6750 §2.3).
+
+    The toolkit's COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT gate covers its protected
+    resources but not this endpoint; the token would otherwise land in proxy and server logs.
+    """
+
+    def dispatch(self, request, *args, **kwargs):
+        if "access_token" in request.GET:
+            response = HttpResponse(status=401)
+            response["WWW-Authenticate"] = (
+                'Bearer error="invalid_request", '
+                'error_description="access_token must be sent in the Authorization header"'
+            )
+            return response
+        return super().dispatch(request, *args, **kwargs)

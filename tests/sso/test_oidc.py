@@ -1,0 +1,344 @@
+"""The OpenID Connect provider, used by Authlib's client (a relying party nobody here wrote)."""
+
+import secrets
+from html import unescape
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+from authlib.integrations.requests_client import OAuth2Session
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from authlib.oidc.core import CodeIDToken
+from joserfc import jwt
+from joserfc.jwk import KeySet
+from oauth2_provider.models import AccessToken, Grant, RefreshToken
+from oauth2_provider.models import Application as Client
+
+from portail.sso.models import Application
+from tests.conftest import STRONG_PASSWORD
+
+REDIRECT_URI = "https://rp.example.test/callback"
+ISSUER = "https://ent.example.test/o"
+SCOPE = "openid profile email ent"
+
+
+@pytest.fixture
+def rp_secret():
+    return secrets.token_urlsafe(32)
+
+
+@pytest.fixture
+def oidc_client(db, rp_secret):
+    client = Client.objects.create(
+        name="Moodle",
+        client_type=Client.CLIENT_CONFIDENTIAL,
+        authorization_grant_type=Client.GRANT_AUTHORIZATION_CODE,
+        redirect_uris=REDIRECT_URI,
+        post_logout_redirect_uris="https://rp.example.test/bye",
+        client_secret=rp_secret,
+        algorithm=Client.RS256_ALGORITHM,
+        skip_authorization=True,
+    )
+    Application.objects.create(
+        name="Moodle",
+        short_label="MO",
+        url="https://rp.example.test/",
+        kind=Application.Kind.OIDC,
+        oidc_client=client,
+        released_attributes=["identifier", "displayName", "entProfile", "uai", "email"],
+    )
+    return client
+
+
+@pytest.fixture
+def rp(oidc_client, rp_secret):
+    return OAuth2Session(
+        oidc_client.client_id,
+        rp_secret,
+        scope=SCOPE,
+        redirect_uri=REDIRECT_URI,
+        code_challenge_method="S256",
+    )
+
+
+@pytest.fixture
+def logged_in(client, active_user):
+    client.force_login(active_user)
+    return client
+
+
+def authorize(browser, rp, live_server, **extra):
+    """The browser's part: the RP's authorization URL, answered by the portal."""
+    verifier = secrets.token_urlsafe(48)
+    nonce = secrets.token_urlsafe(16)
+    url, state = rp.create_authorization_url(
+        live_server.url + "/o/authorize/", code_verifier=verifier, nonce=nonce, **extra
+    )
+    response = browser.get(url[len(live_server.url) :])
+    return response, verifier, nonce
+
+
+def code_login(browser, rp, live_server):
+    response, verifier, nonce = authorize(browser, rp, live_server)
+    assert response.status_code == 302, response.content[:500]
+    location = response["Location"]
+    assert location.startswith(REDIRECT_URI + "?")
+    token = rp.fetch_token(
+        live_server.url + "/o/token/", authorization_response=location, code_verifier=verifier
+    )
+    return token, nonce, location
+
+
+def verify_id_token(id_token, live_server, client_id, nonce, access_token=None):
+    jwks = requests.get(live_server.url + "/o/.well-known/jwks.json", timeout=5).json()
+    decoded = jwt.decode(id_token, KeySet.import_key_set(jwks), algorithms=["RS256"])
+    assert decoded.header["alg"] == "RS256"
+    claims = CodeIDToken(
+        decoded.claims,
+        decoded.header,
+        options={"iss": {"values": [ISSUER]}},
+        params={"nonce": nonce, "client_id": client_id, "access_token": access_token},
+    )
+    claims.validate()
+    return claims
+
+
+def test_discovery_announces_code_flow_s256_and_rs256(client, db):
+    for path in ("/.well-known/openid-configuration", "/o/.well-known/openid-configuration"):
+        config = client.get(path).json()
+        assert config["issuer"] == ISSUER
+        assert config["response_types_supported"] == ["code"]
+        assert config["code_challenge_methods_supported"] == ["S256"]
+        assert "RS256" in config["id_token_signing_alg_values_supported"]
+        assert config["end_session_endpoint"].endswith("/o/logout/")
+        assert {"sub", "identifier", "entProfile", "uai", "classes"} <= set(
+            config["claims_supported"]
+        )
+
+
+def test_code_flow_with_pkce_signed_id_token_userinfo_and_refresh(
+    logged_in, rp, oidc_client, live_server
+):
+    token, nonce, location = code_login(logged_in, rp, live_server)
+    # RFC 9207: the authorization response names the issuer (mix-up defence).
+    assert parse_qs(urlsplit(location).query)["iss"] == [ISSUER]
+    # Tokens are stored hashed: the database holds no usable access or refresh token.
+    assert not AccessToken.objects.filter(token=token["access_token"]).exists()
+    assert not RefreshToken.objects.filter(token=token["refresh_token"]).exists()
+    claims = verify_id_token(
+        token["id_token"], live_server, oidc_client.client_id, nonce, token["access_token"]
+    )
+    assert claims["identifier"] == "jean.dupont"
+    assert claims["entProfile"] == "parent"
+
+    info = rp.get(live_server.url + "/o/userinfo/").json()
+    assert info["sub"] == claims["sub"]
+    assert info["identifier"] == "jean.dupont"
+    assert info["displayName"] == "Jean Dupont"
+    assert info["uai"] == ["0751234A"]
+    assert info["email"] == "jean.dupont@example.org"
+    assert info["given_name"] == "Jean" and info["family_name"] == "Dupont"
+    assert "classes" not in info  # not released to this client
+
+    old_refresh = token["refresh_token"]
+    refreshed = rp.refresh_token(live_server.url + "/o/token/")
+    assert refreshed["access_token"] != token["access_token"]
+    assert refreshed["refresh_token"] != old_refresh
+    assert rp.get(live_server.url + "/o/userinfo/").json()["identifier"] == "jean.dupont"
+    # A rotated refresh token is dead (and its replay revokes the family, RFC 9700 §4.14.2).
+    replay = requests.post(
+        live_server.url + "/o/token/",
+        data={"grant_type": "refresh_token", "refresh_token": old_refresh},
+        auth=(oidc_client.client_id, rp.client_secret),
+        timeout=5,
+    )
+    assert replay.status_code == 400
+
+
+def test_anonymous_authorization_goes_through_the_portal_login(
+    client, rp, active_user, live_server
+):
+    response, verifier, _ = authorize(client, rp, live_server)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/auth/login?next=")
+    response = client.post(
+        response["Location"], {"identifier": "jean.dupont", "password": STRONG_PASSWORD}
+    )
+    response = client.get(response["Location"])
+    assert response["Location"].startswith(REDIRECT_URI + "?code=")
+
+
+def test_ent_claims_follow_the_release_list(logged_in, rp, oidc_client, live_server):
+    app = oidc_client.portail_application
+    app.released_attributes = ["identifier"]
+    app.save()
+    rp.scope = "openid profile ent"
+    code_login(logged_in, rp, live_server)
+    info = rp.get(live_server.url + "/o/userinfo/").json()
+    assert info["identifier"] == "jean.dupont"
+    assert "email" not in info and "uai" not in info
+
+
+def test_code_cannot_be_used_twice(logged_in, rp, live_server):
+    response, verifier, _ = authorize(logged_in, rp, live_server)
+    location = response["Location"]
+    rp.fetch_token(
+        live_server.url + "/o/token/", authorization_response=location, code_verifier=verifier
+    )
+    with pytest.raises(Exception, match="invalid_grant"):
+        rp.fetch_token(
+            live_server.url + "/o/token/", authorization_response=location, code_verifier=verifier
+        )
+
+
+def test_pkce_verifier_mismatch_is_refused(logged_in, rp, live_server):
+    response, _, _ = authorize(logged_in, rp, live_server)
+    with pytest.raises(Exception, match="invalid_grant"):
+        rp.fetch_token(
+            live_server.url + "/o/token/",
+            authorization_response=response["Location"],
+            code_verifier=secrets.token_urlsafe(48),
+        )
+
+
+def test_plain_pkce_is_refused(logged_in, oidc_client):
+    verifier = secrets.token_urlsafe(48)
+    response = logged_in.get(
+        "/o/authorize/",
+        {
+            "response_type": "code",
+            "client_id": oidc_client.client_id,
+            "redirect_uri": REDIRECT_URI,
+            "scope": "openid",
+            "code_challenge": verifier,
+            "code_challenge_method": "plain",
+        },
+    )
+    assert response["Location"].startswith(REDIRECT_URI + "?error=invalid_request")
+    assert "plain" in response["Location"]
+    assert not Grant.objects.exists()
+
+
+def test_missing_pkce_is_refused(logged_in, oidc_client):
+    response = logged_in.get(
+        "/o/authorize/",
+        {
+            "response_type": "code",
+            "client_id": oidc_client.client_id,
+            "redirect_uri": REDIRECT_URI,
+            "scope": "openid",
+        },
+    )
+    assert response["Location"].startswith(REDIRECT_URI + "?error=invalid_request")
+    assert not Grant.objects.exists()
+
+
+def test_redirect_uri_mismatch_is_refused_without_redirect(logged_in, oidc_client):
+    response = logged_in.get(
+        "/o/authorize/",
+        {
+            "response_type": "code",
+            "client_id": oidc_client.client_id,
+            "redirect_uri": REDIRECT_URI + "/../evil",
+            "scope": "openid",
+            "code_challenge": create_s256_code_challenge(secrets.token_urlsafe(48)),
+            "code_challenge_method": "S256",
+        },
+    )
+    # RFC 6749 §4.1.2.1: never redirect to an unregistered URI; the user reads why, in French.
+    assert response.status_code == 400
+    assert "adresse de retour non enregistrée" in unescape(response.content.decode())
+    assert not Grant.objects.exists()
+
+
+@pytest.mark.parametrize("response_type", ["token", "id_token", "id_token token", "code id_token"])
+def test_implicit_and_hybrid_flows_are_refused(logged_in, oidc_client, response_type):
+    response = logged_in.get(
+        "/o/authorize/",
+        {
+            "response_type": response_type,
+            "client_id": oidc_client.client_id,
+            "redirect_uri": REDIRECT_URI,
+            "scope": "openid",
+            "nonce": "n",
+            "code_challenge": create_s256_code_challenge(secrets.token_urlsafe(48)),
+            "code_challenge_method": "S256",
+        },
+    )
+    location = response.get("Location", "")
+    assert "access_token=" not in location and "id_token=" not in location
+    assert "error=" in location or response.status_code >= 400
+    assert not AccessToken.objects.exists()
+
+
+def test_password_grant_is_refused(oidc_client, rp_secret, active_user, client):
+    response = client.post(
+        "/o/token/",
+        {"grant_type": "password", "username": "jean.dupont", "password": STRONG_PASSWORD},
+        HTTP_AUTHORIZATION=requests.auth._basic_auth_str(oidc_client.client_id, rp_secret),
+    )
+    assert response.status_code in (400, 401)
+    assert not AccessToken.objects.exists()
+
+
+def test_user_outside_the_applications_profile_is_refused(logged_in, rp, oidc_client, live_server):
+    app = oidc_client.portail_application
+    app.profiles = ["eleve"]
+    app.save()
+    response, _, _ = authorize(logged_in, rp, live_server)
+    assert response.status_code == 403
+
+
+def test_rp_initiated_logout_ends_the_portal_session(logged_in, rp, oidc_client, live_server):
+    token, _, _ = code_login(logged_in, rp, live_server)
+    response = logged_in.get(
+        "/o/logout/",
+        {
+            "id_token_hint": token["id_token"],
+            "post_logout_redirect_uri": "https://rp.example.test/bye",
+            "client_id": oidc_client.client_id,
+        },
+    )
+    assert response.status_code == 302
+    assert response["Location"].startswith("https://rp.example.test/bye")
+    assert "_auth_user_id" not in logged_in.session
+
+
+def test_prompt_login_asks_for_the_password_again(logged_in, rp, live_server):
+    response, _, _ = authorize(logged_in, rp, live_server, prompt="login")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/auth/login?next=")
+    assert "prompt" not in parse_qs(urlsplit(response["Location"]).query)["next"][0]
+    response = logged_in.post(
+        response["Location"], {"identifier": "jean.dupont", "password": STRONG_PASSWORD}
+    )
+    assert logged_in.get(response["Location"])["Location"].startswith(REDIRECT_URI + "?code=")
+
+
+def test_client_may_ask_only_the_scopes_its_release_list_allows(
+    logged_in, rp, oidc_client, live_server
+):
+    app = oidc_client.portail_application
+    app.released_attributes = ["identifier", "displayName"]  # no email
+    app.save()
+    response, _, _ = authorize(logged_in, rp, live_server)  # asks "openid profile email ent"
+    assert "error=invalid_scope" in response["Location"]
+    rp.scope = "openid profile ent"
+    response, _, _ = authorize(logged_in, rp, live_server)
+    assert "code=" in response["Location"]
+
+
+def test_authorization_is_audited(logged_in, rp, live_server, active_user):
+    from portail.audit.models import Event
+
+    code_login(logged_in, rp, live_server)
+    assert Event.objects.filter(tag="sso.oidc.authorize", target=active_user).exists()
+
+
+def test_access_token_in_the_query_string_is_refused(logged_in, rp, live_server):
+    token, _, _ = code_login(logged_in, rp, live_server)
+    # RFC 9700 §4.3.2: bearer tokens travel in the Authorization header only.
+    response = requests.get(
+        live_server.url + "/o/userinfo/", params={"access_token": token["access_token"]}, timeout=5
+    )
+    assert response.status_code == 401
