@@ -22,20 +22,9 @@ os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # the ORM and Playwright share
 CHROMIUM = Path(os.environ.get("PORTAIL_CHROMIUM", "/usr/bin/chromium"))
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    if not CHROMIUM.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI: Chromium not found at {CHROMIUM}", pytrace=False)
-        pytest.skip(f"Chromium not found at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox", "--disable-gpu"]
-        )
-        yield browser
-        browser.close()
+@pytest.fixture
+def chromium(browser):
+    return browser  # the session's one Chromium (tests/browser.py)
 
 
 @pytest.fixture
