@@ -45,6 +45,14 @@ class SearchForm(ScopedForm):
     state = forms.ChoiceField(label="État", required=False, choices=STATE_CHOICES)
 
 
+class StructureSearchForm(forms.Form):
+    q = forms.CharField(label="Nom ou UAI de l'établissement", required=False, max_length=150)
+
+
+class ReferentSearchForm(forms.Form):
+    q = forms.CharField(label="Nom ou identifiant", required=False, max_length=150)
+
+
 class LettersForm(ScopedForm):
     school_class = forms.ModelChoiceField(
         label="Classe", required=False, queryset=None, empty_label="Toutes"

@@ -13,7 +13,8 @@ from portail.accounts.models import Profile, State, User, identifier_validator
 from portail.accounts.provisioning import issue_activation_code
 from portail.accounts.services import DomainError
 from portail.audit.services import record
-from portail.directory.models import Relationship
+from portail.directory import services as directory_services
+from portail.directory.models import Function, Relationship
 from portail.recovery.services import request_password_reset
 from portail.security import ratelimit
 
@@ -64,6 +65,21 @@ class LinkExists(DomainError):
 
 class NoEmail(DomainError):
     message = "Ce compte n'a pas d'adresse de messagerie : donnez-lui un nouveau code d'activation."
+
+
+class NotStaff(DomainError):
+    message = (
+        "Un référent ENT est un enseignant ou un personnel de l'établissement, dont le compte "
+        "est activé et non bloqué."
+    )
+
+
+class AlreadyReferent(DomainError):
+    message = "Ce compte est déjà référent ENT de cet établissement."
+
+
+class NotReferent(DomainError):
+    message = "Ce compte n'est pas référent ENT de cet établissement."
 
 
 # --- Second factor (RFC 6238) ------------------------------------------------------------------
@@ -372,3 +388,40 @@ def ignore_duplicate(request, first, second):
     if created:
         for account, other in ((first, second), (second, first)):
             _audit("console.duplicate.ignored", request, account, other=other.identifier)
+
+
+# --- Référents ENT (the regional administrator's pages) ---------------------------------------
+
+STAFF_PROFILES = (Profile.ENSEIGNANT, Profile.PERSONNEL)
+
+
+def referent_candidates(structure):
+    """Who may become référent ENT of `structure`: its own activated, unblocked staff."""
+    return User.objects.filter(
+        structures=structure,
+        profile__in=STAFF_PROFILES,
+        state=State.ACTIVE,
+        deactivated_at__isnull=True,
+    ).exclude(
+        pk__in=Function.objects.filter(role=Function.Role.REFERENT, structure=structure).values(
+            "user_id"
+        )
+    )
+
+
+@transaction.atomic
+def appoint_referent(request, structure, account):
+    """The directory's operation (regional admins only, audited), for one of the school's staff."""
+    if Function.objects.filter(
+        user=account, role=Function.Role.REFERENT, structure=structure
+    ).exists():
+        raise AlreadyReferent
+    if not referent_candidates(structure).filter(pk=account.pk).exists():
+        raise NotStaff
+    directory_services.appoint_referent(request.user, account, structure, request=request)
+
+
+@transaction.atomic
+def dismiss_referent(request, structure, account):
+    if not directory_services.dismiss_referent(request.user, account, structure, request=request):
+        raise NotReferent
