@@ -93,6 +93,20 @@ class LinkForm(forms.Form):
     )
 
 
+class MergeForm(forms.Form):
+    """Which of two accounts of one person lives on; the activated one is proposed."""
+
+    keep = forms.TypedChoiceField(label="Compte à conserver", coerce=int, widget=forms.RadioSelect)
+
+    def __init__(self, *args, pair, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["keep"].choices = [
+            (a.pk, f"{a.display_name} — {a.identifier} ({a.get_state_display()})") for a in pair
+        ]
+        active = [a for a in pair if a.state == "active"]
+        self.fields["keep"].initial = (active or list(pair))[0].pk
+
+
 class LetterCodeForm(forms.Form):
     code = forms.CharField(max_length=16, widget=forms.HiddenInput)
 

@@ -7,6 +7,7 @@ actor, the target and the before/after values (never a code or a secret).
 import time
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from portail.accounts.models import Profile, State, User, identifier_validator
@@ -80,6 +81,29 @@ class AlreadyReferent(DomainError):
 
 class NotReferent(DomainError):
     message = "Ce compte n'est pas référent ENT de cet établissement."
+
+
+class CannotMerge(DomainError):
+    message = "Ces deux comptes ne peuvent pas être fusionnés."
+
+
+class MergeProfilesDiffer(CannotMerge):
+    message = (
+        "Les deux comptes n'ont pas le même profil : ce sont deux comptes distincts, "
+        "écartez la paire."
+    )
+
+
+class MergeFunctionHolder(CannotMerge):
+    message = "Un compte qui exerce une fonction (référent ENT) ne peut pas être fusionné."
+
+
+class AlreadyMerged(CannotMerge):
+    message = "Ce compte est déjà désactivé : il a sans doute déjà été fusionné."
+
+
+class Deactivated(DomainError):
+    message = "Ce compte est désactivé (fusionné ou sortant) : il ne peut plus être débloqué."
 
 
 # --- Second factor (RFC 6238) ------------------------------------------------------------------
@@ -197,6 +221,8 @@ def block_account(request, account):
 def unblock_account(request, account):
     if account.state != State.BLOCKED:
         raise NotBlocked
+    if account.deactivated_at is not None:  # unblocking would not let it in anyway
+        raise Deactivated
     # Back to where it was: an account without a password (never activated, or given a new code)
     # returns to its first connection, and its activation code works again.
     account.state = State.ACTIVE if account.has_usable_password() else State.PENDING
@@ -388,6 +414,100 @@ def ignore_duplicate(request, first, second):
     if created:
         for account, other in ((first, second), (second, first)):
             _audit("console.duplicate.ignored", request, account, other=other.identifier)
+
+
+# Blank fields of the kept account that the folded one may fill (never overwritten).
+MERGE_FILLED_FIELDS = ("email", "phone", "birth_date", "ine")
+
+
+def _merge_snapshot(account) -> dict:
+    return {
+        "structures": sorted(account.structures.values_list("uai", flat=True)),
+        "classes": sorted(account.classes.values_list("name", flat=True)),
+        "groups": sorted(account.teaching_groups.values_list("name", flat=True)),
+        "parents": sorted(
+            User.objects.filter(child_links__child=account).values_list("identifier", flat=True)
+        ),
+        "children": sorted(
+            User.objects.filter(parent_links__parent=account).values_list("identifier", flat=True)
+        ),
+        "external_id": account.external_id or "",
+        **{f: str(getattr(account, f) or "") for f in MERGE_FILLED_FIELDS},
+    }
+
+
+@transaction.atomic
+def merge_accounts(request, kept, folded):
+    """One person, two accounts: `folded` gives its classes, groups, structures and parent–child
+    links to `kept` and is deactivated (blocked, every session and code dead). Its identifier and
+    password die with it; `kept` keeps its own. `folded` stays a member of its structures, so the
+    référent still finds it, and its audit trail, in the console."""
+    if kept.pk == folded.pk:
+        raise CannotMerge
+    # Fresh rows, locked: two référents merging the same pair at once must not both succeed.
+    kept, folded = (
+        User.objects.select_for_update().get(pk=kept.pk),
+        User.objects.select_for_update().get(pk=folded.pk),
+    )
+    if kept.profile != folded.profile:
+        raise MergeProfilesDiffer
+    if Function.objects.filter(user__in=[kept, folded]).exists():
+        raise MergeFunctionHolder
+    if kept.deactivated_at is not None or folded.deactivated_at is not None:
+        raise AlreadyMerged
+    kept_before, folded_before = _merge_snapshot(kept), _merge_snapshot(folded)
+    folded_state = folded.state
+
+    kept.structures.add(*folded.structures.all())
+    kept.classes.add(*folded.classes.all())
+    kept.teaching_groups.add(*folded.teaching_groups.all())
+    folded.classes.clear()
+    folded.teaching_groups.clear()
+    for link in Relationship.objects.filter(parent=folded):
+        if link.child_id != kept.pk:
+            Relationship.objects.get_or_create(parent=kept, child_id=link.child_id)
+    for link in Relationship.objects.filter(child=folded):
+        if link.parent_id != kept.pk:
+            Relationship.objects.get_or_create(parent_id=link.parent_id, child=kept)
+    Relationship.objects.filter(Q(parent=folded) | Q(child=folded)).delete()
+
+    filled = [f for f in MERGE_FILLED_FIELDS if not getattr(kept, f) and getattr(folded, f)]
+    for field in filled:
+        setattr(kept, field, getattr(folded, field))
+    if kept.external_id is None and folded.external_id is not None:
+        # The next import must find the person again on the account that lives on.
+        kept.external_source, kept.external_id = folded.external_source, folded.external_id
+        folded.external_id = None
+        folded.save(update_fields=["external_id"])  # first: the pair is unique
+        filled += ["external_source", "external_id"]
+    if filled:
+        kept.save(update_fields=filled)
+
+    folded.state = State.BLOCKED
+    folded.deactivated_at = timezone.now()
+    folded.end_all_sessions()
+    folded.save(update_fields=["state", "deactivated_at", "session_stamp"])
+    folded.tokens.all().delete()  # its activation code and reset links die now
+
+    ids = {"kept": kept.pk, "folded": folded.pk, "kept_identifier": kept.identifier}
+    ids["folded_identifier"] = folded.identifier
+    _audit(
+        "console.account.merged",
+        request,
+        kept,
+        before=kept_before,
+        after=_merge_snapshot(kept),
+        **ids,
+    )
+    _audit(
+        "console.account.merged_into",
+        request,
+        folded,
+        before={**folded_before, "state": folded_state},
+        after={**_merge_snapshot(folded), "state": folded.state, "deactivated": True},
+        **ids,
+    )
+    return kept
 
 
 # --- Référents ENT (the regional administrator's pages) ---------------------------------------

@@ -24,6 +24,9 @@ urlpatterns = [
     path(
         "doublons/<int:pk>/<int:other_pk>/ecarter", views.ignore_duplicate, name="ignore_duplicate"
     ),
+    path(
+        "doublons/<int:pk>/<int:other_pk>/fusionner", views.merge_duplicate, name="merge_duplicate"
+    ),
     path("referents", views.referents, name="referents"),
     path("referents/<int:structure_pk>/", views.structure_referents, name="structure_referents"),
     path(

@@ -33,6 +33,7 @@ from .forms import (
     LetterCodeForm,
     LettersForm,
     LinkForm,
+    MergeForm,
     NamesForm,
     ReferentSearchForm,
     SearchForm,
@@ -55,6 +56,8 @@ TAG_LABELS = {
     "console.account.unlinked": "Lien parent–élève retiré",
     "console.letters.new_code": "Fiche de connexion (nouveau code)",
     "console.duplicate.ignored": "Doublon écarté",
+    "console.account.merged": "Doublon fusionné dans ce compte",
+    "console.account.merged_into": "Compte fusionné dans un autre (désactivé)",
     "directory.referent.appointed": "Nommé référent ENT",
     "directory.referent.dismissed": "Retiré des référents ENT",
     "directory.import": "Import",
@@ -563,7 +566,9 @@ def audit_log(request):
 
 @console_view
 def duplicates(request):
-    pairs = services.possible_duplicates(scoping.visible_accounts(request.user))
+    # A merged (or departed) account is no longer a duplicate of anyone.
+    accounts = scoping.visible_accounts(request.user).filter(deactivated_at__isnull=True)
+    pairs = services.possible_duplicates(accounts)
     return render(request, "console/duplicates.html", {"pairs": pairs})
 
 
@@ -575,6 +580,30 @@ def ignore_duplicate(request, pk, other_pk):
     services.ignore_duplicate(request, first, second)
     messages.success(request, "Les deux comptes sont notés comme deux personnes différentes.")
     return redirect("console:duplicates")
+
+
+@console_view
+def merge_duplicate(request, pk, other_pk):
+    pair = (
+        scoping.get_visible_account(request.user, pk),
+        scoping.get_visible_account(request.user, other_pk),
+    )
+    form = MergeForm(request.POST or None, pair=pair)
+    if request.method == "POST" and form.is_valid():
+        kept = next(a for a in pair if a.pk == form.cleaned_data["keep"])
+        folded = next(a for a in pair if a.pk != kept.pk)
+        try:
+            services.merge_accounts(request, kept, folded)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+            return redirect("console:duplicates")
+        messages.success(
+            request,
+            f"Les comptes sont fusionnés : {kept.identifier} est conservé, "
+            f"{folded.identifier} est désactivé.",
+        )
+        return redirect("console:account", pk=kept.pk)
+    return render(request, "console/merge.html", {"form": form, "pair": pair})
 
 
 # --- Import of a school's own CSV: upload, preview, confirm, report ------------------------------
