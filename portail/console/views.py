@@ -61,6 +61,7 @@ TAG_LABELS = {
     "directory.referent.appointed": "Nommé référent ENT",
     "directory.referent.dismissed": "Retiré des référents ENT",
     "directory.import": "Import",
+    "account.created": "Compte créé (import)",
     "account.login": "Connexion",
     "account.login.failed": "Échec de connexion",
     "account.login.blocked": "Connexion refusée (compte bloqué)",
@@ -612,18 +613,16 @@ SESSION_IMPORT = "console_import"
 
 
 def _run_import(request, pending, *, dry_run):
-    from portail.directory.imports.region_csv import import_region_csv
-
     structure = scoping.visible_structures(request.user).filter(pk=pending["structure"]).first()
     if structure is None:
         raise Http404
-    return structure, import_region_csv(
+    return structure, services.import_school_file(
+        request,
         base64.b64decode(pending["data"]),
         structure=structure,
         profile=pending["profile"],
         full=pending["full"],
         dry_run=dry_run,
-        actor=request.user,
     )
 
 
