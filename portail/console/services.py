@@ -445,11 +445,13 @@ def merge_accounts(request, kept, folded):
     référent still finds it, and its audit trail, in the console."""
     if kept.pk == folded.pk:
         raise CannotMerge
-    # Fresh rows, locked: two référents merging the same pair at once must not both succeed.
-    kept, folded = (
-        User.objects.select_for_update().get(pk=kept.pk),
-        User.objects.select_for_update().get(pk=folded.pk),
-    )
+    # Fresh rows, locked in pk order (no deadlock between two référents merging the same pair
+    # in opposite directions): the second one finds the other account already deactivated.
+    locked = {
+        u.pk: u
+        for u in User.objects.select_for_update().filter(pk__in=[kept.pk, folded.pk]).order_by("pk")
+    }
+    kept, folded = locked[kept.pk], locked[folded.pk]
     if kept.profile != folded.profile:
         raise MergeProfilesDiffer
     if Function.objects.filter(user__in=[kept, folded]).exists():

@@ -164,3 +164,13 @@ def test_keep_must_be_one_of_the_pair(console, pair, active_user):
     assert response.status_code == 200 and "Sélectionnez un choix valide" in text(response)
     new.refresh_from_db()
     assert new.deactivated_at is None
+
+
+def test_a_pair_is_merged_once(console, pair):
+    old, new = pair["old"], pair["new"]
+    console.post(merge_url(old, new), {"keep": old.pk})
+    again = text(console.post(merge_url(old, new), {"keep": new.pk}, follow=True))
+    assert "déjà désactivé" in again
+    old.refresh_from_db()
+    assert old.deactivated_at is None and old.state == State.ACTIVE
+    assert Event.objects.filter(tag="console.account.merged").count() == 1
