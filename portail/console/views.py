@@ -194,7 +194,7 @@ def verify(request):
 
 
 def _search(actor, data):
-    accounts = scoping.visible_accounts(actor).prefetch_related("classes", "structures")
+    accounts = scoping.with_visible_memberships(actor, scoping.visible_accounts(actor))
     for word in data.get("q", "").split():
         accounts = accounts.filter(
             Q(first_name__icontains=word)
@@ -489,7 +489,7 @@ def _letters_selection(actor, data):
         accounts = accounts.filter(profile=data["profile"])
     if data.get("only_pending"):
         accounts = accounts.filter(state=State.PENDING)
-    return accounts.prefetch_related("classes", "structures").order_by(
+    return scoping.with_visible_memberships(actor, accounts).order_by(
         "last_name", "first_name", "pk"
     )
 
