@@ -55,3 +55,6 @@ def enter_admin(client, user):
     session = client.session
     session[SESSION_VERIFIED] = user.pk
     session.save()
+
+
+from tests.browser import axe, browser  # noqa: E402,F401  (session-wide browser fixtures)

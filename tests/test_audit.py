@@ -42,3 +42,13 @@ def test_login_failure_records_ip_and_user_agent_but_no_secret(client, active_us
     assert event.target == active_user and event.ip == "203.0.113.9"
     assert event.user_agent == "Firefox/140"
     assert "secret-typed-123" not in str(event.data) + event.subject
+
+
+def test_events_about_an_account_hold_its_id_not_its_name(active_user):
+    # Erasing a leaver must leave no identifier or name of his in the append-only trail.
+    event = record("account.login", target=active_user, subject="jean.dupont")
+    assert event.subject == "" and event.target_id == active_user.pk
+    assert "jean" not in str(event.data).lower()
+    assert record("account.login.failed", subject="personne.inconnue").subject == (
+        "personne.inconnue"
+    )

@@ -19,7 +19,10 @@ def record(tag, *, request=None, target=None, actor=None, subject="", **data) ->
         tag=tag,
         target=target,
         actor=actor,
-        subject=subject or (target.identifier if target is not None else ""),
+        # The account is named by its id only: once a leaver's personal data is erased
+        # (arrêté du 30 novembre 2006, art. 6), the append-only trail keeps no name of his.
+        # `subject` is for what was typed when no account matched.
+        subject=subject if target is None else "",
         data=data,
         **request_meta(request),
     )

@@ -45,6 +45,14 @@ class SearchForm(ScopedForm):
     state = forms.ChoiceField(label="État", required=False, choices=STATE_CHOICES)
 
 
+class StructureSearchForm(forms.Form):
+    q = forms.CharField(label="Nom ou UAI de l'établissement", required=False, max_length=150)
+
+
+class ReferentSearchForm(forms.Form):
+    q = forms.CharField(label="Nom ou identifiant", required=False, max_length=150)
+
+
 class LettersForm(ScopedForm):
     school_class = forms.ModelChoiceField(
         label="Classe", required=False, queryset=None, empty_label="Toutes"
@@ -83,6 +91,20 @@ class LinkForm(forms.Form):
         max_length=64,
         help_text="Le parent pour un élève, l'élève pour un parent.",
     )
+
+
+class MergeForm(forms.Form):
+    """Which of two accounts of one person lives on; the activated one is proposed."""
+
+    keep = forms.TypedChoiceField(label="Compte à conserver", coerce=int, widget=forms.RadioSelect)
+
+    def __init__(self, *args, pair, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["keep"].choices = [
+            (a.pk, f"{a.display_name} — {a.identifier} ({a.get_state_display()})") for a in pair
+        ]
+        active = [a for a in pair if a.state == "active"]
+        self.fields["keep"].initial = (active or list(pair))[0].pk
 
 
 class LetterCodeForm(forms.Form):

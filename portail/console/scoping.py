@@ -5,7 +5,7 @@ A référent sees the accounts of the structures he administers (directory's
 administrator manages référents (issue 3 §1). Nor his own account. Anything else is answered 404, as if it did not exist.
 """
 
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Prefetch
 from django.http import Http404
 
 from portail.accounts.models import User
@@ -49,8 +49,22 @@ def visible_events(actor):
     return Event.objects.filter(target__in=visible_accounts(actor).values("pk"))
 
 
+def with_visible_memberships(actor, accounts):
+    """Prefetch each account's structures and classes, only those the actor administers.
+
+    An account may also belong to another school (a teacher in two collèges, a parent of pupils
+    in two schools): `account.structures.all()` and `account.classes.all()` then show a référent
+    nothing of the other school.
+    """
+    structures = visible_structures(actor)
+    return accounts.prefetch_related(
+        Prefetch("structures", queryset=structures),
+        Prefetch("classes", queryset=SchoolClass.objects.filter(structure__in=structures)),
+    )
+
+
 def get_visible_account(actor, pk) -> User:
-    account = visible_accounts(actor).filter(pk=pk).first()
+    account = with_visible_memberships(actor, visible_accounts(actor).filter(pk=pk)).first()
     if account is None:
         raise Http404
     return account

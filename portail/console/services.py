@@ -7,13 +7,16 @@ actor, the target and the before/after values (never a code or a secret).
 import time
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from portail.accounts.models import Profile, State, User, identifier_validator
 from portail.accounts.provisioning import issue_activation_code
 from portail.accounts.services import DomainError
-from portail.audit.services import record
-from portail.directory.models import Relationship
+from portail.audit.models import Event
+from portail.audit.services import record, request_meta
+from portail.directory import services as directory_services
+from portail.directory.models import Function, Relationship
 from portail.recovery.services import request_password_reset
 from portail.security import ratelimit
 
@@ -64,6 +67,44 @@ class LinkExists(DomainError):
 
 class NoEmail(DomainError):
     message = "Ce compte n'a pas d'adresse de messagerie : donnez-lui un nouveau code d'activation."
+
+
+class NotStaff(DomainError):
+    message = (
+        "Un référent ENT est un enseignant ou un personnel de l'établissement, dont le compte "
+        "est activé et non bloqué."
+    )
+
+
+class AlreadyReferent(DomainError):
+    message = "Ce compte est déjà référent ENT de cet établissement."
+
+
+class NotReferent(DomainError):
+    message = "Ce compte n'est pas référent ENT de cet établissement."
+
+
+class CannotMerge(DomainError):
+    message = "Ces deux comptes ne peuvent pas être fusionnés."
+
+
+class MergeProfilesDiffer(CannotMerge):
+    message = (
+        "Les deux comptes n'ont pas le même profil : ce sont deux comptes distincts, "
+        "écartez la paire."
+    )
+
+
+class MergeFunctionHolder(CannotMerge):
+    message = "Un compte qui exerce une fonction (référent ENT) ne peut pas être fusionné."
+
+
+class AlreadyMerged(CannotMerge):
+    message = "Ce compte est déjà désactivé : il a sans doute déjà été fusionné."
+
+
+class Deactivated(DomainError):
+    message = "Ce compte est désactivé (fusionné ou sortant) : il ne peut plus être débloqué."
 
 
 # --- Second factor (RFC 6238) ------------------------------------------------------------------
@@ -181,6 +222,8 @@ def block_account(request, account):
 def unblock_account(request, account):
     if account.state != State.BLOCKED:
         raise NotBlocked
+    if account.deactivated_at is not None:  # unblocking would not let it in anyway
+        raise Deactivated
     # Back to where it was: an account without a password (never activated, or given a new code)
     # returns to its first connection, and its activation code works again.
     account.state = State.ACTIVE if account.has_usable_password() else State.PENDING
@@ -372,3 +415,181 @@ def ignore_duplicate(request, first, second):
     if created:
         for account, other in ((first, second), (second, first)):
             _audit("console.duplicate.ignored", request, account, other=other.identifier)
+
+
+# Blank fields of the kept account that the folded one may fill (never overwritten).
+MERGE_FILLED_FIELDS = ("email", "phone", "birth_date", "ine")
+
+
+def _merge_snapshot(account) -> dict:
+    return {
+        "structures": sorted(account.structures.values_list("uai", flat=True)),
+        "classes": sorted(account.classes.values_list("name", flat=True)),
+        "groups": sorted(account.teaching_groups.values_list("name", flat=True)),
+        "parents": sorted(
+            User.objects.filter(child_links__child=account).values_list("identifier", flat=True)
+        ),
+        "children": sorted(
+            User.objects.filter(parent_links__parent=account).values_list("identifier", flat=True)
+        ),
+        "external_id": account.external_id or "",
+        **{f: str(getattr(account, f) or "") for f in MERGE_FILLED_FIELDS},
+    }
+
+
+@transaction.atomic
+def merge_accounts(request, kept, folded):
+    """One person, two accounts: `folded` gives its classes, groups, structures and parent–child
+    links to `kept` and is deactivated (blocked, every session and code dead). Its identifier and
+    password die with it; `kept` keeps its own. `folded` stays a member of its structures, so the
+    référent still finds it, and its audit trail, in the console."""
+    if kept.pk == folded.pk:
+        raise CannotMerge
+    # Fresh rows, locked in pk order (no deadlock between two référents merging the same pair
+    # in opposite directions): the second one finds the other account already deactivated.
+    locked = {
+        u.pk: u
+        for u in User.objects.select_for_update().filter(pk__in=[kept.pk, folded.pk]).order_by("pk")
+    }
+    kept, folded = locked[kept.pk], locked[folded.pk]
+    if kept.profile != folded.profile:
+        raise MergeProfilesDiffer
+    if Function.objects.filter(user__in=[kept, folded]).exists():
+        raise MergeFunctionHolder
+    if kept.deactivated_at is not None or folded.deactivated_at is not None:
+        raise AlreadyMerged
+    kept_before, folded_before = _merge_snapshot(kept), _merge_snapshot(folded)
+    folded_state = folded.state
+
+    kept.structures.add(*folded.structures.all())
+    kept.classes.add(*folded.classes.all())
+    kept.teaching_groups.add(*folded.teaching_groups.all())
+    folded.classes.clear()
+    folded.teaching_groups.clear()
+    for link in Relationship.objects.filter(parent=folded):
+        if link.child_id != kept.pk:
+            Relationship.objects.get_or_create(parent=kept, child_id=link.child_id)
+    for link in Relationship.objects.filter(child=folded):
+        if link.parent_id != kept.pk:
+            Relationship.objects.get_or_create(parent_id=link.parent_id, child=kept)
+    Relationship.objects.filter(Q(parent=folded) | Q(child=folded)).delete()
+
+    filled = [f for f in MERGE_FILLED_FIELDS if not getattr(kept, f) and getattr(folded, f)]
+    for field in filled:
+        setattr(kept, field, getattr(folded, field))
+    if kept.external_id is None and folded.external_id is not None:
+        # The next import must find the person again on the account that lives on.
+        kept.external_source, kept.external_id = folded.external_source, folded.external_id
+        folded.external_id = None
+        folded.save(update_fields=["external_id"])  # first: the pair is unique
+        filled += ["external_source", "external_id"]
+    if filled:
+        kept.save(update_fields=filled)
+
+    folded.state = State.BLOCKED
+    folded.deactivated_at = timezone.now()
+    folded.end_all_sessions()
+    folded.save(update_fields=["state", "deactivated_at", "session_stamp"])
+    folded.tokens.all().delete()  # its activation code and reset links die now
+
+    ids = {"kept": kept.pk, "folded": folded.pk, "kept_identifier": kept.identifier}
+    ids["folded_identifier"] = folded.identifier
+    _audit(
+        "console.account.merged",
+        request,
+        kept,
+        before=kept_before,
+        after=_merge_snapshot(kept),
+        **ids,
+    )
+    _audit(
+        "console.account.merged_into",
+        request,
+        folded,
+        before={**folded_before, "state": folded_state},
+        after={**_merge_snapshot(folded), "state": folded.state, "deactivated": True},
+        **ids,
+    )
+    return kept
+
+
+# --- Référents ENT (the regional administrator's pages) ---------------------------------------
+
+STAFF_PROFILES = (Profile.ENSEIGNANT, Profile.PERSONNEL)
+
+
+def referent_candidates(structure):
+    """Who may become référent ENT of `structure`: its own activated, unblocked staff."""
+    return User.objects.filter(
+        structures=structure,
+        profile__in=STAFF_PROFILES,
+        state=State.ACTIVE,
+        deactivated_at__isnull=True,
+    ).exclude(
+        pk__in=Function.objects.filter(role=Function.Role.REFERENT, structure=structure).values(
+            "user_id"
+        )
+    )
+
+
+@transaction.atomic
+def appoint_referent(request, structure, account):
+    """The directory's operation (regional admins only, audited), for one of the school's staff."""
+    if Function.objects.filter(
+        user=account, role=Function.Role.REFERENT, structure=structure
+    ).exists():
+        raise AlreadyReferent
+    if not referent_candidates(structure).filter(pk=account.pk).exists():
+        raise NotStaff
+    directory_services.appoint_referent(request.user, account, structure, request=request)
+
+
+@transaction.atomic
+def dismiss_referent(request, structure, account):
+    if not directory_services.dismiss_referent(request.user, account, structure, request=request):
+        raise NotReferent
+
+
+# --- Import of a school's own file ------------------------------------------------------------
+
+
+def import_school_file(request, data: bytes, *, structure, profile, full, dry_run):
+    """The region's CSV for one school, through the directory's import; a confirmed import also
+    writes one "account.created" event per new account (the bulk AAF path writes only its
+    summary: a million events each September would say nothing more)."""
+    from portail.directory.imports.region_csv import import_region_csv
+
+    with transaction.atomic():
+        report = import_region_csv(
+            data,
+            structure=structure,
+            profile=profile,
+            full=full,
+            dry_run=dry_run,
+            actor=request.user,
+        )
+        if not dry_run:
+            meta = request_meta(request)
+            at = timezone.now()
+            # One INSERT for a whole school (1,500 rows), the same fields as audit.record().
+            Event.objects.bulk_create(
+                Event(
+                    tag="account.created",
+                    at=at,
+                    actor=request.user,
+                    target_id=account.user_id,
+                    subject=account.identifier,
+                    data={
+                        "source": f"csv:{structure.uai}",
+                        "after": {
+                            "identifier": account.identifier,
+                            "profile": account.profile,
+                            "classes": account.classes,
+                        },
+                    },
+                    **meta,
+                )
+                for account in report.created
+                if account.user_id is not None
+            )
+    return report

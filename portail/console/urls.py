@@ -24,4 +24,19 @@ urlpatterns = [
     path(
         "doublons/<int:pk>/<int:other_pk>/ecarter", views.ignore_duplicate, name="ignore_duplicate"
     ),
+    path(
+        "doublons/<int:pk>/<int:other_pk>/fusionner", views.merge_duplicate, name="merge_duplicate"
+    ),
+    path("referents", views.referents, name="referents"),
+    path("referents/<int:structure_pk>/", views.structure_referents, name="structure_referents"),
+    path(
+        "referents/<int:structure_pk>/nommer/<int:pk>",
+        views.appoint_referent,
+        name="appoint_referent",
+    ),
+    path(
+        "referents/<int:structure_pk>/retirer/<int:pk>",
+        views.dismiss_referent,
+        name="dismiss_referent",
+    ),
 ]

@@ -9,7 +9,7 @@ import segno
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Q
+from django.db.models import Prefetch, Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 
 from portail.accounts.models import State, User
 from portail.accounts.services import DomainError, usable_activation_token
-from portail.directory.models import Relationship
+from portail.directory.models import Function, Relationship, Structure, is_regional_admin
 from portail.security import ratelimit
 from portail.security.views import rate_limited
 
@@ -33,8 +33,11 @@ from .forms import (
     LetterCodeForm,
     LettersForm,
     LinkForm,
+    MergeForm,
     NamesForm,
+    ReferentSearchForm,
     SearchForm,
+    StructureSearchForm,
 )
 from .letters import Letter, letters_csv, letters_pdf
 
@@ -53,7 +56,12 @@ TAG_LABELS = {
     "console.account.unlinked": "Lien parent–élève retiré",
     "console.letters.new_code": "Fiche de connexion (nouveau code)",
     "console.duplicate.ignored": "Doublon écarté",
+    "console.account.merged": "Doublon fusionné dans ce compte",
+    "console.account.merged_into": "Compte fusionné dans un autre (désactivé)",
+    "directory.referent.appointed": "Nommé référent ENT",
+    "directory.referent.dismissed": "Retiré des référents ENT",
     "directory.import": "Import",
+    "account.created": "Compte créé (import)",
     "account.login": "Connexion",
     "account.login.failed": "Échec de connexion",
     "account.login.blocked": "Connexion refusée (compte bloqué)",
@@ -96,6 +104,21 @@ def console_view(view):
             return redirect(
                 reverse("console:verify") + "?" + urlencode({"next": request.get_full_path()})
             )
+        # The navigation shows the regional pages to those who may open them.
+        request.console_regional = is_regional_admin(request.user)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def regional_view(view):
+    """A console view for regional administrators only: to anyone else it does not exist."""
+
+    @functools.wraps(view)
+    @console_view
+    def wrapper(request, *args, **kwargs):
+        if not request.console_regional:
+            raise Http404
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -171,7 +194,7 @@ def verify(request):
 
 
 def _search(actor, data):
-    accounts = scoping.visible_accounts(actor).prefetch_related("classes", "structures")
+    accounts = scoping.with_visible_memberships(actor, scoping.visible_accounts(actor))
     for word in data.get("q", "").split():
         accounts = accounts.filter(
             Q(first_name__icontains=word)
@@ -466,7 +489,7 @@ def _letters_selection(actor, data):
         accounts = accounts.filter(profile=data["profile"])
     if data.get("only_pending"):
         accounts = accounts.filter(state=State.PENDING)
-    return accounts.prefetch_related("classes", "structures").order_by(
+    return scoping.with_visible_memberships(actor, accounts).order_by(
         "last_name", "first_name", "pk"
     )
 
@@ -544,7 +567,9 @@ def audit_log(request):
 
 @console_view
 def duplicates(request):
-    pairs = services.possible_duplicates(scoping.visible_accounts(request.user))
+    # A merged (or departed) account is no longer a duplicate of anyone.
+    accounts = scoping.visible_accounts(request.user).filter(deactivated_at__isnull=True)
+    pairs = services.possible_duplicates(accounts)
     return render(request, "console/duplicates.html", {"pairs": pairs})
 
 
@@ -558,24 +583,46 @@ def ignore_duplicate(request, pk, other_pk):
     return redirect("console:duplicates")
 
 
+@console_view
+def merge_duplicate(request, pk, other_pk):
+    pair = (
+        scoping.get_visible_account(request.user, pk),
+        scoping.get_visible_account(request.user, other_pk),
+    )
+    form = MergeForm(request.POST or None, pair=pair)
+    if request.method == "POST" and form.is_valid():
+        kept = next(a for a in pair if a.pk == form.cleaned_data["keep"])
+        folded = next(a for a in pair if a.pk != kept.pk)
+        try:
+            services.merge_accounts(request, kept, folded)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+            return redirect("console:duplicates")
+        messages.success(
+            request,
+            f"Les comptes sont fusionnés : {kept.identifier} est conservé, "
+            f"{folded.identifier} est désactivé.",
+        )
+        return redirect("console:account", pk=kept.pk)
+    return render(request, "console/merge.html", {"form": form, "pair": pair})
+
+
 # --- Import of a school's own CSV: upload, preview, confirm, report ------------------------------
 
 SESSION_IMPORT = "console_import"
 
 
 def _run_import(request, pending, *, dry_run):
-    from portail.directory.imports.region_csv import import_region_csv
-
     structure = scoping.visible_structures(request.user).filter(pk=pending["structure"]).first()
     if structure is None:
         raise Http404
-    return structure, import_region_csv(
+    return structure, services.import_school_file(
+        request,
         base64.b64decode(pending["data"]),
         structure=structure,
         profile=pending["profile"],
         full=pending["full"],
         dry_run=dry_run,
-        actor=request.user,
     )
 
 
@@ -619,3 +666,119 @@ def import_csv(request):
                 {"report": report, "structure": structure, "preview": True, "pending": pending},
             )
     return render(request, "console/import.html", {"form": form})
+
+
+# --- Référents ENT: the regional administrator names and dismisses them ------------------------
+
+CANDIDATES_SHOWN = 20
+
+
+def _referents_of(structures):
+    return structures.prefetch_related(
+        Prefetch(
+            "functions",
+            queryset=Function.objects.filter(role=Function.Role.REFERENT)
+            .select_related("user")
+            .order_by("user__last_name", "user__first_name"),
+            to_attr="referent_functions",
+        )
+    )
+
+
+@regional_view
+def referents(request):
+    form = StructureSearchForm(request.GET or None)
+    structures = Structure.objects.order_by("name", "uai")
+    if form.is_valid():
+        for word in form.cleaned_data["q"].split():
+            structures = structures.filter(Q(name__icontains=word) | Q(uai__iexact=word))
+    page = Paginator(_referents_of(structures), PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request, "console/referents.html", {"form": form, "page": page, "query": query.urlencode()}
+    )
+
+
+def _get_structure(pk):
+    structure = _referents_of(Structure.objects.filter(pk=pk)).first()
+    if structure is None:
+        raise Http404
+    return structure
+
+
+@regional_view
+def structure_referents(request, structure_pk):
+    structure = _get_structure(structure_pk)
+    form = ReferentSearchForm(request.GET or None)
+    candidates = services.referent_candidates(structure)
+    if form.is_valid():
+        for word in form.cleaned_data["q"].split():
+            candidates = candidates.filter(
+                Q(first_name__icontains=word)
+                | Q(last_name__icontains=word)
+                | Q(identifier__icontains=word)
+            )
+    candidates = list(candidates.order_by("last_name", "first_name", "pk")[: CANDIDATES_SHOWN + 1])
+    return render(
+        request,
+        "console/structure_referents.html",
+        {
+            "structure": structure,
+            "form": form,
+            "candidates": candidates[:CANDIDATES_SHOWN],
+            "more": len(candidates) > CANDIDATES_SHOWN,
+        },
+    )
+
+
+def _referent_action(request, structure_pk, pk, *, appoint):
+    structure = _get_structure(structure_pk)
+    if appoint:  # one of the accounts he sees (all the structures' members), checked again below
+        target = scoping.get_visible_account(request.user, pk)
+    else:  # a référent of this structure, even one who is not a member of it
+        target = next((f.user for f in structure.referent_functions if f.user_id == pk), None)
+        if target is None:
+            raise Http404
+    back = reverse("console:structure_referents", kwargs={"structure_pk": structure.pk})
+    if request.method == "POST":
+        operation = services.appoint_referent if appoint else services.dismiss_referent
+        try:
+            operation(request, structure, target)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(
+                request,
+                f"{target.display_name} est référent ENT de {structure.name}."
+                if appoint
+                else f"{target.display_name} n'est plus référent ENT de {structure.name}.",
+            )
+        return redirect(back)
+    spec = (
+        {
+            "title": "Nommer un référent ENT",
+            "explain": f"Ce compte deviendra référent ENT de {structure.name} ({structure.uai}) : "
+            "il verra et gérera les comptes de l'établissement depuis la console, après avoir "
+            "enregistré une application d'authentification.",
+            "button": "Nommer référent",
+        }
+        if appoint
+        else {
+            "title": "Retirer un référent ENT",
+            "explain": f"Ce compte ne sera plus référent ENT de {structure.name} "
+            f"({structure.uai}) : il perd aussitôt l'accès aux comptes de l'établissement.",
+            "button": "Retirer",
+        }
+    )
+    return render(request, "console/confirm.html", {"account": target, "cancel_url": back, **spec})
+
+
+@regional_view
+def appoint_referent(request, structure_pk, pk):
+    return _referent_action(request, structure_pk, pk, appoint=True)
+
+
+@regional_view
+def dismiss_referent(request, structure_pk, pk):
+    return _referent_action(request, structure_pk, pk, appoint=False)

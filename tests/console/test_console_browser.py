@@ -22,20 +22,9 @@ os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # the ORM and Playwright share
 CHROMIUM = Path(os.environ.get("PORTAIL_CHROMIUM", "/usr/bin/chromium"))
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    if not CHROMIUM.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI: Chromium not found at {CHROMIUM}", pytrace=False)
-        pytest.skip(f"Chromium not found at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox", "--disable-gpu"]
-        )
-        yield browser
-        browser.close()
+@pytest.fixture
+def chromium(browser):
+    return browser  # the session's one Chromium (tests/browser.py)
 
 
 @pytest.fixture
@@ -152,4 +141,64 @@ def test_referent_enrols_finds_blocks_unblocks_gives_code_imports_and_prints_let
     page.goto("/auth/login")
     log_in(page, "lea.petit", code)
     expect(page).to_have_url(re.compile("/auth/activation$"))
+    context.close()
+
+
+def test_regional_admin_appoints_and_dismisses_a_referent_then_merges_duplicates(
+    chromium, live_server, check_a11y, school, referent
+):
+    from portail.accounts.models import Profile, User
+    from portail.accounts.provisioning import create_account
+    from portail.directory.models import Function
+
+    from .conftest import enrol, staff, totp_now
+
+    admin = staff("regis.region", None, first_name="Régis", last_name="Région")
+    Function.objects.create(user=admin, role=Function.Role.REGIONAL_ADMIN)
+    enrol(admin)
+    teacher = staff("claire.noir", school, first_name="Claire", last_name="Noir")
+    kept = staff("lea.petit", school, first_name="Léa", last_name="Petit", email="l@example.org")
+    folded, _ = create_account("Léa", "Petit", Profile.PERSONNEL, structures=[school])
+    folded.email = "l@example.org"
+    folded.save()
+
+    context, page = new_page(chromium, live_server)
+    page.goto("/console/")
+    log_in(page, "regis.region", STRONG_PASSWORD)
+    page.get_by_label("Code de vérification").fill(totp_now())
+    page.get_by_role("button", name="Vérifier").click()
+
+    page.get_by_role("link", name="Référents ENT").click()
+    expect(page.get_by_role("heading", name="Référents ENT")).to_be_visible()
+    check_a11y(page)
+    page.get_by_label("Nom ou UAI de l'établissement").fill(school.uai)
+    page.get_by_role("button", name="Rechercher un établissement").click()
+    page.get_by_role("link", name=school.name).click()
+    expect(page.get_by_role("cell", name="anne.martin")).to_be_visible()
+    check_a11y(page)
+    page.get_by_label("Nom ou identifiant").fill("noir")
+    page.get_by_role("button", name="Rechercher").click()
+    page.get_by_role("link", name="Nommer Claire Noir").click()
+    check_a11y(page)
+    page.get_by_role("button", name="Nommer référent").click()
+    expect(page.get_by_text("Claire Noir est référent ENT")).to_be_visible()
+    assert Function.objects.filter(user=teacher, structure=school).exists()
+    page.get_by_role("link", name="Retirer Anne Martin").click()
+    page.get_by_role("button", name="Retirer").click()
+    expect(page.get_by_text("Anne Martin n'est plus référent ENT")).to_be_visible()
+    check_a11y(page)
+    assert not Function.objects.filter(user=referent).exists()
+
+    page.get_by_role("link", name="Doublons possibles").click()
+    check_a11y(page)
+    page.get_by_role("link", name="Fusionner").click()
+    expect(page.get_by_role("heading", name="Fusionner deux comptes")).to_be_visible()
+    check_a11y(page)
+    expect(page.get_by_label("Léa Petit — lea.petit (Actif)")).to_be_checked()  # the activated one
+    page.get_by_role("button", name="Fusionner").click()
+    expect(page.get_by_text("Les comptes sont fusionnés")).to_be_visible()
+    check_a11y(page)
+    folded.refresh_from_db()
+    assert folded.deactivated_at is not None
+    assert User.objects.get(pk=kept.pk).deactivated_at is None
     context.close()

@@ -6,7 +6,6 @@ Elements are found by role and visible label only, as a user (or a screen reader
 """
 
 import os
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -15,45 +14,9 @@ import pytest
 # assertions in the same thread) would otherwise refuse to run "from an async context".
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
-CHROMIUM = Path(os.environ.get("PORTAIL_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not CHROMIUM.exists():
-        message = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI: {message}", pytrace=False)
-        pytest.skip(message)
-    from playwright.sync_api import expect, sync_playwright
-
-    # A shared 2-core CI box hashing Argon2 is slow at times: wait up to 15 s, never sleep.
-    expect.set_options(timeout=15_000)
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture(scope="session")
-def axe():
-    from axe_playwright_python.sync_playwright import Axe
-
-    return Axe()
-
+# The browser and axe-core themselves are session-wide, shared with the console and SSO browser
+# tests (tests/browser.py): Playwright's sync API allows one instance per thread.
+from tests.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402,F401
 
 # WCAG 2.0, 2.1 and 2.2 levels A and AA (RGAA 4.1, the French public-sector reference, maps onto
 # WCAG 2.1 AA), plus axe's best practices. Running by tag also turns on the rules axe leaves off by

@@ -58,16 +58,12 @@ def demo_apps(live_server, settings):
 
 
 @pytest.fixture
-def page():
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the ORM calls of fixtures are
-    # done, and the live server's threads do their own.
+def page(browser):
+    # The session's one Chromium (tests/browser.py); the ORM shares this thread with Playwright.
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM)
-        yield browser.new_page(bypass_csp=True)  # lets axe-core be injected, nothing else
-        browser.close()
+    context = browser.new_context(bypass_csp=True)  # lets axe-core be injected, nothing else
+    yield context.new_page()
+    context.close()
 
 
 def assert_accessible(page):
