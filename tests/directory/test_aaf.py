@@ -171,6 +171,27 @@ def test_doctype_is_refused(db, tmp_path):
     assert User.objects.count() == 0
 
 
+@pytest.mark.parametrize(
+    "prolog",
+    [
+        "<!-- <a> -->",  # a "<" in a comment ended the byte pre-check before the DOCTYPE
+        "<!--" + "x" * 70000 + "-->",  # the DOCTYPE beyond the 64 KiB the pre-check reads
+    ],
+)
+def test_doctype_hidden_behind_a_comment_is_refused(db, tmp_path, prolog):
+    build(tmp_path)
+    entry = feed.pupil("E9", "Zoé", "&boom;", "03/04/2010", "100", "2NDE3").replace(
+        "&amp;boom;", "&boom;"
+    )
+    (tmp_path / "ENT2026_Complet_20260901_Eleve_0001.xml").write_text(
+        f'<?xml version="1.0"?>{prolog}<!DOCTYPE x [<!ENTITY boom "BOUM">]>'
+        f"<ficAlimMENESR>{entry}</ficAlimMENESR>"
+    )
+    with pytest.raises(ImportFileError, match="DOCTYPE"):
+        import_aaf(tmp_path)
+    assert User.objects.count() == 0 and Structure.objects.count() == 0
+
+
 def test_bad_entries_are_rejected_with_their_number(db, tmp_path):
     build(
         tmp_path,

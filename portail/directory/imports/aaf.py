@@ -81,7 +81,7 @@ def iter_entries(path: Path):
         head = f.read(65536)
     root = _ROOT_TAG.search(head)
     if b"<!DOCTYPE" in head[: root.start() if root else len(head)]:
-        raise ImportFileError(f"{path.name} : les déclarations DOCTYPE ne sont pas acceptées.")
+        raise _doctype_refused(path)
     number = 0
     entries = etree.iterparse(  # noqa: S320 (no DTD, no entity resolution, no network)
         str(path),
@@ -94,6 +94,10 @@ def iter_entries(path: Path):
     try:
         for _event, entry in entries:
             number += 1
+            # The byte pre-check above is only a fast path (a comment can hide a "<" before the
+            # DOCTYPE): the parsed tree's own doctype is the authority.
+            if number == 1 and entry.getroottree().docinfo.doctype:
+                raise _doctype_refused(path)
             attrs = {}
             for attr in entry.iter("{*}attr"):
                 name = attr.get("name", "")
@@ -112,10 +116,16 @@ def iter_entries(path: Path):
                 while entry.getprevious() is not None:
                     del parent[0]
             yield number, attrs
+        if entries.root is not None and entries.root.getroottree().docinfo.doctype:
+            raise _doctype_refused(path)  # a file without any entry, but with a DOCTYPE
     except etree.XMLSyntaxError as exc:
         raise ImportFileError(
             f"{path.name} est illisible (XML invalide à la ligne {exc.lineno or '?'})."
         ) from exc
+
+
+def _doctype_refused(path):
+    return ImportFileError(f"{path.name} : les déclarations DOCTYPE ne sont pas acceptées.")
 
 
 # The attributes the directory uses (everything else in the export is skipped unread).
