@@ -277,3 +277,34 @@ def test_full_csv_marks_absent_pupils_of_the_school_leaving(lycee):
     back = _import(PUPILS, lycee, full=True)
     assert back.left == 0 and back.updated == 1
     assert not User.objects.filter(leaving_since__isnull=False).exists()
+
+
+NO_ID = (
+    "Prénom*;Nom*;Date de naissance*;Classes*\n"
+    "Élodie;Dupré;03/04/2010;2nde 3\n"
+    "Jean;Dupont;12/09/2009;2nde 3\n"
+    "Léa;Martin;01/02/2010;2nde 4\n"
+)
+
+
+def test_full_csv_without_id_column_marks_absent_pupils_leaving(lycee):
+    _import(NO_ID, lycee)
+    assert set(User.objects.values_list("external_source", flat=True)) == {"csv:0771234A"}
+    lines = NO_ID.splitlines()
+    # Élodie absent; Jean listed with a bad date: rejected, known by his names only, stays.
+    data = "\n".join([lines[0], lines[2].replace("12/09/2009", "99/99/2009"), lines[3]]) + "\n"
+    report = _import(data, lycee, full=True)
+    assert report.left == 1 and len(report.rejected) == 1 and report.created == []
+    assert list(
+        User.objects.filter(leaving_since__isnull=False).values_list("identifier", flat=True)
+    ) == ["elodie.dupre"]
+
+
+def test_account_created_before_sources_were_recorded_is_adopted_by_the_school_csv(lycee):
+    _import(NO_ID, lycee)
+    User.objects.update(external_source="")  # as the imports before this fix left them
+    _import(NO_ID, lycee)
+    assert User.objects.count() == 3
+    assert set(User.objects.values_list("external_source", flat=True)) == {"csv:0771234A"}
+    report = _import("\n".join(NO_ID.splitlines()[:3]) + "\n", lycee, full=True)
+    assert report.left == 1

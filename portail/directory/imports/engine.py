@@ -487,6 +487,10 @@ class _Run:
             if r.external_id and row["external_id"] != r.external_id:
                 changes["external_id"] = r.external_id
                 changes["external_source"] = self.source
+            elif not row["external_source"] and not row["external_id"]:
+                # An account no source claims yet (created by hand, or by a CSV import before
+                # every import recorded its source): this source now answers for it.
+                changes["external_source"] = self.source
             if row["leaving_since"] is not None:  # back in the feed: no longer leaving
                 changes["leaving_since"] = None
             if row["deactivated_at"] is not None:
@@ -620,7 +624,9 @@ class _Run:
                     "profile": r.profile,
                     "state": state,
                     "email": r.email,
-                    "external_source": self.source if (r.external_id or r.identifier) else "",
+                    # Always the source, even without an external id (a school CSV without Id
+                    # column): a later full import of the same source finds its leavers by it.
+                    "external_source": self.source,
                     "external_id": r.external_id or None,
                     "birth_date": r.birth_date,
                     "ine": r.ine,
@@ -763,15 +769,19 @@ class _Run:
             external_source=self.source,
             profile__in=self.scope.profiles,
             leaving_since__isnull=True,
-        ).values_list("id", "external_id")
+        ).values_list("id", "external_id", "first_name", "last_name")
         if self.source.startswith("csv:"):
             candidates = candidates.filter(structures__in=self.scope.structures).distinct()
-        # A person whose row was rejected (a typo in a date) is still listed: not a leaver.
+        # A person whose row was rejected (a typo in a date) is still listed: not a leaver. A row
+        # without an Id is known only by its names: nobody of those names leaves.
         listed = self.report.listed_external_ids
+        listed_names = self.report.listed_names
         leaving = [
             pk
-            for pk, ext in candidates.iterator(chunk_size=BATCH)
-            if pk not in self.seen_ids and ext not in listed
+            for pk, ext, first, last in candidates.iterator(chunk_size=BATCH)
+            if pk not in self.seen_ids
+            and (ext is None or ext not in listed)
+            and (name_key(last), name_key(first)) not in listed_names
         ]
         for i in range(0, len(leaving), BATCH):
             where_in(User.objects.all(), "id", leaving[i : i + BATCH]).update(

@@ -158,6 +158,8 @@ def read_region_csv(data: bytes, *, structure, profile: str):
             report.reject(line, " ; ".join(problems) + ".", name)
             if row.get("external_id"):
                 report.listed_external_ids.add(row["external_id"][0])
+            else:
+                report.listed_names.add((name_key(last), name_key(first)))
             continue
         level = (row.get("level") or [""])[0]
         records.append(
