@@ -151,6 +151,36 @@ def test_people_absent_from_a_full_feed_become_leaving_and_come_back(db, tmp_pat
     assert not User.objects.filter(leaving_since__isnull=False).exists()
 
 
+def test_one_academie_feed_never_marks_another_academie_people_leaving(db, tmp_path):
+    creteil = build(tmp_path / "creteil")
+    versailles = tmp_path / "versailles"
+    feed.write(versailles, "EtabEducNat", [feed.structure("900", "0781234C", "LYCEE HOCHE")])
+    feed.write(
+        versailles,
+        "Eleve",
+        [
+            feed.pupil("V1", "Paul", "HOCHE", "01/02/2010", "900", "2NDE1", ["VP1"]),
+            feed.pupil("V2", "Lina", "HOCHE", "02/02/2010", "900", "2NDE1", ["VP1"]),
+        ],
+    )
+    feed.write(versailles, "PersRelEleve", [feed.parent("VP1", "Marc", "HOCHE")])
+    feed.write(versailles, "PersEducNat", [feed.teacher("VT1", "Ada", "LOVELACE", ["900"])])
+    import_aaf(creteil)
+    assert import_aaf(versailles).left == 0
+    assert import_aaf(creteil).left == 0  # Versailles's people are not Créteil's to remove
+    assert not User.objects.filter(leaving_since__isnull=False).exists()
+    # Versailles's next export without Lina: she leaves, and only she.
+    feed.write(
+        versailles,
+        "Eleve",
+        [feed.pupil("V1", "Paul", "HOCHE", "01/02/2010", "900", "2NDE1", ["VP1"])],
+    )
+    assert import_aaf(versailles).left == 1
+    assert list(
+        User.objects.filter(leaving_since__isnull=False).values_list("external_id", flat=True)
+    ) == ["V2"]
+
+
 def test_malformed_file_changes_nothing(db, tmp_path):
     build(tmp_path)
     (tmp_path / "ENT2026_Complet_20260901_PersRelEleve_0001.xml").write_text(

@@ -417,7 +417,9 @@ def import_aaf(directory, *, dry_run=False, leavers=True, actor=None, workers=1)
             covered = set(etab_ids)
             for r in reader.records:
                 covered |= r.structures
-            scope = Scope(structures=covered, profiles=profiles)
+            # Leavers: only people of the structures this export lists (EtabEducNat); the
+            # region imports one feed per académie, each silent about the others' people.
+            scope = Scope(structures=covered, profiles=profiles, leaver_structures=set(etab_ids))
             apply_records(
                 reader.records,
                 source=SOURCE,

@@ -299,6 +299,9 @@ class Scope:
 
     structures: set[int]
     profiles: set[str]
+    # Only members of these structures can become leavers (None: those of `structures`). The
+    # AAF feed passes its EtabEducNat structures: one académie's feed says nothing of another's.
+    leaver_structures: set[int] | None = None
 
 
 class _Run:
@@ -789,8 +792,11 @@ class _Run:
             profile__in=self.scope.profiles,
             leaving_since__isnull=True,
         ).values_list("id", "external_id", "first_name", "last_name")
-        if self.school_only:
-            candidates = candidates.filter(structures__in=self.scope.structures).distinct()
+        within = self.scope.leaver_structures
+        if within is None:
+            within = self.scope.structures
+        members = User.structures.through.objects.filter(structure_id__in=within)
+        candidates = candidates.filter(id__in=members.values("user_id"))
         # A person whose row was rejected (a typo in a date) is still listed: not a leaver. A row
         # without an Id is known only by its names: nobody of those names leaves.
         listed = self.report.listed_external_ids
