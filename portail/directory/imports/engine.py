@@ -3,14 +3,16 @@
 Every reader (region CSV, AAF feed, former ENT) turns its file into PersonRecords; `apply_records`
 then does the rest with a bounded number of queries per batch of ~5,000 people:
 
-- an account is found again by (source, external id), else by names + birth date (same profile);
+- an account is found again by (source, external id), else by names + birth date (same profile;
+  a school's CSV only among the members of its own structures);
 - a found account gets its names, birth date, INE, structures, classes, groups and links updated;
   its identifier, password and email never change on import;
 - a new account gets the region's identifier ("prenom.nom", then 2, 3…) allocated in memory
   against one indexed query (per 5,000 bases) of the identifiers already taken, and an activation code
   (HMAC digest only in the database), or keeps its identifier and password hash when it migrates
   from a former ENT;
-- a full import marks the source's accounts it no longer lists "sortant" (leaving_since).
+- a full import marks the source's accounts it no longer lists "sortant" (leaving_since), among
+  the members of the structures it is the authority on (Scope.leaver_structures).
 
 The whole run is one transaction: an unexpected failure changes nothing.
 """
