@@ -7,7 +7,8 @@ from django.core.management.base import CommandError
 
 from portail.accounts.identifiers import base_identifier
 from portail.accounts.models import Profile, State, User
-from portail.directory import csv_import
+from portail.directory.imports.letters import csv_cell
+from portail.directory.imports.region_csv import read_region_csv
 from portail.directory.models import SchoolClass
 from tests.helpers import login
 
@@ -21,21 +22,24 @@ PUPILS = (
 )
 
 
-def run_import(tmp_path, content, *, encoding="utf-8", profile="eleve", name="in.csv"):
+def run_import(
+    tmp_path, content, *, encoding="utf-8", profile="eleve", name="in.csv", out="", **options
+):
     source = tmp_path / name
     source.write_bytes(content.encode(encoding) if isinstance(content, str) else content)
-    output = tmp_path / f"out-{name}"
-    out, err = io.StringIO(), io.StringIO()
+    output = tmp_path / f"out{out}-{name}"
+    said, err = io.StringIO(), io.StringIO()
     call_command(
         "import_users",
         str(source),
         structure="0751234A",
         profile=profile,
         output=str(output),
-        stdout=out,
+        stdout=said,
         stderr=err,
+        **options,
     )
-    return output, out.getvalue()
+    return output, said.getvalue()
 
 
 def read_letters(path):
@@ -44,7 +48,7 @@ def read_letters(path):
     return list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig")), delimiter=";"))
 
 
-def rejected(tmp_path, content, **kwargs):
+def rejected(tmp_path, content, any_users=False, **kwargs):
     err = io.StringIO()
     source = tmp_path / "bad.csv"
     source.write_bytes(content.encode(kwargs.pop("encoding", "utf-8")))
@@ -59,7 +63,7 @@ def rejected(tmp_path, content, **kwargs):
             stderr=err,
         )
     assert not (tmp_path / "letters.csv").exists()
-    assert User.objects.count() == 0
+    assert any_users or User.objects.count() == 0
     assert not list(tmp_path.glob(".portail-import-*"))
     return err.getvalue(), str(exc.value)
 
@@ -94,6 +98,7 @@ def test_utf8_with_bom_creates_accounts_classes_and_letters(tmp_path, school):
     assert sorted(c.name for c in jose.classes.all()) == ["2nde 3", "Latin"]
     assert SchoolClass.objects.filter(structure=school).count() == 3
 
+    assert output.stat().st_mode & 0o777 == 0o600  # activation codes in clear: owner only
     letters = read_letters(output)
     assert list(letters[0]) == ["Nom", "Prénom", "Classes", "Identifiant", "Code d'activation"]
     assert [(r["Nom"], r["Prénom"], r["Identifiant"]) for r in letters] == [
@@ -125,9 +130,9 @@ def test_iso_8859_1(tmp_path, school):
 
 def test_windows_1252_keeps_oe_ligature(tmp_path, school):
     content = "Prénom;Nom\nChloé;Cœurdevey\n"
-    run_import(tmp_path, content, encoding="cp1252", profile="parent")
+    run_import(tmp_path, content, encoding="cp1252", profile="enseignant")
     user = User.objects.get(last_name="Cœurdevey")
-    assert user.identifier == "chloe.curdevey" and user.profile == Profile.PARENT
+    assert user.identifier == "chloe.curdevey" and user.profile == Profile.ENSEIGNANT
 
 
 def test_headers_in_any_order_case_accents_spaces_and_extra_columns(tmp_path, school):
@@ -150,16 +155,26 @@ def test_existing_class_is_reused_whatever_its_case(tmp_path, school, school_cla
     assert list(User.objects.get(identifier="lea.roux").classes.all()) == [school_class]
 
 
+HOMONYMS = (
+    "Prénom;Nom;Date de naissance;Classes\nJean;Dupont;01/01/2010;6A\nJEAN;DUPONT;02/02/2010;6A\n"
+)
+
+
 def test_duplicate_names_get_2_then_3(tmp_path, school, active_user):
     # active_user is jean.dupont already.
-    content = "Prénom;Nom\nJean;Dupont\nJEAN;DUPONT\n"
-    output, _ = run_import(tmp_path, content, profile="parent")
+    output, _ = run_import(tmp_path, HOMONYMS)
     assert [r["Identifiant"] for r in read_letters(output)] == ["jean.dupont2", "jean.dupont3"]
 
 
 def test_duplicate_names_within_the_file(tmp_path, school):
-    output, _ = run_import(tmp_path, "Prénom;Nom\nJean;Dupont\nJean;Dupont\n", profile="parent")
+    output, _ = run_import(tmp_path, HOMONYMS)
     assert [r["Identifiant"] for r in read_letters(output)] == ["jean.dupont", "jean.dupont2"]
+
+
+def test_the_same_person_twice_in_the_file_is_a_bad_row(tmp_path, school):
+    # Same names, no birth date, no Id: nothing tells them apart, so it is the same person.
+    errors, _ = rejected(tmp_path, "Prénom;Nom\nJean;Dupont\nJean;Dupont\n", profile="enseignant")
+    assert errors.strip() == "Ligne 3 (Jean Dupont) : Cette personne figure déjà à la ligne 2."
 
 
 def test_long_names_are_cut_at_30_characters_per_part(tmp_path, school):
@@ -168,10 +183,15 @@ def test_long_names_are_cut_at_30_characters_per_part(tmp_path, school):
     assert read_letters(output)[0]["Identifiant"] == "mariebernadetteantoinettejosep.dupont"
 
 
-def test_parents_need_no_birth_date_nor_class(tmp_path, school):
-    run_import(tmp_path, "Nom;Prénom\nMartin;Sophie\n", profile="parent")
+def test_parents_need_no_birth_date_nor_class_but_their_child(tmp_path, school):
+    run_import(tmp_path, PUPILS)
+    content = "Nom;Prénom;Nom de l'élève;Prénom de l'élève;Classes de l'élève\n"
+    run_import(tmp_path, content + "Martin;Sophie;Dupré;Élodie;2nde 3\n", profile="parent", out=2)
     user = User.objects.get(identifier="sophie.martin")
     assert user.profile == Profile.PARENT and not user.classes.exists()
+    assert user.child_links.get().child.identifier == "elodie.dupre"
+    errors, _ = rejected(tmp_path, "Nom;Prénom\nMartin;Paul\n", profile="parent", any_users=True)
+    assert errors.strip() == "Ligne 2 (Paul Martin) : aucun élève indiqué pour ce responsable."
 
 
 def test_bad_rows_import_nothing_and_each_is_named_with_its_line(tmp_path, school):
@@ -188,46 +208,49 @@ def test_bad_rows_import_nothing_and_each_is_named_with_its_line(tmp_path, schoo
     )
     errors, summary = rejected(tmp_path, content)
     lines = errors.strip().splitlines()
+    # The directory's reader (the console's): ISO dates are accepted there.
     assert lines == [
-        "Ligne 3 : le nom est vide.",
-        "Ligne 5 : la date de naissance « 31/02/2010 » n'existe pas.",
-        "Ligne 6 : la date de naissance « 2010-03-14 » n'est pas au format jj/mm/aaaa ; la classe est vide.",
-        "Ligne 7 : le prénom est vide.",
-        "Ligne 8 : la date de naissance « 01/01/2099 » est dans le futur.",
-        "Ligne 9 : le prénom « 李 » ne contient aucune lettre utilisable pour l'identifiant (a à z sans accent, chiffres).",
+        "Ligne 3 (Lucas) : Nom manquant.",
+        "Ligne 5 (Inès Benali) : Date de naissance invalide « 31/02/2010 » (attendu : JJ/MM/AAAA).",
+        "Ligne 6 (Paul Roy) : Classes manquant.",
+        "Ligne 7 (Petit) : Prénom manquant.",
+        "Ligne 8 (Zoé Faure) : Date de naissance invalide « 01/01/2099 » (attendu : JJ/MM/AAAA).",
+        "Ligne 9 (李 Wang) : Impossible de former un identifiant : le nom ou le prénom ne contient aucune lettre latine.",
     ]
-    assert "Aucun compte n'a été créé : 6 lignes en erreur" in summary
+    assert "Aucun compte n'a été créé ni modifié : 6 lignes en erreur" in summary
     assert not SchoolClass.objects.exists()
 
 
-def test_missing_required_column_is_line_1(tmp_path, school):
-    errors, _ = rejected(tmp_path, "Prénom;Nom;Classes\nJean;Dupont;2nde 3\n")
-    assert errors.strip() == "Ligne 1 : colonne obligatoire absente : « Date de naissance »."
+def test_missing_required_column_is_refused(tmp_path, school):
+    _, summary = rejected(tmp_path, "Prénom;Nom;Classes\nJean;Dupont;2nde 3\n")
+    assert "Colonnes obligatoires absentes : Date de naissance." in summary
+    assert "Aucun compte n'a été créé ni modifié." in summary
 
 
-def test_comma_separated_file_gets_a_hint(tmp_path, school):
-    errors, _ = rejected(tmp_path, "Prénom,Nom\nJean,Dupont\n", profile="parent")
-    assert "séparées par des points-virgules" in errors
+def test_comma_separated_file_is_read_too(tmp_path, school):
+    # The directory's reader (the console's) recognises ";", "," and tab separators.
+    run_import(tmp_path, "Prénom,Nom\nJean,Dupont\n", profile="enseignant")
+    assert User.objects.filter(identifier="jean.dupont").exists()
 
 
 def test_row_with_too_many_cells_is_refused(tmp_path, school):
-    errors, _ = rejected(tmp_path, "Prénom;Nom\nJean;Dupont;de trop\n", profile="parent")
-    assert errors.startswith("Ligne 2 : la ligne a 3 colonnes")
+    errors, _ = rejected(tmp_path, "Prénom;Nom\nJean;Dupont;de trop\n", profile="enseignant")
+    assert errors.startswith("Ligne 2 (Jean Dupont) : la ligne a 3 colonnes")
 
 
 def test_unclosed_quote_is_refused(tmp_path, school):
-    errors, _ = rejected(tmp_path, 'Prénom;Nom\nJean;"Dupont\n', profile="parent")
-    assert "guillemet" in errors
+    _, summary = rejected(tmp_path, 'Prénom;Nom\nJean;"Dupont\n', profile="enseignant")
+    assert "guillemet" in summary
 
 
 def test_file_without_people_is_refused(tmp_path, school):
-    errors, _ = rejected(tmp_path, "Prénom;Nom\n\n", profile="parent")
-    assert "aucune personne" in errors
+    _, summary = rejected(tmp_path, "Prénom;Nom\n\n", profile="enseignant")
+    assert "aucune personne" in summary
 
 
 def test_formula_cells_are_escaped_in_the_letters(tmp_path, school):
     content = 'Prénom;Nom\n=HYPERLINK("http://evil.example");Dupont\n+Jean;-Martin\n@Anne;Roy\n'
-    output, _ = run_import(tmp_path, content, profile="parent")
+    output, _ = run_import(tmp_path, content, profile="enseignant")
     rows = read_letters(output)
     assert rows[0]["Prénom"] == '\'=HYPERLINK("http://evil.example")'
     assert (rows[1]["Prénom"], rows[1]["Nom"]) == ("'+Jean", "'-Martin")
@@ -249,7 +272,7 @@ def test_formula_cells_are_escaped_in_the_letters(tmp_path, school):
     ],
 )
 def test_csv_cell_escaping(value, expected):
-    assert csv_import.csv_cell(value) == expected
+    assert csv_cell(value) == expected
 
 
 def test_existing_output_is_never_overwritten(tmp_path, school):
@@ -290,11 +313,54 @@ def test_unknown_structure_and_profile_are_refused_in_french(tmp_path, school):
     assert not User.objects.exists()
 
 
-def test_parse_people_is_usable_without_the_command():
-    rows = csv_import.parse_people(PUPILS.encode("utf-8-sig"), Profile.ELEVE)
-    assert [(r.line, r.first_name, r.classes) for r in rows] == [
+def test_the_reader_is_usable_without_the_command(school):
+    records, report = read_region_csv(
+        PUPILS.encode("utf-8-sig"), structure=school, profile=Profile.ELEVE
+    )
+    assert report.rejected == []
+    assert [(r.row, r.first_name, sorted(n for _s, n in r.classes)) for r in records] == [
         (2, "Élodie", ["2nde 3"]),
         (3, "Mary Anne", ["1ère G2"]),
         (4, "José", ["2nde 3", "Latin"]),
     ]
-    assert rows[1].birth_date.isoformat() == "2009-09-02"
+    assert records[1].birth_date.isoformat() == "2009-09-02"
+
+
+def test_a_rerun_updates_instead_of_duplicating(tmp_path, school):
+    _, said = run_import(tmp_path, PUPILS)
+    elodie = User.objects.get(identifier="elodie.dupre")
+    code_digests = set(elodie.tokens.values_list("digest", flat=True))
+    moved = PUPILS.replace("Élodie;Dupré;14/03/2010;2nde 3", "Élodie;Dupré;14/03/2010;1ère G2")
+    output, said = run_import(tmp_path, moved, out=2)
+    assert "0 compte créé" in said and "1 mis à jour, 2 inchangé(s)" in said
+    assert User.objects.count() == 3
+    assert read_letters(output) == []  # no new account, no new code
+    elodie.refresh_from_db()
+    assert [c.name for c in elodie.classes.all()] == ["1ère G2"]
+    assert set(elodie.tokens.values_list("digest", flat=True)) == code_digests
+
+
+def test_full_rerun_marks_the_absent_leaving(tmp_path, school):
+    run_import(tmp_path, PUPILS)
+    without_jose = "\n".join(PUPILS.splitlines()[:3]) + "\n"
+    _, said = run_import(tmp_path, without_jose, out=2, full=True)
+    assert "1 sortant(s)" in said
+    assert list(
+        User.objects.filter(leaving_since__isnull=False).values_list("identifier", flat=True)
+    ) == ["jose.garcia"]
+
+
+def test_dry_run_changes_nothing_and_writes_no_codes(tmp_path, school):
+    source = tmp_path / "in.csv"
+    source.write_text(PUPILS)
+    said = io.StringIO()
+    call_command(
+        "import_users",
+        str(source),
+        structure="0751234A",
+        profile="eleve",
+        dry_run=True,
+        stdout=said,
+    )
+    assert "3 comptes créés" in said.getvalue() and "rien n'a été enregistré" in said.getvalue()
+    assert not User.objects.exists() and list(tmp_path.iterdir()) == [source]

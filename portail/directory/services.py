@@ -11,6 +11,7 @@ from django.utils import timezone
 from portail.accounts.models import Token, User
 from portail.accounts.services import DomainError
 from portail.audit.services import record
+from portail.sso import services as sso_services
 
 from .models import Function, is_regional_admin
 
@@ -52,6 +53,10 @@ def process_leavers(now=None) -> LeaversResult:
             user.end_all_sessions()  # every session of the account dies at its next request
         User.objects.bulk_update(users, ["session_stamp", "deactivated_at"])
         Token.objects.filter(user_id__in=chunk).delete()
+        # bulk_update sends no post_save: end what single sign-on handed out (CAS tickets, OIDC
+        # tokens) here, as the sso signal does when one account is blocked.
+        for user in users:
+            sso_services.revoke_everything(user)
 
     to_erase = list(
         User.objects.filter(

@@ -151,6 +151,36 @@ def test_people_absent_from_a_full_feed_become_leaving_and_come_back(db, tmp_pat
     assert not User.objects.filter(leaving_since__isnull=False).exists()
 
 
+def test_one_academie_feed_never_marks_another_academie_people_leaving(db, tmp_path):
+    creteil = build(tmp_path / "creteil")
+    versailles = tmp_path / "versailles"
+    feed.write(versailles, "EtabEducNat", [feed.structure("900", "0781234C", "LYCEE HOCHE")])
+    feed.write(
+        versailles,
+        "Eleve",
+        [
+            feed.pupil("V1", "Paul", "HOCHE", "01/02/2010", "900", "2NDE1", ["VP1"]),
+            feed.pupil("V2", "Lina", "HOCHE", "02/02/2010", "900", "2NDE1", ["VP1"]),
+        ],
+    )
+    feed.write(versailles, "PersRelEleve", [feed.parent("VP1", "Marc", "HOCHE")])
+    feed.write(versailles, "PersEducNat", [feed.teacher("VT1", "Ada", "LOVELACE", ["900"])])
+    import_aaf(creteil)
+    assert import_aaf(versailles).left == 0
+    assert import_aaf(creteil).left == 0  # Versailles's people are not Créteil's to remove
+    assert not User.objects.filter(leaving_since__isnull=False).exists()
+    # Versailles's next export without Lina: she leaves, and only she.
+    feed.write(
+        versailles,
+        "Eleve",
+        [feed.pupil("V1", "Paul", "HOCHE", "01/02/2010", "900", "2NDE1", ["VP1"])],
+    )
+    assert import_aaf(versailles).left == 1
+    assert list(
+        User.objects.filter(leaving_since__isnull=False).values_list("external_id", flat=True)
+    ) == ["V2"]
+
+
 def test_malformed_file_changes_nothing(db, tmp_path):
     build(tmp_path)
     (tmp_path / "ENT2026_Complet_20260901_PersRelEleve_0001.xml").write_text(
@@ -169,6 +199,27 @@ def test_doctype_is_refused(db, tmp_path):
     with pytest.raises(ImportFileError, match="DOCTYPE"):
         import_aaf(tmp_path)
     assert User.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "prolog",
+    [
+        "<!-- <a> -->",  # a "<" in a comment ended the byte pre-check before the DOCTYPE
+        "<!--" + "x" * 70000 + "-->",  # the DOCTYPE beyond the 64 KiB the pre-check reads
+    ],
+)
+def test_doctype_hidden_behind_a_comment_is_refused(db, tmp_path, prolog):
+    build(tmp_path)
+    entry = feed.pupil("E9", "Zoé", "&boom;", "03/04/2010", "100", "2NDE3").replace(
+        "&amp;boom;", "&boom;"
+    )
+    (tmp_path / "ENT2026_Complet_20260901_Eleve_0001.xml").write_text(
+        f'<?xml version="1.0"?>{prolog}<!DOCTYPE x [<!ENTITY boom "BOUM">]>'
+        f"<ficAlimMENESR>{entry}</ficAlimMENESR>"
+    )
+    with pytest.raises(ImportFileError, match="DOCTYPE"):
+        import_aaf(tmp_path)
+    assert User.objects.count() == 0 and Structure.objects.count() == 0
 
 
 def test_bad_entries_are_rejected_with_their_number(db, tmp_path):

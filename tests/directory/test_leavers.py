@@ -75,3 +75,70 @@ def test_process_leavers_command(capsys):
     call_command("process_leavers")
     out = capsys.readouterr().out
     assert "Comptes désactivés (sortants depuis 30 jours) : 1" in out
+
+
+def _cas_app():
+    from portail.sso.models import Application
+
+    return Application.objects.create(
+        name="Vie scolaire",
+        short_label="VS",
+        url="https://notes.example.test/",
+        kind=Application.Kind.CAS,
+        cas_service_patterns="https://notes.example.test/",
+    )
+
+
+def test_deactivation_revokes_single_sign_on_tickets():
+    from portail.sso import services as sso
+    from portail.sso.models import ProxyGrantingTicket, ServiceTicket
+
+    app = _cas_app()
+    old = _leaver("old.leaver", 31)
+    recent = _leaver("recent.leaver", 10)
+    for user in (old, recent):
+        sso._issue(app, user, "https://notes.example.test/")
+        ProxyGrantingTicket.objects.create(
+            digest=f"pgt-{user.pk}",
+            application=app,
+            user=user,
+            expires_at=timezone.now() + timedelta(hours=1),
+        )
+    assert process_leavers().deactivated == 1
+    assert not ServiceTicket.objects.filter(user=old).exists()
+    assert not ProxyGrantingTicket.objects.filter(user=old).exists()
+    # The one still in his grace period keeps his tickets.
+    assert ServiceTicket.objects.filter(user=recent).count() == 1
+    assert ProxyGrantingTicket.objects.filter(user=recent).count() == 1
+
+
+def test_cas_refuses_a_deactivated_leaver_whose_state_is_still_active(rf):
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from portail.sso import services as sso
+    from portail.sso.models import ProxyGrantingTicket
+
+    app = _cas_app()
+    user = _leaver("old.leaver", 31)
+    process_leavers()
+    user.refresh_from_db()
+    assert user.state == State.ACTIVE and not user.is_active
+    # Tickets made after the revocation (a race with a login in progress) are refused too.
+    ticket = sso._issue(app, user, "https://notes.example.test/")
+    with pytest.raises(sso.CasError, match="not recognized"):
+        sso.validate_ticket(
+            ticket, "https://notes.example.test/", accept_proxy_tickets=False, renew=False
+        )
+    ProxyGrantingTicket.objects.create(
+        digest=sso._digest("PGT-x"),
+        application=app,
+        user=user,
+        expires_at=timezone.now() + timedelta(hours=1),
+    )
+    with pytest.raises(sso.CasError, match="not recognized"):
+        sso.grant_proxy_ticket("PGT-x", "https://notes.example.test/")
+    request = rf.get("/cas/login")
+    request.user = user
+    request.session = SessionStore()
+    with pytest.raises(sso.AccountNotActive):
+        sso.grant_service_ticket(request, "https://notes.example.test/", renew=False, app=app)

@@ -175,6 +175,9 @@ def test_staff_template_reads_repeated_classe_columns(lycee, profile):
 def test_teacher_in_two_structures_keeps_both(lycee):
     other = Structure.objects.create(uai="0772222B", name="Collège Jean Moulin")
     _import(TEACHERS, lycee, profile=Profile.ENSEIGNANT)
+    # A school's CSV finds only its own members: the second school knows her already (AAF, or
+    # the console), else its CSV would create a separate account (see the takeover tests).
+    User.objects.get(identifier="marie.curie").structures.add(other)
     _import(TEACHERS.replace("2nde 3;2nde 4", "3e A;"), other, profile=Profile.ENSEIGNANT)
     marie = User.objects.get(identifier="marie.curie")
     assert set(marie.structures.all()) == {lycee, other}
@@ -233,7 +236,17 @@ def test_a_parent_with_children_in_two_schools(lycee):
     _import(header + "Dupont;Marc;;Dupont;Luc;6A\n", college, profile=Profile.PARENT)
     assert User.objects.filter(first_name="Marc").count() == 2
     User.objects.filter(first_name="Marc", structures=college).delete()
-    # Same names and the same email: the same parent.
+    # Same names and the same email: still not merged by the college's own CSV (an email is no
+    # proof, the lycée's parent is not the college's to claim): a separate account.
+    _import(
+        header + "Dupont;Marc;marc@example.org;Dupont;Luc;6A\n", college, profile=Profile.PARENT
+    )
+    assert User.objects.filter(first_name="Marc").count() == 2
+    lycee_marc = User.objects.get(first_name="Marc", structures=lycee)
+    assert list(lycee_marc.structures.all()) == [lycee]
+    # Once the college knows him (AAF, or the console), its CSV updates that one account.
+    User.objects.filter(first_name="Marc", structures=college).delete()
+    lycee_marc.structures.add(college)
     _import(
         header + "Dupont;Marc;marc@example.org;Dupont;Luc;6A\n", college, profile=Profile.PARENT
     )
@@ -277,3 +290,104 @@ def test_full_csv_marks_absent_pupils_of_the_school_leaving(lycee):
     back = _import(PUPILS, lycee, full=True)
     assert back.left == 0 and back.updated == 1
     assert not User.objects.filter(leaving_since__isnull=False).exists()
+
+
+NO_ID = (
+    "Prénom*;Nom*;Date de naissance*;Classes*\n"
+    "Élodie;Dupré;03/04/2010;2nde 3\n"
+    "Jean;Dupont;12/09/2009;2nde 3\n"
+    "Léa;Martin;01/02/2010;2nde 4\n"
+)
+
+
+def test_full_csv_without_id_column_marks_absent_pupils_leaving(lycee):
+    _import(NO_ID, lycee)
+    assert set(User.objects.values_list("external_source", flat=True)) == {"csv:0771234A"}
+    lines = NO_ID.splitlines()
+    # Élodie absent; Jean listed with a bad date: rejected, known by his names only, stays.
+    data = "\n".join([lines[0], lines[2].replace("12/09/2009", "99/99/2009"), lines[3]]) + "\n"
+    report = _import(data, lycee, full=True)
+    assert report.left == 1 and len(report.rejected) == 1 and report.created == []
+    assert list(
+        User.objects.filter(leaving_since__isnull=False).values_list("identifier", flat=True)
+    ) == ["elodie.dupre"]
+
+
+def test_account_created_before_sources_were_recorded_is_adopted_by_the_school_csv(lycee):
+    _import(NO_ID, lycee)
+    User.objects.update(external_source="")  # as the imports before this fix left them
+    _import(NO_ID, lycee)
+    assert User.objects.count() == 3
+    assert set(User.objects.values_list("external_source", flat=True)) == {"csv:0771234A"}
+    report = _import("\n".join(NO_ID.splitlines()[:3]) + "\n", lycee, full=True)
+    assert report.left == 1
+
+
+# --- A school's CSV never reaches another school's people ------------------------------------
+
+
+@pytest.fixture
+def college(db):
+    return Structure.objects.create(uai="0773333C", name="Collège Jean Moulin")
+
+
+def _b_pupil(college):
+    """School B's pupil, imported by B with its Id, with a pending activation code."""
+    data = "Prénom;Nom;Date de naissance;Classes;Id\nÉlodie;Dupré;03/04/2010;6A;B-77\n"
+    report = _import(data, college)
+    pupil = User.objects.get(identifier="elodie.dupre")
+    digest = Token.objects.get(user=pupil).digest
+    return pupil, report.created[0].activation_code, digest
+
+
+@pytest.mark.parametrize("id_cell", ["", "A-1", "B-77"])
+def test_school_a_csv_cannot_take_over_school_b_pupil(lycee, college, id_cell):
+    pupil, code, digest = _b_pupil(college)
+    attack = f"Prénom;Nom;Date de naissance;Classes;Id\nÉlodie;Dupré;03/04/2010;2nde 3;{id_cell}\n"
+    preview = _import(attack, lycee, dry_run=True)
+    report = _import(attack, lycee, full=True)
+    for r in (preview, report):
+        # The same answer as if B's pupil did not exist: one new account, nothing else.
+        assert (r.updated, r.unchanged, r.left, r.rejected, r.warnings) == (0, 0, 0, [], [])
+        assert [a.identifier for a in r.created] == ["elodie.dupre2"]
+    assert report.created[0].user_id != pupil.pk
+    pupil.refresh_from_db()
+    assert list(pupil.structures.all()) == [college]
+    assert [c.name for c in pupil.classes.all()] == ["6A"]
+    assert (pupil.external_source, pupil.external_id) == ("csv:0773333C", "B-77")
+    token = Token.objects.get(user=pupil)
+    assert token.digest == digest and tokens.matches(Token.Purpose.ACTIVATION, code, token.digest)
+    twin = User.objects.get(identifier="elodie.dupre2")
+    assert list(twin.structures.all()) == [lycee]
+    assert twin.external_source == "csv:0771234A"
+
+
+def test_school_a_parent_csv_cannot_take_over_school_b_parent_by_email(lycee, college):
+    _import("Prénom;Nom;Date de naissance;Classes\nLuc;Dupont;01/01/2013;6A\n", college)
+    _import("Prénom;Nom;Date de naissance;Classes\nJean;Dupont;12/09/2009;2nde 3\n", lycee)
+    header = "Nom;Prénom;Courriel;Nom de l'élève;Prénom de l'élève;Classes de l'élève\n"
+    _import(header + "Dupont;Marc;marc@example.org;Dupont;Luc;6A\n", college, profile="parent")
+    b_parent = User.objects.get(first_name="Marc")
+    report = _import(
+        header + "Dupont;Marc;marc@example.org;Dupont;Jean;2nde 3\n", lycee, profile="parent"
+    )
+    assert report.updated == 0 and [a.identifier for a in report.created] == ["marc.dupont2"]
+    assert list(b_parent.structures.all()) == [college]
+    assert {link.child.first_name for link in b_parent.child_links.all()} == {"Luc"}
+
+
+def test_school_csv_never_replaces_an_external_id_of_another_source(lycee, tmp_path):
+    # The académie's pupil, known in the lycée: the lycée's CSV updates her classes but the
+    # AAF's jointure stays (the next AAF import must find her again by it).
+    pupil = User.objects.create_user(
+        "elodie.dupre", None, first_name="Élodie", last_name="Dupré", profile=Profile.ELEVE
+    )
+    pupil.birth_date = "2010-04-03"
+    pupil.external_source, pupil.external_id = "aaf", "J-123"
+    pupil.save()
+    pupil.structures.add(lycee)
+    report = _import(PUPILS, lycee)
+    assert report.updated == 1
+    pupil.refresh_from_db()
+    assert (pupil.external_source, pupil.external_id) == ("aaf", "J-123")
+    assert [c.name for c in pupil.classes.all()] == ["2nde 3"]

@@ -81,7 +81,7 @@ def iter_entries(path: Path):
         head = f.read(65536)
     root = _ROOT_TAG.search(head)
     if b"<!DOCTYPE" in head[: root.start() if root else len(head)]:
-        raise ImportFileError(f"{path.name} : les déclarations DOCTYPE ne sont pas acceptées.")
+        raise _doctype_refused(path)
     number = 0
     entries = etree.iterparse(  # noqa: S320 (no DTD, no entity resolution, no network)
         str(path),
@@ -94,6 +94,10 @@ def iter_entries(path: Path):
     try:
         for _event, entry in entries:
             number += 1
+            # The byte pre-check above is only a fast path (a comment can hide a "<" before the
+            # DOCTYPE): the parsed tree's own doctype is the authority.
+            if number == 1 and entry.getroottree().docinfo.doctype:
+                raise _doctype_refused(path)
             attrs = {}
             for attr in entry.iter("{*}attr"):
                 name = attr.get("name", "")
@@ -112,10 +116,16 @@ def iter_entries(path: Path):
                 while entry.getprevious() is not None:
                     del parent[0]
             yield number, attrs
+        if entries.root is not None and entries.root.getroottree().docinfo.doctype:
+            raise _doctype_refused(path)  # a file without any entry, but with a DOCTYPE
     except etree.XMLSyntaxError as exc:
         raise ImportFileError(
             f"{path.name} est illisible (XML invalide à la ligne {exc.lineno or '?'})."
         ) from exc
+
+
+def _doctype_refused(path):
+    return ImportFileError(f"{path.name} : les déclarations DOCTYPE ne sont pas acceptées.")
 
 
 # The attributes the directory uses (everything else in the export is skipped unread).
@@ -407,7 +417,9 @@ def import_aaf(directory, *, dry_run=False, leavers=True, actor=None, workers=1)
             covered = set(etab_ids)
             for r in reader.records:
                 covered |= r.structures
-            scope = Scope(structures=covered, profiles=profiles)
+            # Leavers: only people of the structures this export lists (EtabEducNat); the
+            # region imports one feed per académie, each silent about the others' people.
+            scope = Scope(structures=covered, profiles=profiles, leaver_structures=set(etab_ids))
             apply_records(
                 reader.records,
                 source=SOURCE,

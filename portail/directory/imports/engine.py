@@ -3,14 +3,16 @@
 Every reader (region CSV, AAF feed, former ENT) turns its file into PersonRecords; `apply_records`
 then does the rest with a bounded number of queries per batch of ~5,000 people:
 
-- an account is found again by (source, external id), else by names + birth date (same profile);
+- an account is found again by (source, external id), else by names + birth date (same profile;
+  a school's CSV only among the members of its own structures);
 - a found account gets its names, birth date, INE, structures, classes, groups and links updated;
   its identifier, password and email never change on import;
 - a new account gets the region's identifier ("prenom.nom", then 2, 3…) allocated in memory
   against one indexed query (per 5,000 bases) of the identifiers already taken, and an activation code
   (HMAC digest only in the database), or keeps its identifier and password hash when it migrates
   from a former ENT;
-- a full import marks the source's accounts it no longer lists "sortant" (leaving_since).
+- a full import marks the source's accounts it no longer lists "sortant" (leaving_since), among
+  the members of the structures it is the authority on (Scope.leaver_structures).
 
 The whole run is one transaction: an unexpected failure changes nothing.
 """
@@ -299,6 +301,9 @@ class Scope:
 
     structures: set[int]
     profiles: set[str]
+    # Only members of these structures can become leavers (None: those of `structures`). The
+    # AAF feed passes its EtabEducNat structures: one académie's feed says nothing of another's.
+    leaver_structures: set[int] | None = None
 
 
 class _Run:
@@ -312,6 +317,8 @@ class _Run:
         self.group_ids = {}
         self.seen_ids = set()  # accounts listed by this import
         self.ext_to_id = {}  # external id -> account id, for the links
+        # A school's own CSV is an authority on that school only (see _natural_matches).
+        self.school_only = source.startswith("csv:")
 
     # --- structures' classes and groups ---------------------------------------------------
     def ensure_classes_and_groups(self, records):
@@ -435,6 +442,10 @@ class _Run:
           the structures this import covers, or profile + names + the same email anywhere (a
           parent with children in two schools). Two "Marc Dupont" of two schools stay two.
         Only accounts the source does not already identify can be claimed.
+
+        A school's CSV (source "csv:<UAI>") only finds accounts that are already members of the
+        structures it covers: a référent of school A must neither take over school B's pupil by
+        typing his names and birth date, nor learn from the preview that he exists.
         """
         keys_wanted = {r.natural_key() for r in unmatched}
         emails = {r.email: r for r in unmatched if r.email and r.birth_date is None}
@@ -450,9 +461,12 @@ class _Run:
             if key in keys_wanted:
                 found.setdefault(key, row)
 
+        everywhere = User.objects.all()
+        if self.school_only:
+            everywhere = everywhere.filter(structures__in=self.scope.structures).distinct()
         for i in range(0, len(last_names), BATCH):
             chunk = last_names[i : i + BATCH]
-            dated = User.objects.filter(last_name__in=chunk, birth_date__isnull=False)
+            dated = everywhere.filter(last_name__in=chunk, birth_date__isnull=False)
             for row in dated.values(*_EXISTING_FIELDS).order_by("id"):
                 consider(row, _row_key(row, row["birth_date"]))
             local = User.objects.filter(last_name__in=chunk, structures__in=self.scope.structures)
@@ -460,7 +474,7 @@ class _Run:
                 consider(row, _row_key(row, None))
         email_list = sorted(emails)
         for i in range(0, len(email_list), BATCH):
-            rows = User.objects.filter(email__in=email_list[i : i + BATCH])
+            rows = everywhere.filter(email__in=email_list[i : i + BATCH])
             for row in rows.values(*_EXISTING_FIELDS, "email").order_by("id"):
                 wanted = emails.get(row["email"])
                 if wanted is not None and _row_key(row, None) == wanted.natural_key():
@@ -484,9 +498,14 @@ class _Run:
                 changes["birth_date"] = r.birth_date
             if r.ine and row["ine"] != r.ine:
                 changes["ine"] = r.ine
-            if r.external_id and row["external_id"] != r.external_id:
-                changes["external_id"] = r.external_id
-                changes["external_source"] = self.source
+            if self._may_claim(row):
+                # An account this source already answers for, or one nobody identifies yet
+                # (created by hand, or by an import before every import recorded its source).
+                # Never an external id of another source: that source would lose its person.
+                if r.external_id and row["external_id"] != r.external_id:
+                    changes["external_id"] = r.external_id
+                if row["external_source"] != self.source:
+                    changes["external_source"] = self.source
             if row["leaving_since"] is not None:  # back in the feed: no longer leaving
                 changes["leaving_since"] = None
             if row["deactivated_at"] is not None:
@@ -501,6 +520,15 @@ class _Run:
         for fields, users in by_fields.items():
             User.objects.bulk_update(users, list(fields), batch_size=BATCH)
         return changed_ids
+
+    def _may_claim(self, row) -> bool:
+        if row["external_source"] == self.source:
+            return True
+        if row["external_id"]:
+            return False
+        # Without an external id: unclaimed, or the académie / a former ENT (region-wide
+        # authorities) taking over an account a school created; a school never takes another's.
+        return not row["external_source"] or not self.school_only
 
     # --- memberships (structures, classes, groups) ----------------------------------------
     def sync_memberships(self, desired_by_user):
@@ -620,7 +648,9 @@ class _Run:
                     "profile": r.profile,
                     "state": state,
                     "email": r.email,
-                    "external_source": self.source if (r.external_id or r.identifier) else "",
+                    # Always the source, even without an external id (a school CSV without Id
+                    # column): a later full import of the same source finds its leavers by it.
+                    "external_source": self.source,
                     "external_id": r.external_id or None,
                     "birth_date": r.birth_date,
                     "ine": r.ine,
@@ -763,15 +793,22 @@ class _Run:
             external_source=self.source,
             profile__in=self.scope.profiles,
             leaving_since__isnull=True,
-        ).values_list("id", "external_id")
-        if self.source.startswith("csv:"):
-            candidates = candidates.filter(structures__in=self.scope.structures).distinct()
-        # A person whose row was rejected (a typo in a date) is still listed: not a leaver.
+        ).values_list("id", "external_id", "first_name", "last_name")
+        within = self.scope.leaver_structures
+        if within is None:
+            within = self.scope.structures
+        members = User.structures.through.objects.filter(structure_id__in=within)
+        candidates = candidates.filter(id__in=members.values("user_id"))
+        # A person whose row was rejected (a typo in a date) is still listed: not a leaver. A row
+        # without an Id is known only by its names: nobody of those names leaves.
         listed = self.report.listed_external_ids
+        listed_names = self.report.listed_names
         leaving = [
             pk
-            for pk, ext in candidates.iterator(chunk_size=BATCH)
-            if pk not in self.seen_ids and ext not in listed
+            for pk, ext, first, last in candidates.iterator(chunk_size=BATCH)
+            if pk not in self.seen_ids
+            and (ext is None or ext not in listed)
+            and (name_key(last), name_key(first)) not in listed_names
         ]
         for i in range(0, len(leaving), BATCH):
             where_in(User.objects.all(), "id", leaving[i : i + BATCH]).update(

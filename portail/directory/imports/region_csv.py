@@ -22,6 +22,7 @@ from django.core.validators import validate_email
 
 from portail.accounts.models import Profile, User
 
+from ..models import SchoolClass
 from .engine import PersonRecord, Scope, apply_records, name_key
 from .report import ImportFileError, ImportReport
 from .text import decode, fold_header, parse_date, split_list
@@ -64,6 +65,7 @@ REQUIRED = {
     Profile.PERSONNEL: {"first_name": "Prénom", "last_name": "Nom"},
 }
 
+_SEPARATOR_NAMES = {";": "point-virgule", ",": "virgule", "\t": "caractère de tabulation"}
 _CHILD_FIELDS = ("child_last_name", "child_first_name", "child_classes", "child_id")
 _INE = re.compile(r"^([0-9]{10}[A-Z]|[0-9]{9}[A-Z]{2})$")
 
@@ -72,7 +74,8 @@ def _rows(text: str):
     """(header fields, [(line number, {field: [values…], "children": [{…}]})])."""
     first_line = text.split("\n", 1)[0]
     delimiter = ";" if ";" in first_line else "\t" if "\t" in first_line else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    # strict: an unclosed quote is an error, not a cell that swallows the rest of the file.
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
         header = next(reader)
     except (StopIteration, csv.Error) as exc:
@@ -97,10 +100,16 @@ def _rows(text: str):
                 elif value:
                     row[column].append(value)
             row["children"] = [c for c in children if any(c.values())]
+            if any(v.strip() for v in values[len(header) :]):
+                # A stray separator shifts the cells: refuse the row rather than misread it.
+                row["extra"] = [
+                    f"la ligne a {len(values)} colonnes, l'en-tête n'en a que {len(header)} "
+                    f"(un {_SEPARATOR_NAMES.get(delimiter, 'séparateur')} en trop ?)"
+                ]
             rows.append((reader.line_num, row))
     except csv.Error as exc:
         raise ImportFileError(
-            f"Le fichier est illisible à la ligne {reader.line_num} : {exc}."
+            f"Le fichier est illisible à la ligne {reader.line_num} (guillemet non refermé ?)."
         ) from exc
     return set(filter(None, columns)), rows
 
@@ -118,12 +127,21 @@ def read_region_csv(data: bytes, *, structure, profile: str):
         )
     report = ImportReport()
     pupils = _PupilIndex(structure) if profile == Profile.PARENT else None
+    # "2NDE 3" is the school's "2nde 3": a class keeps its first spelling, whatever the case.
+    spellings = {
+        n.casefold(): n
+        for n in SchoolClass.objects.filter(structure=structure).values_list("name", flat=True)
+    }
+
+    def spelling(name):
+        return spellings.setdefault(name.casefold(), name)
+
     records = []
     for line, row in rows:
         first = " ".join(row.get("first_name", [])[:1])
         last = " ".join(row.get("last_name", [])[:1])
         name = f"{first} {last}".strip()
-        problems = []
+        problems = list(row.get("extra", []))
         for key, label in REQUIRED[profile].items():
             if not row.get(key):
                 problems.append(f"{label} manquant")
@@ -142,7 +160,7 @@ def read_region_csv(data: bytes, *, structure, profile: str):
         ine = (row.get("ine") or [""])[0].upper()
         if ine and not _INE.match(ine):
             problems.append(f"INE invalide « {ine} »")
-        classes = {c for cell in row.get("classes", []) for c in split_list(cell)}
+        classes = {spelling(c[:64]) for cell in row.get("classes", []) for c in split_list(cell)}
         groups = {g for cell in row.get("groups", []) for g in split_list(cell)}
         child_ids = set()
         if pupils is not None:
@@ -155,9 +173,11 @@ def read_region_csv(data: bytes, *, structure, profile: str):
                 else:
                     child_ids.add(found)
         if problems:
-            report.reject(line, " ; ".join(problems) + ".", name)
+            report.reject(line, " ; ".join(p.rstrip(".") for p in problems) + ".", name)
             if row.get("external_id"):
                 report.listed_external_ids.add(row["external_id"][0])
+            else:
+                report.listed_names.add((name_key(last), name_key(first)))
             continue
         level = (row.get("level") or [""])[0]
         records.append(
@@ -171,8 +191,8 @@ def read_region_csv(data: bytes, *, structure, profile: str):
                 email=email.strip().lower(),
                 ine=ine,
                 structures={structure.pk},
-                classes={(structure.pk, c[:64]) for c in classes},
-                class_levels={(structure.pk, c[:64]): level for c in classes} if level else {},
+                classes={(structure.pk, c) for c in classes},
+                class_levels={(structure.pk, c): level for c in classes} if level else {},
                 groups={(structure.pk, g[:64]) for g in groups},
                 child_ids=child_ids,
             )

@@ -55,6 +55,8 @@ class ImportReport:
     dry_run: bool = False
     # External ids of rejected rows: the file still lists these people, so they are not leavers.
     listed_external_ids: set = field(default_factory=set)
+    # (name_key(last name), name_key(first name)) of rejected rows without an external id.
+    listed_names: set = field(default_factory=set)
 
     @property
     def created_count(self) -> int:

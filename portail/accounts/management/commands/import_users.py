@@ -1,8 +1,14 @@
-"""`portail import-users FILE.csv --structure UAI --profile eleve --output letters.csv`.
+"""`portail import-users FILE.csv --structure UAI --profile eleve --output letters.csv [--full]
+[--dry-run]`.
 
-All or nothing: a file with a bad row creates no account and names every bad row. The letters
-file holds activation codes in clear: it is created readable by its owner only, and never
-overwrites an earlier one (whose codes could not be printed again).
+The region's CSV template of one profile, through the directory's idempotent import (the one the
+console's import page uses): a re-run updates the accounts it finds again (names, classes) and
+creates only the new ones. `--full`: the file lists every account of this profile in the
+structure, the absent ones become "sortant". `--dry-run`: say what would happen, change nothing.
+
+All or nothing: a file with a bad row changes nothing and names every bad row and why. The
+letters file holds the new accounts' activation codes in clear: it is created readable by its
+owner only, and never overwrites an earlier one (whose codes could not be printed again).
 """
 
 import os
@@ -13,16 +19,30 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from portail.accounts.models import Profile
-from portail.directory import csv_import
+from portail.directory.imports.letters import write_letters
+from portail.directory.imports.region_csv import import_region_csv
+from portail.directory.imports.report import ImportFileError
 from portail.directory.models import Structure
 
 from ._errors import Erreur
 
 
+class _Refused(Exception):
+    """Rolls the import back: the file has bad rows."""
+
+    def __init__(self, report):
+        self.report = report
+
+
+def _plural(count, word):
+    return f"{count} {word}{'s' if count > 1 else ''}"
+
+
 class Command(BaseCommand):
     help = (
-        "Importe des comptes depuis un fichier CSV de la région (séparateur « ; ») et écrit "
-        "leurs identifiants et codes d'activation dans un fichier CSV pour les courriers."
+        "Importe des comptes depuis un fichier CSV de la région (modèle d'un profil) et écrit "
+        "les identifiants et codes d'activation des nouveaux comptes dans un fichier CSV pour "
+        "les courriers. Une nouvelle importation du même fichier met les comptes à jour."
     )
 
     def add_arguments(self, parser):
@@ -32,10 +52,18 @@ class Command(BaseCommand):
             "--profile", required=True, help="eleve, parent, enseignant ou personnel"
         )
         parser.add_argument(
-            "--output", required=True, help="fichier CSV des identifiants et codes à créer"
+            "--output", help="fichier CSV des identifiants et codes à créer (sauf --dry-run)"
+        )
+        parser.add_argument(
+            "--full",
+            action="store_true",
+            help="le fichier liste tous les comptes de ce profil : les absents deviennent sortants",
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="aperçu seulement : rien n'est enregistré"
         )
 
-    def handle(self, *args, file, structure, profile, output, **options):
+    def handle(self, *args, file, structure, profile, output, full, dry_run, **options):
         if profile not in Profile.values:
             raise Erreur(
                 f"Profil « {profile} » inconnu : choisissez eleve, parent, enseignant ou personnel."
@@ -47,39 +75,62 @@ class Command(BaseCommand):
                 f"Établissement inconnu : {uai}. Créez-le d'abord avec "
                 f'portail add-structure --uai {uai} --name "…".'
             )
-        source, target = Path(file), Path(output)
+        source = Path(file)
         try:
             data = source.read_bytes()
         except OSError as exc:
             raise Erreur(f"Lecture impossible de {source} : {exc.strerror}.") from None
-        if target.exists():
-            raise Erreur(
-                f"{target} existe déjà : choisissez un autre nom de fichier de sortie "
-                "(il contient peut-être les codes d'une importation précédente)."
+        target = None
+        if not dry_run:
+            if not output:
+                raise Erreur("Indiquez le fichier des codes d'activation à créer : --output.")
+            target = Path(output)
+            if target.exists():
+                raise Erreur(
+                    f"{target} existe déjà : choisissez un autre nom de fichier de sortie "
+                    "(il contient peut-être les codes d'une importation précédente)."
+                )
+            if not target.parent.is_dir():
+                raise Erreur(f"Le dossier de {target} n'existe pas.")
+
+        def run():
+            report = import_region_csv(
+                data, structure=school, profile=profile, full=full, dry_run=dry_run
             )
-        if not target.parent.is_dir():
-            raise Erreur(f"Le dossier de {target} n'existe pas.")
+            if report.rejected:
+                raise _Refused(report)
+            if not (report.created or report.updated or report.unchanged):
+                raise Erreur(f"{source} ne contient aucune personne à importer.")
+            return report
 
         try:
-            rows = csv_import.parse_people(data, profile)
-        except csv_import.ImportRejected as exc:
-            for error in exc.errors:
-                self.stderr.write(str(error))
-            count = len(exc.errors)
-            plural = "s" if count > 1 else ""
+            report = run() if target is None else self._import_and_write(run, target)
+        except ImportFileError as exc:
+            raise Erreur(f"{exc} Aucun compte n'a été créé ni modifié.") from None
+        except _Refused as refused:
+            bad = sorted(refused.report.rejected, key=lambda r: r.row)
+            for r in bad:
+                who = f" ({r.name})" if r.name else ""
+                self.stderr.write(f"Ligne {r.row}{who} : {r.reason}")
             raise Erreur(
-                f"Aucun compte n'a été créé : {count} ligne{plural} en erreur dans {source}. "
-                "Corrigez le fichier puis relancez l'importation."
+                f"Aucun compte n'a été créé ni modifié : {_plural(len(bad), 'ligne')} en erreur "
+                f"dans {source}. Corrigez le fichier puis relancez l'importation."
             ) from None
 
-        accounts = self._create_and_write(rows, school, profile, target)
+        created = len(report.created)
         self.stdout.write(
-            f"{len(accounts)} compte{'s' if len(accounts) > 1 else ''} créé"
-            f"{'s' if len(accounts) > 1 else ''} dans {school.name} ({school.uai}). "
-            f"Identifiants et codes d'activation : {target}"
+            f"{_plural(created, 'compte')} créé{'s' if created > 1 else ''} dans {school.name} "
+            f"({school.uai}), {report.updated} mis à jour, {report.unchanged} inchangé(s), "
+            f"{report.left} sortant(s)."
         )
+        for warning in report.warnings:
+            self.stdout.write(f"Avertissement : {warning}")
+        if dry_run:
+            self.stdout.write("Aperçu seulement : rien n'a été enregistré.")
+        else:
+            self.stdout.write(f"Identifiants et codes d'activation : {target}")
 
-    def _create_and_write(self, rows, school, profile, target):
+    def _import_and_write(self, run, target):
         # The letters are written next to their final name (0600, mkstemp) inside the
         # transaction: if writing fails, no account exists whose code nobody could print.
         fd, tmp = tempfile.mkstemp(prefix=".portail-import-", suffix=".csv", dir=target.parent)
@@ -89,12 +140,12 @@ class Command(BaseCommand):
                 os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as stream,
                 transaction.atomic(),
             ):
-                accounts = csv_import.create_people(rows, school, profile)
-                csv_import.write_letters(accounts, stream)
+                report = run()
+                write_letters(report.created, stream)
                 stream.flush()
                 os.fsync(stream.fileno())
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        return accounts
+        return report
