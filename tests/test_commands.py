@@ -159,7 +159,8 @@ def test_portail_entry_runs_add_structure_and_import_users_with_dashes(portail_e
         check=False,
     )
     assert result.returncode != 0
-    assert "Ligne 2 : le prénom est vide." in result.stderr
+    # The shared import engine names the row and the person, then every reason.
+    assert "Ligne 2 (Dupont) : Prénom manquant" in result.stderr
     assert "Erreur: Aucun compte n'a été créé" in result.stderr
     assert "Traceback" not in result.stderr
 
