@@ -191,6 +191,9 @@ def main():
         "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/portail_bench_import"
     )
     os.environ.setdefault("PORTAIL_SECRET_KEY", "bench-only-secret-key-not-for-production")
+    # Production settings need these; the bench sends no mail and builds no link.
+    os.environ.setdefault("PORTAIL_BASE_URL", "https://ent.example.test")
+    os.environ.setdefault("EMAIL_URL", "smtp://127.0.0.1:25")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portail.settings")
     os.environ.setdefault("PORTAIL_LOG_LEVEL", "WARNING")
     prepare_database(url, args.keep_db)
