@@ -193,7 +193,7 @@ def grant_service_ticket(request, service: str, *, renew: bool, app=None) -> str
     if app is None:
         app = registered_service(request, service)
     user = request.user
-    if user.state != State.ACTIVE:
+    if not (user.state == State.ACTIVE and user.is_active):
         raise AccountNotActive
     if not app.is_available_to(user):
         raise ApplicationNotAvailable
@@ -287,7 +287,8 @@ def _consume(ticket: str, kinds) -> _Consumed:
     sql = (
         f"DELETE FROM {tickets} WHERE digest = %s AND created_at > %s "  # noqa: S608
         f"AND kind IN ({placeholders}) "
-        f"AND user_id IN (SELECT id FROM {users} WHERE state = %s) {asynchronous}"
+        f"AND user_id IN (SELECT id FROM {users} WHERE state = %s AND deactivated_at IS NULL) "
+        f"{asynchronous}"
         "RETURNING service, from_credentials, proxies, identifier, attributes, "
         "application_id, user_id, session_key"
     )
@@ -394,7 +395,7 @@ def grant_proxy_ticket(pgt: str, target_service: str) -> str:
         .filter(digest=_digest(pgt), expires_at__gt=timezone.now())
         .first()
     )
-    if granting is None or granting.user.state != State.ACTIVE:
+    if granting is None or not (granting.user.state == State.ACTIVE and granting.user.is_active):
         raise CasError("INVALID_TICKET", "Proxy-granting ticket not recognized.")
     target = find_cas_application(target_service)
     if target is None or not target.is_available_to(granting.user):
