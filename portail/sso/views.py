@@ -124,24 +124,42 @@ def cas_proxy(request):
 
 
 class PortailAuthorizationView(AuthorizationView):
-    """DOT's authorization endpoint, refused to users whose profile or school lacks the app."""
+    """DOT's authorization endpoint, refused to users whose profile or school lacks the app.
 
-    def get(self, request, *args, **kwargs):
-        app = (
-            Application.objects.filter(oidc_client__client_id=request.GET.get("client_id", ""))
-            .prefetch_related("structures")
-            .first()
-        )
-        if app is not None and not app.is_available_to(request.user):
-            return _refused(request, services.ApplicationNotAvailable())
-        response = super().get(request, *args, **kwargs)
+    The check sits in dispatch so that it covers GET and the consent form's POST alike (the
+    toolkit's form_valid would otherwise issue a code on its own); both answers that carry a code
+    go through _issued (remembered for logout, audited, CSP-safe redirect).
+    """
+
+    def _client_id(self, request):
+        return request.GET.get("client_id") or request.POST.get("client_id") or ""
+
+    def dispatch(self, request, *args, **kwargs):
+        self.portail_app = None
+        if request.user.is_authenticated:
+            self.portail_app = (
+                Application.objects.filter(oidc_client__client_id=self._client_id(request))
+                .prefetch_related("structures")
+                .first()
+            )
+            if self.portail_app is not None and not self.portail_app.is_available_to(request.user):
+                return _refused(request, services.ApplicationNotAvailable())
+        return super().dispatch(request, *args, **kwargs)
+
+    def _issued(self, request, response):
         if response.status_code == 302 and "code=" in response.get("Location", ""):
-            client_id = request.GET.get("client_id", "")
+            client_id = self._client_id(request)
             oidc_logout.remember_client(request.session, client_id)
-            name = app.name if app else client_id
+            name = self.portail_app.name if self.portail_app else client_id
             record("sso.oidc.authorize", request=request, target=request.user, application=name)
             return _to_application(request, response["Location"], name)
         return response
+
+    def get(self, request, *args, **kwargs):
+        return self._issued(request, super().get(request, *args, **kwargs))
+
+    def post(self, request, *args, **kwargs):
+        return self._issued(request, super().post(request, *args, **kwargs))
 
 
 class PortailDiscoveryView(ConnectDiscoveryInfoView):

@@ -342,3 +342,78 @@ def test_access_token_in_the_query_string_is_refused(logged_in, rp, live_server)
         live_server.url + "/o/userinfo/", params={"access_token": token["access_token"]}, timeout=5
     )
     assert response.status_code == 401
+
+
+@pytest.fixture
+def pupil_client(client, pending_pupil):
+    user, _ = pending_pupil
+    user.set_password(STRONG_PASSWORD)
+    user.state = "active"
+    user.save()
+    client.force_login(user)
+    return client
+
+
+def consent_form(oidc_client, **extra):
+    verifier = secrets.token_urlsafe(48)
+    return {
+        "client_id": oidc_client.client_id,
+        "redirect_uri": REDIRECT_URI,
+        "response_type": "code",
+        "scope": "openid profile",
+        "state": "s" * 16,
+        "code_challenge": create_s256_code_challenge(verifier),
+        "code_challenge_method": "S256",
+        "allow": "Authorize",
+        **extra,
+    }
+
+
+def test_pupil_posting_the_consent_form_of_a_teachers_app_gets_no_code(pupil_client, oidc_client):
+    app = oidc_client.portail_application
+    app.profiles = ["enseignant"]
+    app.save()
+    response = pupil_client.post("/o/authorize/", consent_form(oidc_client))
+    assert response.status_code == 403
+    assert "code=" not in response.get("Location", "")
+    assert "ne donne pas accès à cette application" in response.content.decode()
+    assert not Grant.objects.exists()
+
+
+def test_consent_form_post_is_remembered_audited_and_leaves_through_the_redirect_page(
+    pupil_client, oidc_client
+):
+    from portail.audit.models import Event
+
+    oidc_client.skip_authorization = False
+    oidc_client.save()
+    response = pupil_client.post("/o/authorize/", consent_form(oidc_client))
+    assert response.status_code == 302 and "code=" in response["Location"]
+    assert Event.objects.filter(tag="sso.oidc.authorize").exists()
+    assert pupil_client.session["sso_oidc_clients"] == [oidc_client.client_id]
+
+
+def test_clients_registered_in_the_admin_skip_the_consent_screen(client, db):
+    from portail.accounts.models import User
+    from tests.conftest import enter_admin
+
+    admin = User.objects.create_superuser("admin.region", "un mot de passe solide 42")
+    enter_admin(client, admin)
+    response = client.post(
+        "/admin/oauth2_provider/application/add/",
+        {
+            "client_id": "moodle-client",
+            "client_secret": "x" * 40,
+            "client_type": Client.CLIENT_CONFIDENTIAL,
+            "authorization_grant_type": Client.GRANT_AUTHORIZATION_CODE,
+            "redirect_uris": REDIRECT_URI,
+            "post_logout_redirect_uris": "",
+            "allowed_origins": "",
+            "name": "Moodle",
+            "algorithm": Client.RS256_ALGORITHM,
+            "hash_client_secret": "on",
+            "registration_source": "manual",
+        },
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert Client.objects.get(client_id="moodle-client").skip_authorization is True
