@@ -117,6 +117,15 @@ class Application(models.Model):
             raise ValidationError(
                 {"cas_service_patterns": "Une application CAS a besoin d'au moins un motif."}
             )
+        uri = self.oidc_backchannel_logout_uri
+        if uri and not uri.startswith("https://"):
+            from .outbound import loopback_allowed
+
+            # Back-Channel Logout 1.0 §2.2: the RP's logout URI; the logout token travels in it.
+            if not (uri.startswith("http://127.0.0.1") and loopback_allowed()):
+                raise ValidationError(
+                    {"oidc_backchannel_logout_uri": "L'adresse doit commencer par https://."}
+                )
         if self.kind == self.Kind.OIDC and self.oidc_client_id is None:
             raise ValidationError(
                 {"oidc_client": "Une application OpenID Connect a besoin d'un client."}

@@ -9,16 +9,13 @@ administrator gave a back-channel logout URI, it receives a signed logout token
 import json
 import logging
 import time
-import urllib.error
-import urllib.request
 import uuid
-from urllib.parse import urlencode
 
-from django.conf import settings
 from jwcrypto import jwk, jwt
 from oauth2_provider.models import AccessToken, RefreshToken
 from oauth2_provider.settings import oauth2_settings
 
+from . import outbound
 from .models import Application
 
 log = logging.getLogger(__name__)
@@ -69,19 +66,13 @@ def end_oidc_sessions(session, user) -> int:
         AccessToken.objects.filter(user=user, application=client).delete()
         if not app.oidc_backchannel_logout_uri:
             continue
-        body = urlencode({"logout_token": logout_token(client.client_id, user)}).encode()
-        post = urllib.request.Request(  # noqa: S310  (an administrator-registered URI)
+        status = outbound.call(
             app.oidc_backchannel_logout_uri,
-            data=body,
-            headers={"Content-Type": "application/x-www-form-urlencoded"},
-            method="POST",
+            form={"logout_token": logout_token(client.client_id, user)},
         )
-        try:
-            with urllib.request.urlopen(  # noqa: S310
-                post, timeout=settings.PORTAIL_CAS_CALLBACK_TIMEOUT
-            ) as answer:
-                notified += 200 <= answer.status < 300
-        except (urllib.error.URLError, OSError, ValueError):
+        if status is not None and 200 <= status < 300:
+            notified += 1
+        else:
             log.info("OIDC back-channel logout not delivered to %s", app.name)
     session.pop(OIDC_CLIENTS_SESSION_KEY, None)
     return notified

@@ -18,8 +18,6 @@ import json
 import logging
 import secrets
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import timedelta
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -34,6 +32,7 @@ from portail.accounts.services import DomainError
 from portail.audit.services import record
 from portail.security import tokens
 
+from . import outbound
 from .models import Application, ProxyGrantingTicket, ServiceTicket
 
 log = logging.getLogger(__name__)
@@ -334,7 +333,7 @@ def validate_ticket(
 
 
 def _loopback_http_allowed() -> bool:
-    return settings.DEBUG or settings.PORTAIL_CAS_ALLOW_HTTP_LOOPBACK_CALLBACK
+    return outbound.loopback_allowed()
 
 
 def check_proxy_callback(pgt_url: str):
@@ -358,14 +357,8 @@ def _grant_proxy_granting_ticket(st: "_Consumed", pgt_url: str) -> str | None:
         return None
     pgt, iou = _new_ticket("PGT"), _new_ticket("PGTIOU")
     callback = _add_query(pgt_url, {"pgtIou": iou, "pgtId": pgt})
-    try:
-        with urllib.request.urlopen(  # noqa: S310  (scheme checked: https or loopback http)
-            callback, timeout=settings.PORTAIL_CAS_CALLBACK_TIMEOUT
-        ) as answer:
-            if answer.status != 200:
-                return None
-    except (urllib.error.URLError, OSError, ValueError):
-        log.info("CAS proxy callback unreachable: %s", pgt_url)
+    if outbound.call(callback) != 200:
+        log.info("CAS proxy callback not delivered: %s", pgt_url)
         return None
     ProxyGrantingTicket.objects.create(
         digest=_digest(pgt),
@@ -452,19 +445,10 @@ def single_logout(session) -> int:
         app = find_cas_application(service)
         if app is None or not app.cas_single_logout:
             continue  # only to services still registered
-        body = urlencode({"logoutRequest": logout_request_xml(ticket)}).encode()
-        post = urllib.request.Request(  # noqa: S310  (a registered service URL)
-            service,
-            data=body,
-            headers={"Content-Type": "application/x-www-form-urlencoded"},
-            method="POST",
-        )
-        try:
-            with urllib.request.urlopen(  # noqa: S310
-                post, timeout=settings.PORTAIL_CAS_CALLBACK_TIMEOUT
-            ) as answer:
-                acknowledged += 200 <= answer.status < 300
-        except (urllib.error.URLError, OSError, ValueError):
+        status = outbound.call(service, form={"logoutRequest": logout_request_xml(ticket)})
+        if status is not None and 200 <= status < 300:
+            acknowledged += 1
+        else:
             log.info("CAS single logout not delivered to %s", app.name)
     session.pop(SLO_SESSION_KEY, None)
     return acknowledged
