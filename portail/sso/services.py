@@ -251,6 +251,7 @@ class _Consumed:
     application_id: int
     user_id: int
     session_key: str
+    kind: str
 
 
 def _json(value):
@@ -270,10 +271,6 @@ def _consume(ticket: str, kinds) -> _Consumed:
     flush that would otherwise bound validations to a few hundred per second.
     """
     if not ticket.startswith(tuple(f"{k}-" for k in kinds)):
-        if ticket.startswith("PT-"):
-            raise CasError(
-                "INVALID_TICKET", "Proxy tickets are not accepted here: use /proxyValidate."
-            )
         raise CasError("INVALID_TICKET", "Ticket not recognized.")
     oldest = timezone.now() - timedelta(seconds=settings.PORTAIL_CAS_TICKET_SECONDS)
     tickets, users = ServiceTicket._meta.db_table, User._meta.db_table
@@ -289,7 +286,7 @@ def _consume(ticket: str, kinds) -> _Consumed:
         f"AND user_id IN (SELECT id FROM {users} WHERE state = %s AND deactivated_at IS NULL) "
         f"{asynchronous}"
         "RETURNING service, from_credentials, proxies, identifier, attributes, "
-        "application_id, user_id, session_key"
+        "application_id, user_id, session_key, kind"
     )
     params = [
         _digest(ticket),
@@ -312,12 +309,20 @@ def _consume(ticket: str, kinds) -> _Consumed:
 def validate_ticket(
     ticket: str, service: str, *, accept_proxy_tickets: bool, renew: bool, pgt_url: str = ""
 ) -> Validation:
-    """Validate and consume a ticket (CAS 3.0 §2.4-2.6). Raises CasError with the spec's code."""
-    if not ticket or not service:
+    """Validate and consume a ticket (CAS 3.0 §2.4-2.6). Raises CasError with the spec's code.
+
+    CAS 3.0 §3.1.1 and §3.2.1: a ticket presented for validation is invalidated whatever the
+    outcome, so it is consumed first and every check (service, pgtUrl, kind, renew) follows.
+    """
+    if not ticket:
         raise CasError("INVALID_REQUEST", "'ticket' and 'service' parameters are both required.")
+    st = _consume(ticket, ("ST", "PT"))
+    if not service:
+        raise CasError("INVALID_REQUEST", "'ticket' and 'service' parameters are both required.")
+    if st.kind == "PT" and not accept_proxy_tickets:
+        raise CasError("INVALID_TICKET", "Proxy tickets are not accepted here: use /proxyValidate.")
     if pgt_url:
         check_proxy_callback(pgt_url)
-    st = _consume(ticket, ("ST", "PT") if accept_proxy_tickets else ("ST",))
     if st.service != service:
         # CAS 3.0 §2.5.3: the ticket is invalidated all the same (it was consumed above).
         raise CasError("INVALID_SERVICE", "Ticket was not issued for this service.")

@@ -329,3 +329,41 @@ def test_clear_sso_tickets_command_deletes_expired_tickets_only(logged_in, cas_a
     call_command("clear_sso_tickets", stdout=out)
     assert "1 ticket(s)" in out.getvalue()
     assert ServiceTicket.objects.count() == 1
+
+
+def _second_try(client, ticket):
+    response = client.get("/cas/serviceValidate", {"ticket": ticket, "service": CAS_SERVICE})
+    return response.content.decode()
+
+
+def test_failed_validation_on_a_bad_pgt_url_burns_the_ticket(logged_in, cas_app, client):
+    # CAS 3.0 §3.1.1: the ticket is invalidated whatever the validation's outcome.
+    cas_app.cas_allow_proxy = True
+    cas_app.save()
+    ticket = ticket_from(logged_in.get("/cas/login", {"service": CAS_SERVICE}))
+    response = client.get(
+        "/cas/serviceValidate",
+        {"ticket": ticket, "service": CAS_SERVICE, "pgtUrl": "http://notes.example.test/pgt"},
+    )
+    assert 'code="INVALID_PROXY_CALLBACK"' in response.content.decode()
+    assert 'code="INVALID_TICKET"' in _second_try(client, ticket)
+
+
+def test_validation_without_service_burns_the_ticket(logged_in, cas_app, client):
+    ticket = ticket_from(logged_in.get("/cas/login", {"service": CAS_SERVICE}))
+    response = client.get("/cas/serviceValidate", {"ticket": ticket})
+    assert 'code="INVALID_REQUEST"' in response.content.decode()
+    assert 'code="INVALID_TICKET"' in _second_try(client, ticket)
+
+
+def test_proxy_ticket_sent_to_service_validate_is_refused_and_burnt(
+    logged_in, cas_app, active_user, client
+):
+    from portail.sso import services
+
+    pt = services._issue(
+        cas_app, active_user, CAS_SERVICE, kind=ServiceTicket.Kind.PROXY, proxies=["https://p"]
+    )
+    assert 'code="INVALID_TICKET"' in _second_try(client, pt)
+    response = client.get("/cas/proxyValidate", {"ticket": pt, "service": CAS_SERVICE})
+    assert 'code="INVALID_TICKET"' in response.content.decode()
