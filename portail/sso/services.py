@@ -135,8 +135,9 @@ def find_cas_application(service: str) -> Application | None:
 
 
 def _new_ticket(prefix: str) -> str:
-    # 256 bits from the CSPRNG; CAS 3.0 §3.1.2 asks for at least 32 characters.
-    return f"{prefix}-{secrets.token_urlsafe(32)}"
+    # 256 bits from the CSPRNG; CAS 3.0 §3.1.2 asks for at least 32 characters and §3.7 for
+    # characters from [A-Za-z0-9-] only (token_urlsafe would give "_").
+    return f"{prefix}-{secrets.token_hex(32)}"
 
 
 def _digest(ticket: str) -> str:

@@ -367,3 +367,15 @@ def test_proxy_ticket_sent_to_service_validate_is_refused_and_burnt(
     assert 'code="INVALID_TICKET"' in _second_try(client, pt)
     response = client.get("/cas/proxyValidate", {"ticket": pt, "service": CAS_SERVICE})
     assert 'code="INVALID_TICKET"' in response.content.decode()
+
+
+def test_tickets_use_only_the_characters_cas_allows(cas_app, active_user, settings):
+    import re
+
+    from portail.sso import services
+
+    # CAS 3.0 §3.7: [A-Za-z0-9-] only; §3.1.2: at least 32 characters (here 256 bits of hex).
+    allowed = re.compile(r"(ST|PT|PGT|PGTIOU)-[A-Za-z0-9-]{64,}")
+    tickets = [services._new_ticket(p) for p in ("ST", "PT", "PGT", "PGTIOU") for _ in range(250)]
+    tickets += [services._issue(cas_app, active_user, CAS_SERVICE) for _ in range(20)]
+    assert all(allowed.fullmatch(t) for t in tickets), [t for t in tickets if "_" in t][:3]
