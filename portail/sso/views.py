@@ -1,6 +1,7 @@
 """CAS endpoints (CAS Protocol 3.0, with 1.0 and 2.0) and the OIDC authorization gate."""
 
 import json
+import time
 
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponse
@@ -134,8 +135,33 @@ class PortailAuthorizationView(AuthorizationView):
     def _client_id(self, request):
         return request.GET.get("client_id") or request.POST.get("client_id") or ""
 
+    def _wants_fresh_credentials(self, request) -> bool:
+        """OIDC Core §3.1.2.1: prompt=login, or a max_age the session's login is older than."""
+        if "login" in request.GET.get("prompt", "").split():
+            return True
+        try:
+            max_age = int(request.GET["max_age"])
+        except (KeyError, ValueError):
+            return False
+        typed = request.session.get(services.AUTH_TIME_KEY)
+        return typed is None or time.time() - typed >= max_age
+
     def dispatch(self, request, *args, **kwargs):
         self.portail_app = None
+        self.fresh = request.method == "GET" and self._wants_fresh_credentials(request)
+        if self.fresh and not services.credentials_just_typed(request):
+            # The same mechanism as CAS renew=true: the password must be typed after this point.
+            services.ask_for_credentials(request)
+            return redirect_to_login(request.get_full_path())
+        if self.fresh:
+            # Typed just now: the toolkit must not send the user to the login page once more.
+            query = request.GET.copy()
+            prompt = [p for p in query.get("prompt", "").split() if p != "login"]
+            if prompt:
+                query["prompt"] = " ".join(prompt)
+            else:
+                query.pop("prompt", None)
+            request.GET = query
         if request.user.is_authenticated:
             self.portail_app = (
                 Application.objects.filter(oidc_client__client_id=self._client_id(request))
@@ -149,6 +175,7 @@ class PortailAuthorizationView(AuthorizationView):
     def _issued(self, request, response):
         if response.status_code == 302 and "code=" in response.get("Location", ""):
             client_id = self._client_id(request)
+            request.session.pop(services.CREDENTIALS_ASKED_KEY, None)  # spent on this code
             oidc_logout.remember_client(request.session, client_id)
             name = self.portail_app.name if self.portail_app else client_id
             record("sso.oidc.authorize", request=request, target=request.user, application=name)

@@ -304,15 +304,24 @@ def test_rp_initiated_logout_ends_the_portal_session(logged_in, rp, oidc_client,
     assert "_auth_user_id" not in logged_in.session
 
 
-def test_prompt_login_asks_for_the_password_again(logged_in, rp, live_server):
-    response, _, _ = authorize(logged_in, rp, live_server, prompt="login")
+@pytest.mark.parametrize("extra", [{"prompt": "login"}, {"max_age": "0"}])
+def test_prompt_login_asks_for_the_password_again(logged_in, rp, live_server, extra):
+    response, _, _ = authorize(logged_in, rp, live_server, **extra)
     assert response.status_code == 302
     assert response["Location"].startswith("/auth/login?next=")
-    assert "prompt" not in parse_qs(urlsplit(response["Location"]).query)["next"][0]
+    # Going straight back to the authorization URL, password not typed: still no code.
+    next_url = parse_qs(urlsplit(response["Location"]).query)["next"][0]
+    again = logged_in.get(next_url)
+    assert again.status_code == 302 and "code=" not in again["Location"]
+    assert again["Location"].startswith("/auth/login?next=")
+    assert not Grant.objects.exists()
     response = logged_in.post(
         response["Location"], {"identifier": "jean.dupont", "password": STRONG_PASSWORD}
     )
     assert logged_in.get(response["Location"])["Location"].startswith(REDIRECT_URI + "?code=")
+    # The typed password served this code only: the next prompt=login asks again.
+    response, _, _ = authorize(logged_in, rp, live_server, **extra)
+    assert response["Location"].startswith("/auth/login?next=")
 
 
 def test_client_may_ask_only_the_scopes_its_release_list_allows(
