@@ -172,6 +172,9 @@ class ServiceTicket(models.Model):
     session_key = models.CharField(max_length=64, blank=True)
     # True when the user typed the password for this very ticket (CAS renew=true).
     from_credentials = models.BooleanField(default=False)
+    # Issued in a session opened with "Se souvenir de moi" (CAS 3.0 §4.1.3
+    # longTermAuthenticationRequestTokenUsed).
+    remembered = models.BooleanField(default=False)
     # Proxy tickets: the chain of proxy callback URLs, most recent first (CAS 3.0 §2.6.2).
     proxies = models.JSONField(default=list, blank=True)
     # The answer prepared at issuance (identifier and released attributes), so that validation

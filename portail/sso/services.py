@@ -80,6 +80,8 @@ class Validation:
     attributes: dict
     pgt_iou: str | None = None
     proxies: list = field(default_factory=list)
+    from_new_login: bool = False
+    remembered: bool = False
 
 
 # --- Home page ---------------------------------------------------------------------------------
@@ -163,6 +165,15 @@ def follows_login_form(request) -> bool:
     return urlsplit(referer).path.startswith("/auth/")
 
 
+def session_remembered(session) -> bool:
+    """Whether the portal session was opened with "Se souvenir de moi".
+
+    accounts.services.log_in marks it by the session's expiry: set_expiry(0) (browser session)
+    when unchecked, set_expiry(PORTAIL_REMEMBER_ME_DAYS days) when checked.
+    """
+    return bool(session.get("_session_expiry"))
+
+
 def ask_for_credentials(request):
     """CAS is about to send the user to the login page (first visit or renew=true)."""
     request.session[CREDENTIALS_ASKED_KEY] = time.time()
@@ -207,6 +218,7 @@ def grant_service_ticket(request, service: str, *, renew: bool, app=None) -> str
         service,
         session_key=request.session.session_key or "",
         from_credentials=from_credentials,
+        remembered=session_remembered(request.session),
     )
     if app.cas_single_logout:
         sent = request.session.get(SLO_SESSION_KEY, [])
@@ -253,6 +265,7 @@ class _Consumed:
     user_id: int
     session_key: str
     kind: str
+    remembered: bool
 
 
 def _json(value):
@@ -287,7 +300,7 @@ def _consume(ticket: str, kinds) -> _Consumed:
         f"AND user_id IN (SELECT id FROM {users} WHERE state = %s AND deactivated_at IS NULL) "
         f"{asynchronous}"
         "RETURNING service, from_credentials, proxies, identifier, attributes, "
-        "application_id, user_id, session_key, kind"
+        "application_id, user_id, session_key, kind, remembered"
     )
     params = [
         _digest(ticket),
@@ -302,6 +315,7 @@ def _consume(ticket: str, kinds) -> _Consumed:
         raise CasError("INVALID_TICKET", f"Ticket {escape(ticket[:12])}… not recognized.")
     consumed = _Consumed(*row)
     consumed.from_credentials = bool(consumed.from_credentials)
+    consumed.remembered = bool(consumed.remembered)
     consumed.proxies = _json(consumed.proxies) or []
     consumed.attributes = _json(consumed.attributes) or {}
     return consumed
@@ -329,7 +343,17 @@ def validate_ticket(
         raise CasError("INVALID_SERVICE", "Ticket was not issued for this service.")
     if renew and not st.from_credentials:
         raise CasError("INVALID_TICKET_SPEC", "Ticket was not issued from primary credentials.")
-    result = Validation(identifier=st.identifier, attributes=st.attributes, proxies=st.proxies)
+    if pgt_url and not Application.objects.filter(pk=st.application_id, cas_allow_proxy=True):
+        raise CasError(
+            "UNAUTHORIZED_SERVICE_PROXY", "The service is not authorized to perform proxy."
+        )
+    result = Validation(
+        identifier=st.identifier,
+        attributes=st.attributes,
+        proxies=st.proxies,
+        from_new_login=st.from_credentials,
+        remembered=st.remembered,
+    )
     if pgt_url:
         result.pgt_iou = _grant_proxy_granting_ticket(st, pgt_url)
     return result

@@ -1,6 +1,7 @@
 """CAS endpoints (CAS Protocol 3.0, with 1.0 and 2.0) and the OIDC authorization gate."""
 
 import json
+import logging
 import time
 
 from django.contrib.auth.views import redirect_to_login
@@ -15,6 +16,8 @@ from portail.audit.services import record
 from . import cas_responses as answers
 from . import oidc_logout, services
 from .models import Application
+
+log = logging.getLogger(__name__)
 
 
 def _flag(request, name) -> bool:
@@ -66,24 +69,45 @@ def cas_login(request):
 @require_GET
 def cas_logout(request):
     account_services.log_out(request)  # its signal sends the single logout requests
-    service = request.GET.get("service") or request.GET.get("url") or ""
+    # CAS 3.0 §2.3.1: only "service" may redirect; the 2.0 "url" parameter is ignored.
+    service = request.GET.get("service", "")
     if service and services.find_cas_application(service) is not None:
         return redirect(service)
     return render(request, "sso/logged_out.html")
 
 
+def _format(request):
+    """CAS 3.0 §2.5.1: XML (the default) or JSON; anything else is None."""
+    value = request.GET.get("format", "XML").upper()
+    return value if value in ("XML", "JSON") else None
+
+
+INTERNAL_ERROR = services.CasError(
+    "INTERNAL_ERROR", "An internal error occurred during ticket validation."
+)
+
+
 def _validation(request, *, accept_proxy_tickets: bool):
-    as_json = request.GET.get("format", "").upper() == "JSON"
+    answer_format = _format(request)
+    as_json = answer_format == "JSON"
     try:
         result = services.validate_ticket(
             request.GET.get("ticket", ""),
             request.GET.get("service", ""),
             accept_proxy_tickets=accept_proxy_tickets,
             renew=_flag(request, "renew"),
-            pgt_url=request.GET.get("pgtUrl", ""),
+            # An unusable answer format fails the validation: no PGT delivered for it.
+            pgt_url=request.GET.get("pgtUrl", "") if answer_format else "",
         )
     except services.CasError as exc:
         return answers.authentication_failure(exc, as_json=as_json)
+    except Exception:
+        log.exception("CAS validation failed unexpectedly")
+        return answers.authentication_failure(INTERNAL_ERROR, as_json=as_json)
+    if answer_format is None:
+        # The ticket was consumed all the same (CAS 3.0 §3.1.1).
+        error = services.CasError("INVALID_REQUEST", "Unsupported format: use XML or JSON.")
+        return answers.authentication_failure(error, as_json=False)
     return answers.authentication_success(result, as_json=as_json)
 
 
@@ -98,6 +122,9 @@ def cas_validate(request):
             renew=_flag(request, "renew"),
         )
     except services.CasError:
+        result = None
+    except Exception:
+        log.exception("CAS 1.0 validation failed unexpectedly")
         result = None
     return answers.validate_v1(result)
 
@@ -114,13 +141,21 @@ def cas_proxy_validate(request):
 
 @require_GET
 def cas_proxy(request):
-    as_json = request.GET.get("format", "").upper() == "JSON"
+    answer_format = _format(request)
+    as_json = answer_format == "JSON"
+    if answer_format is None:
+        error = services.CasError("INVALID_REQUEST", "Unsupported format: use XML or JSON.")
+        return answers.proxy_failure(error, as_json=False)
     try:
         ticket = services.grant_proxy_ticket(
             request.GET.get("pgt", ""), request.GET.get("targetService", "")
         )
     except services.CasError as exc:
         return answers.proxy_failure(exc, as_json=as_json)
+    except Exception:
+        log.exception("CAS proxy failed unexpectedly")
+        error = services.CasError("INTERNAL_ERROR", "An internal error occurred.")
+        return answers.proxy_failure(error, as_json=as_json)
     return answers.proxy_success(ticket, as_json=as_json)
 
 
