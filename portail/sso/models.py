@@ -210,3 +210,22 @@ class ProxyGrantingTicket(models.Model):
 
     def __str__(self):
         return f"PGT de {self.user_id} pour {self.application_id}"
+
+
+class AuthorizationTime(models.Model):
+    """When the user typed the password for the session an authorization code was issued in.
+
+    OIDC Core §2: auth_time is the time of this End-User's authentication, i.e. this session's
+    login, not User.last_login (which another browser may have moved). Dies with its code.
+    """
+
+    grant = models.OneToOneField(
+        settings.OAUTH2_PROVIDER_GRANT_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    auth_time = models.FloatField()
+
+    class Meta:
+        verbose_name = "heure d'authentification OIDC"
+
+    def __str__(self):
+        return f"auth_time du code {self.grant_id}"

@@ -14,7 +14,7 @@ from portail.accounts import services as account_services
 from portail.audit.services import record
 
 from . import cas_responses as answers
-from . import oidc_logout, services
+from . import oidc, oidc_logout, services
 from .models import Application
 
 log = logging.getLogger(__name__)
@@ -217,11 +217,18 @@ class PortailAuthorizationView(AuthorizationView):
             return _to_application(request, response["Location"], name)
         return response
 
+    def _with_auth_time(self, handler, request, *args, **kwargs):
+        mark = oidc.session_auth_time.set(request.session.get(services.AUTH_TIME_KEY))
+        try:
+            return self._issued(request, handler(request, *args, **kwargs))
+        finally:
+            oidc.session_auth_time.reset(mark)
+
     def get(self, request, *args, **kwargs):
-        return self._issued(request, super().get(request, *args, **kwargs))
+        return self._with_auth_time(super().get, request, *args, **kwargs)
 
     def post(self, request, *args, **kwargs):
-        return self._issued(request, super().post(request, *args, **kwargs))
+        return self._with_auth_time(super().post, request, *args, **kwargs)
 
 
 class PortailDiscoveryView(ConnectDiscoveryInfoView):
@@ -230,6 +237,9 @@ class PortailDiscoveryView(ConnectDiscoveryInfoView):
     def get(self, request, *args, **kwargs):
         response = super().get(request, *args, **kwargs)
         data = json.loads(response.content)
+        # Only what Portail does: RS256 ID tokens (OIDCClientForm), code and refresh grants.
+        data["id_token_signing_alg_values_supported"] = ["RS256"]
+        data["grant_types_supported"] = ["authorization_code", "refresh_token"]
         data["backchannel_logout_supported"] = True
         data["backchannel_logout_session_supported"] = False
         response.content = json.dumps(data)

@@ -426,3 +426,30 @@ def test_clients_registered_in_the_admin_skip_the_consent_screen(client, db):
     )
     assert response.status_code == 302, response.context["adminform"].form.errors
     assert Client.objects.get(client_id="moodle-client").skip_authorization is True
+
+
+def test_discovery_advertises_only_rs256_and_the_code_and_refresh_grants(client, db):
+    config = client.get("/.well-known/openid-configuration").json()
+    assert config["id_token_signing_alg_values_supported"] == ["RS256"]
+    assert config["grant_types_supported"] == ["authorization_code", "refresh_token"]
+
+
+def test_auth_time_is_this_sessions_login_not_the_accounts_last_login(
+    client, rp, oidc_client, active_user, live_server
+):
+    import time
+
+    from django.utils import timezone
+
+    client.post("/auth/login", {"identifier": "jean.dupont", "password": STRONG_PASSWORD})
+    typed = client.session["sso_auth_time"]
+    # Another browser logs in later: last_login moves, this session's login does not.
+    active_user.refresh_from_db()
+    active_user.last_login = timezone.now() + timezone.timedelta(hours=1)
+    active_user.save(update_fields=["last_login"])
+    token, nonce, _ = code_login(client, rp, live_server)
+    claims = verify_id_token(
+        token["id_token"], live_server, oidc_client.client_id, nonce, token["access_token"]
+    )
+    assert claims["auth_time"] == int(typed)
+    assert claims["auth_time"] <= time.time()
