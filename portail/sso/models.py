@@ -229,3 +229,25 @@ class AuthorizationTime(models.Model):
 
     def __str__(self):
         return f"auth_time du code {self.grant_id}"
+
+
+class SingleLogoutRecord(models.Model):
+    """A (ticket, service) handed out with single logout on, kept per user and session.
+
+    The portal session keeps the same list for its own logout; this copy lets blocking an account
+    or resetting its password (which end sessions without a logout) notify the services too.
+    The ticket is already consumed or expired when it is used here: it opens nothing, it only
+    names the application's session (CAS 3.0 §2.3.3 SessionIndex).
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    session_key = models.CharField(max_length=64, blank=True, db_index=True)
+    ticket = models.CharField(max_length=100)
+    service = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = "session CAS à déconnecter"
+
+    def __str__(self):
+        return f"SLO de {self.user_id} pour {self.service[:60]}"

@@ -51,6 +51,20 @@ def logout_token(client_id: str, user) -> str:
     return token.serialize()
 
 
+def notify_backchannel(app, user) -> bool:
+    """POST a logout token to the application's back-channel logout URI, if it has one."""
+    if not app.oidc_backchannel_logout_uri or app.oidc_client is None:
+        return False
+    status = outbound.call(
+        app.oidc_backchannel_logout_uri,
+        form={"logout_token": logout_token(app.oidc_client.client_id, user)},
+    )
+    if status is not None and 200 <= status < 300:
+        return True
+    log.info("OIDC back-channel logout not delivered to %s", app.name)
+    return False
+
+
 def end_oidc_sessions(session, user) -> int:
     """Revoke the user's tokens of each client used in this session; notify back-channels."""
     client_ids = session.get(OIDC_CLIENTS_SESSION_KEY) or []
@@ -64,15 +78,6 @@ def end_oidc_sessions(session, user) -> int:
         client = app.oidc_client
         RefreshToken.objects.filter(user=user, application=client).delete()
         AccessToken.objects.filter(user=user, application=client).delete()
-        if not app.oidc_backchannel_logout_uri:
-            continue
-        status = outbound.call(
-            app.oidc_backchannel_logout_uri,
-            form={"logout_token": logout_token(client.client_id, user)},
-        )
-        if status is not None and 200 <= status < 300:
-            notified += 1
-        else:
-            log.info("OIDC back-channel logout not delivered to %s", app.name)
+        notified += notify_backchannel(app, user)
     session.pop(OIDC_CLIENTS_SESSION_KEY, None)
     return notified

@@ -33,7 +33,7 @@ from portail.audit.services import record
 from portail.security import tokens
 
 from . import outbound
-from .models import Application, ProxyGrantingTicket, ServiceTicket
+from .models import Application, ProxyGrantingTicket, ServiceTicket, SingleLogoutRecord
 
 log = logging.getLogger(__name__)
 
@@ -224,6 +224,9 @@ def grant_service_ticket(request, service: str, *, renew: bool, app=None) -> str
         sent = request.session.get(SLO_SESSION_KEY, [])
         sent.append([ticket, service])
         request.session[SLO_SESSION_KEY] = sent[-MAX_SLO_ENTRIES:]
+        SingleLogoutRecord.objects.create(
+            user=user, session_key=request.session.session_key or "", ticket=ticket, service=service
+        )
     record("sso.cas.ticket", request=request, target=user, application=app.name, renew=renew)
     return with_ticket(service, ticket)
 
@@ -251,6 +254,9 @@ def purge_expired_tickets() -> int:
     oldest = now - timedelta(seconds=settings.PORTAIL_CAS_TICKET_SECONDS)
     deleted, _ = ServiceTicket.objects.filter(created_at__lte=oldest).delete()
     ProxyGrantingTicket.objects.filter(expires_at__lte=now).delete()
+    # No portal session outlives "Se souvenir de moi": its logout records can go.
+    session_days = max(settings.PORTAIL_REMEMBER_ME_DAYS, 1)
+    SingleLogoutRecord.objects.filter(created_at__lte=now - timedelta(days=session_days)).delete()
     return deleted
 
 
@@ -434,15 +440,42 @@ def grant_proxy_ticket(pgt: str, target_service: str) -> str:
 
 
 def revoke_everything(user):
-    """The account was blocked or its password changed: nothing handed out survives."""
+    """The account was blocked or its password changed: nothing handed out survives.
+
+    Its sessions end without a logout (session_stamp), so the applications are told here: each CAS
+    service that got a ticket with single logout on receives its logoutRequest, each OIDC client
+    holding a code or token its back-channel logout token — after the commit, by the outbound
+    guard, each with its short timeout.
+    """
     from oauth2_provider.models import AccessToken, Grant, IDToken, RefreshToken
 
+    records = SingleLogoutRecord.objects.filter(user=user)
+    cas_sessions = list(records.values_list("ticket", "service"))
+    records.delete()
+    client_pks = set()
+    for model in (Grant, RefreshToken, AccessToken, IDToken):
+        client_pks |= set(model.objects.filter(user=user).values_list("application_id", flat=True))
     ServiceTicket.objects.filter(user=user).delete()
     ProxyGrantingTicket.objects.filter(user=user).delete()
     Grant.objects.filter(user=user).delete()
     RefreshToken.objects.filter(user=user).delete()
     AccessToken.objects.filter(user=user).delete()
     IDToken.objects.filter(user=user).delete()
+    if cas_sessions or client_pks:
+        transaction.on_commit(lambda: _notify_revocation(user, cas_sessions, client_pks))
+
+
+def _notify_revocation(user, cas_sessions, client_pks):
+    from .oidc_logout import notify_backchannel
+
+    for ticket, service in cas_sessions:
+        app = find_cas_application(service)
+        if app is not None and app.cas_single_logout:
+            send_logout_request(app, ticket, service)
+    for app in Application.objects.filter(oidc_client_id__in=client_pks).select_related(
+        "oidc_client"
+    ):
+        notify_backchannel(app, user)
 
 
 # --- Single logout -----------------------------------------------------------------------------
@@ -461,6 +494,14 @@ def logout_request_xml(ticket: str) -> str:
     )
 
 
+def send_logout_request(app, ticket: str, service: str) -> bool:
+    status = outbound.call(service, form={"logoutRequest": logout_request_xml(ticket)})
+    if status is not None and 200 <= status < 300:
+        return True
+    log.info("CAS single logout not delivered to %s", app.name)
+    return False
+
+
 def single_logout(session) -> int:
     """POST the logoutRequest to each registered service that got a ticket in this session.
 
@@ -470,15 +511,13 @@ def single_logout(session) -> int:
     sent = session.get(SLO_SESSION_KEY) or []
     if session.session_key:
         ProxyGrantingTicket.objects.filter(session_key=session.session_key).delete()
+    if session.session_key:
+        SingleLogoutRecord.objects.filter(session_key=session.session_key).delete()
     acknowledged = 0
     for ticket, service in sent:
         app = find_cas_application(service)
         if app is None or not app.cas_single_logout:
             continue  # only to services still registered
-        status = outbound.call(service, form={"logoutRequest": logout_request_xml(ticket)})
-        if status is not None and 200 <= status < 300:
-            acknowledged += 1
-        else:
-            log.info("CAS single logout not delivered to %s", app.name)
+        acknowledged += send_logout_request(app, ticket, service)
     session.pop(SLO_SESSION_KEY, None)
     return acknowledged
