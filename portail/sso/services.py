@@ -11,7 +11,10 @@ Tickets: "ST-"/"PT-"/"PGT-" + 256 bits from `secrets`, stored only as a keyed di
 (portail.security.tokens), single use (validation deletes the row in one atomic statement), valid
 PORTAIL_CAS_TICKET_SECONDS (default 10 s). For single logout the portal session keeps the list of
 (ticket, service) it handed out: the SAML SessionIndex must be the ticket itself, and a ticket in
-that list is already consumed or expired, so it opens nothing.
+that list is already consumed or expired, so it opens nothing. The same pairs are kept per user
+(SingleLogoutRecord), so that blocking an account or resetting its password, which end sessions
+without a logout, still notify the services. Every call out goes through `outbound` (no
+redirects, no private or loopback targets).
 """
 
 import json

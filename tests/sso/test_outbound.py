@@ -71,3 +71,27 @@ def test_backchannel_logout_uri_must_be_https(db, settings):
         app.full_clean()
     app.oidc_backchannel_logout_uri = "https://moodle.example.test/logout"
     app.full_clean()
+
+
+def test_pgt_callback_to_a_private_address_gets_no_pgt(client, active_user, db, settings):
+    from portail.sso.models import ProxyGrantingTicket
+
+    # A CAS client allowed to proxy names an https callback inside the portal's network.
+    Application.objects.create(
+        name="Proxy",
+        short_label="PX",
+        url="https://10.0.0.5/",
+        kind=Application.Kind.CAS,
+        cas_service_patterns="https://10.0.0.5/",
+        cas_allow_proxy=True,
+    )
+    client.force_login(active_user)
+    location = client.get("/cas/login", {"service": "https://10.0.0.5/app"})["Location"]
+    ticket = location.split("ticket=")[1]
+    body = client.get(
+        "/cas/serviceValidate",
+        {"ticket": ticket, "service": "https://10.0.0.5/app", "pgtUrl": "https://10.0.0.5/pgt"},
+    ).content.decode()
+    assert "<cas:user>jean.dupont</cas:user>" in body
+    assert "proxyGrantingTicket" not in body
+    assert not ProxyGrantingTicket.objects.exists()
