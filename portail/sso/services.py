@@ -207,7 +207,8 @@ def grant_service_ticket(request, service: str, *, renew: bool, app=None) -> str
     if app is None:
         app = registered_service(request, service)
     user = request.user
-    if not (user.state == State.ACTIVE and user.is_active):
+    # is_active: a deactivated leaver keeps state ACTIVE but may no longer sign in anywhere.
+    if not user.is_active or user.state != State.ACTIVE:
         raise AccountNotActive
     if not app.is_available_to(user):
         raise ApplicationNotAvailable
@@ -427,7 +428,7 @@ def grant_proxy_ticket(pgt: str, target_service: str) -> str:
         .filter(digest=_digest(pgt), expires_at__gt=timezone.now())
         .first()
     )
-    if granting is None or not (granting.user.state == State.ACTIVE and granting.user.is_active):
+    if granting is None or not granting.user.is_active or granting.user.state != State.ACTIVE:
         raise CasError("INVALID_TICKET", "Proxy-granting ticket not recognized.")
     target = find_cas_application(target_service)
     if target is None or not target.is_available_to(granting.user):
