@@ -216,12 +216,20 @@ class AuthorizationTime(models.Model):
     """When the user typed the password for the session an authorization code was issued in.
 
     OIDC Core §2: auth_time is the time of this End-User's authentication, i.e. this session's
-    login, not User.last_login (which another browser may have moved). Dies with its code.
+    login, not User.last_login (which another browser may have moved). One row per code (dies
+    with it), then one per refresh token family (purged with the family).
     """
 
     grant = models.OneToOneField(
-        settings.OAUTH2_PROVIDER_GRANT_MODEL, on_delete=models.CASCADE, related_name="+"
+        settings.OAUTH2_PROVIDER_GRANT_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        null=True,
+        blank=True,
     )
+    # OIDC Core §12.2: an ID token refreshed later keeps the original auth_time; the refresh
+    # tokens of one code share this family (the toolkit's rotation).
+    token_family = models.UUIDField(null=True, blank=True, db_index=True)
     auth_time = models.FloatField()
 
     class Meta:

@@ -53,6 +53,24 @@ class PortailOAuth2Validator(OAuth2Validator):
             )
         return valid
 
+    def _create_refresh_token(self, request, refresh_token_code, access_token, previous):
+        token = super()._create_refresh_token(request, refresh_token_code, access_token, previous)
+        when = getattr(request, "portail_auth_time", None)
+        if previous is None and when is not None:
+            AuthorizationTime.objects.create(token_family=token.token_family, auth_time=when)
+        return token
+
+    def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):
+        valid = super().validate_refresh_token(refresh_token, client, request, *args, **kwargs)
+        family = getattr(getattr(request, "refresh_token_instance", None), "token_family", None)
+        if valid and family is not None:
+            request.portail_auth_time = (
+                AuthorizationTime.objects.filter(token_family=family)
+                .values_list("auth_time", flat=True)
+                .first()
+            )
+        return valid
+
     def get_id_token_dictionary(self, token, token_handler, request):
         claims, expiration = super().get_id_token_dictionary(token, token_handler, request)
         when = getattr(request, "portail_auth_time", None)

@@ -261,6 +261,14 @@ def purge_expired_tickets() -> int:
     # No portal session outlives "Se souvenir de moi": its logout records can go.
     session_days = max(settings.PORTAIL_REMEMBER_ME_DAYS, 1)
     SingleLogoutRecord.objects.filter(created_at__lte=now - timedelta(days=session_days)).delete()
+    from oauth2_provider.models import RefreshToken
+
+    from .models import AuthorizationTime
+
+    # auth_time of refresh-token families that no longer have a token.
+    AuthorizationTime.objects.filter(grant=None).exclude(
+        token_family__in=RefreshToken.objects.exclude(token_family=None).values("token_family")
+    ).delete()
     return deleted
 
 

@@ -453,3 +453,19 @@ def test_auth_time_is_this_sessions_login_not_the_accounts_last_login(
     )
     assert claims["auth_time"] == int(typed)
     assert claims["auth_time"] <= time.time()
+    # OIDC Core §12.2: a refreshed ID token keeps the original authentication time.
+    refreshed = rp.refresh_token(live_server.url + "/o/token/")
+    again = jwt.decode(
+        refreshed["id_token"],
+        KeySet.import_key_set(
+            requests.get(live_server.url + "/o/.well-known/jwks.json", timeout=5).json()
+        ),
+        algorithms=["RS256"],
+    )
+    assert again.claims["auth_time"] == int(typed)
+    from portail.sso.services import purge_expired_tickets
+
+    purge_expired_tickets()  # the family still has its refresh token: its auth_time stays
+    from portail.sso.models import AuthorizationTime
+
+    assert AuthorizationTime.objects.filter(grant=None).count() == 1
