@@ -1,6 +1,6 @@
 """Single sign-on throughput on this machine, in one process, against PostgreSQL.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/portail_bench python bench/sso.py [-n 2000]
+    python bench/sso.py [-n 2000]   (DATABASE_URL defaults to …/portail_bench_sso, its own)
 
 Creates (or reuses) the database, a school, a pupil, a CAS service and an OIDC client, then
 drives the WSGI application in-process with django.test.Client (no network, no server workers):
@@ -25,7 +25,11 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/portail_bench")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/portail_bench_sso")
+# What the settings require outside DEBUG; the bench sends no mail and speaks plain HTTP in-process.
+os.environ.setdefault("PORTAIL_BASE_URL", "https://ent.example.test")
+os.environ.setdefault("EMAIL_URL", "smtp://127.0.0.1:25")
+os.environ.setdefault("PORTAIL_SSL_REDIRECT", "0")
 os.environ.setdefault("PORTAIL_SECRET_KEY", "bench-only-secret-key-not-for-production-use")
 os.environ.setdefault("PORTAIL_ALLOWED_HOSTS", "testserver")
 os.environ.setdefault("PORTAIL_LOG_LEVEL", "ERROR")

@@ -334,6 +334,8 @@ from portail.sso.keys import inactive_keys, load_or_create_private_key  # noqa: 
 
 # django-oauth-toolkit's own models (named so that portail.sso can point at the client model).
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+# Named so that portail.sso.AuthorizationTime can point at the toolkit's (swappable) Grant.
+OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
 
 OAUTH2_PROVIDER = {
     "OIDC_ENABLED": True,

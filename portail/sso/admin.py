@@ -84,6 +84,10 @@ class OIDCClientForm(forms.ModelForm):
             )
         if data.get("algorithm") != AbstractApplication.RS256_ALGORITHM:
             self.add_error("algorithm", "Les jetons d'identité sont signés en RS256.")
+        # No consent screen: the region chooses the applications, not the pupils, and who may
+        # use one is Application.is_available_to's decision.
+        data["skip_authorization"] = True
+        self.instance.skip_authorization = True
         return data
 
 

@@ -24,7 +24,13 @@ def _json(body: dict) -> HttpResponse:
 
 
 def authentication_success(result, *, as_json: bool, with_attributes: bool = True):
-    attributes = result.attributes if with_attributes else {}
+    attributes = dict(result.attributes) if with_attributes else {}
+    if with_attributes:
+        # CAS 3.0 §4.1.3 (and Appendix A's example): how this ticket's authentication was made.
+        attributes["isFromNewLogin"] = "true" if result.from_new_login else "false"
+        attributes["longTermAuthenticationRequestTokenUsed"] = (
+            "true" if result.remembered else "false"
+        )
     if as_json:
         success = {"user": result.identifier}
         if attributes:

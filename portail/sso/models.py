@@ -117,6 +117,15 @@ class Application(models.Model):
             raise ValidationError(
                 {"cas_service_patterns": "Une application CAS a besoin d'au moins un motif."}
             )
+        uri = self.oidc_backchannel_logout_uri
+        if uri and not uri.startswith("https://"):
+            from .outbound import loopback_allowed
+
+            # Back-Channel Logout 1.0 §2.2: the RP's logout URI; the logout token travels in it.
+            if not (uri.startswith("http://127.0.0.1") and loopback_allowed()):
+                raise ValidationError(
+                    {"oidc_backchannel_logout_uri": "L'adresse doit commencer par https://."}
+                )
         if self.kind == self.Kind.OIDC and self.oidc_client_id is None:
             raise ValidationError(
                 {"oidc_client": "Une application OpenID Connect a besoin d'un client."}
@@ -163,6 +172,9 @@ class ServiceTicket(models.Model):
     session_key = models.CharField(max_length=64, blank=True)
     # True when the user typed the password for this very ticket (CAS renew=true).
     from_credentials = models.BooleanField(default=False)
+    # Issued in a session opened with "Se souvenir de moi" (CAS 3.0 §4.1.3
+    # longTermAuthenticationRequestTokenUsed).
+    remembered = models.BooleanField(default=False)
     # Proxy tickets: the chain of proxy callback URLs, most recent first (CAS 3.0 §2.6.2).
     proxies = models.JSONField(default=list, blank=True)
     # The answer prepared at issuance (identifier and released attributes), so that validation
@@ -198,3 +210,52 @@ class ProxyGrantingTicket(models.Model):
 
     def __str__(self):
         return f"PGT de {self.user_id} pour {self.application_id}"
+
+
+class AuthorizationTime(models.Model):
+    """When the user typed the password for the session an authorization code was issued in.
+
+    OIDC Core §2: auth_time is the time of this End-User's authentication, i.e. this session's
+    login, not User.last_login (which another browser may have moved). One row per code (dies
+    with it), then one per refresh token family (purged with the family).
+    """
+
+    grant = models.OneToOneField(
+        settings.OAUTH2_PROVIDER_GRANT_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        null=True,
+        blank=True,
+    )
+    # OIDC Core §12.2: an ID token refreshed later keeps the original auth_time; the refresh
+    # tokens of one code share this family (the toolkit's rotation).
+    token_family = models.UUIDField(null=True, blank=True, db_index=True)
+    auth_time = models.FloatField()
+
+    class Meta:
+        verbose_name = "heure d'authentification OIDC"
+
+    def __str__(self):
+        return f"auth_time du code {self.grant_id}"
+
+
+class SingleLogoutRecord(models.Model):
+    """A (ticket, service) handed out with single logout on, kept per user and session.
+
+    The portal session keeps the same list for its own logout; this copy lets blocking an account
+    or resetting its password (which end sessions without a logout) notify the services too.
+    The ticket is already consumed or expired when it is used here: it opens nothing, it only
+    names the application's session (CAS 3.0 §2.3.3 SessionIndex).
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    session_key = models.CharField(max_length=64, blank=True, db_index=True)
+    ticket = models.CharField(max_length=100)
+    service = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = "session CAS à déconnecter"
+
+    def __str__(self):
+        return f"SLO de {self.user_id} pour {self.service[:60]}"

@@ -1,10 +1,12 @@
 """OpenID Connect with django-oauth-toolkit: the ENT claims, and the flows we refuse."""
 
+import contextvars
+
 from oauth2_provider.models import AbstractApplication
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.scopes import SettingsScopes
 
-from .models import DEFAULT_RELEASE, Application
+from .models import DEFAULT_RELEASE, Application, AuthorizationTime
 from .services import user_attributes
 
 # The ENT claims (the same names as the CAS attributes) come with the "ent" scope, the email with
@@ -26,8 +28,55 @@ ENT_CLAIM_SCOPE = {
 }
 
 
+# Set by the authorization view around the toolkit's code issuance: the portal session's login
+# time (services.AUTH_TIME_KEY), which the validator stores with the code.
+session_auth_time = contextvars.ContextVar("portail_session_auth_time", default=None)
+
+
 class PortailOAuth2Validator(OAuth2Validator):
     oidc_claim_scope = {**OAuth2Validator.oidc_claim_scope, **ENT_CLAIM_SCOPE}
+
+    def _create_authorization_code(self, request, code, expires=None):
+        grant = super()._create_authorization_code(request, code, expires)
+        when = session_auth_time.get()
+        if when is not None:
+            AuthorizationTime.objects.create(grant=grant, auth_time=when)
+        return grant
+
+    def validate_code(self, client_id, code, client, request, *args, **kwargs):
+        valid = super().validate_code(client_id, code, client, request, *args, **kwargs)
+        if valid:
+            request.portail_auth_time = (
+                AuthorizationTime.objects.filter(grant__code=code, grant__application=client)
+                .values_list("auth_time", flat=True)
+                .first()
+            )
+        return valid
+
+    def _create_refresh_token(self, request, refresh_token_code, access_token, previous):
+        token = super()._create_refresh_token(request, refresh_token_code, access_token, previous)
+        when = getattr(request, "portail_auth_time", None)
+        if previous is None and when is not None:
+            AuthorizationTime.objects.create(token_family=token.token_family, auth_time=when)
+        return token
+
+    def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):
+        valid = super().validate_refresh_token(refresh_token, client, request, *args, **kwargs)
+        family = getattr(getattr(request, "refresh_token_instance", None), "token_family", None)
+        if valid and family is not None:
+            request.portail_auth_time = (
+                AuthorizationTime.objects.filter(token_family=family)
+                .values_list("auth_time", flat=True)
+                .first()
+            )
+        return valid
+
+    def get_id_token_dictionary(self, token, token_handler, request):
+        claims, expiration = super().get_id_token_dictionary(token, token_handler, request)
+        when = getattr(request, "portail_auth_time", None)
+        if when is not None:
+            claims["auth_time"] = int(when)
+        return claims, expiration
 
     def _released(self, request):
         app = getattr(request.client, "portail_application", None) if request.client else None

@@ -9,16 +9,13 @@ administrator gave a back-channel logout URI, it receives a signed logout token
 import json
 import logging
 import time
-import urllib.error
-import urllib.request
 import uuid
-from urllib.parse import urlencode
 
-from django.conf import settings
 from jwcrypto import jwk, jwt
 from oauth2_provider.models import AccessToken, RefreshToken
 from oauth2_provider.settings import oauth2_settings
 
+from . import outbound
 from .models import Application
 
 log = logging.getLogger(__name__)
@@ -54,6 +51,20 @@ def logout_token(client_id: str, user) -> str:
     return token.serialize()
 
 
+def notify_backchannel(app, user) -> bool:
+    """POST a logout token to the application's back-channel logout URI, if it has one."""
+    if not app.oidc_backchannel_logout_uri or app.oidc_client is None:
+        return False
+    status = outbound.call(
+        app.oidc_backchannel_logout_uri,
+        form={"logout_token": logout_token(app.oidc_client.client_id, user)},
+    )
+    if status is not None and 200 <= status < 300:
+        return True
+    log.info("OIDC back-channel logout not delivered to %s", app.name)
+    return False
+
+
 def end_oidc_sessions(session, user) -> int:
     """Revoke the user's tokens of each client used in this session; notify back-channels."""
     client_ids = session.get(OIDC_CLIENTS_SESSION_KEY) or []
@@ -67,21 +78,6 @@ def end_oidc_sessions(session, user) -> int:
         client = app.oidc_client
         RefreshToken.objects.filter(user=user, application=client).delete()
         AccessToken.objects.filter(user=user, application=client).delete()
-        if not app.oidc_backchannel_logout_uri:
-            continue
-        body = urlencode({"logout_token": logout_token(client.client_id, user)}).encode()
-        post = urllib.request.Request(  # noqa: S310  (an administrator-registered URI)
-            app.oidc_backchannel_logout_uri,
-            data=body,
-            headers={"Content-Type": "application/x-www-form-urlencoded"},
-            method="POST",
-        )
-        try:
-            with urllib.request.urlopen(  # noqa: S310
-                post, timeout=settings.PORTAIL_CAS_CALLBACK_TIMEOUT
-            ) as answer:
-                notified += 200 <= answer.status < 300
-        except (urllib.error.URLError, OSError, ValueError):
-            log.info("OIDC back-channel logout not delivered to %s", app.name)
+        notified += notify_backchannel(app, user)
     session.pop(OIDC_CLIENTS_SESSION_KEY, None)
     return notified

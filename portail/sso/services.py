@@ -11,15 +11,16 @@ Tickets: "ST-"/"PT-"/"PGT-" + 256 bits from `secrets`, stored only as a keyed di
 (portail.security.tokens), single use (validation deletes the row in one atomic statement), valid
 PORTAIL_CAS_TICKET_SECONDS (default 10 s). For single logout the portal session keeps the list of
 (ticket, service) it handed out: the SAML SessionIndex must be the ticket itself, and a ticket in
-that list is already consumed or expired, so it opens nothing.
+that list is already consumed or expired, so it opens nothing. The same pairs are kept per user
+(SingleLogoutRecord), so that blocking an account or resetting its password, which end sessions
+without a logout, still notify the services. Every call out goes through `outbound` (no
+redirects, no private or loopback targets).
 """
 
 import json
 import logging
 import secrets
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import timedelta
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -34,7 +35,8 @@ from portail.accounts.services import DomainError
 from portail.audit.services import record
 from portail.security import tokens
 
-from .models import Application, ProxyGrantingTicket, ServiceTicket
+from . import outbound
+from .models import Application, ProxyGrantingTicket, ServiceTicket, SingleLogoutRecord
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,8 @@ class Validation:
     attributes: dict
     pgt_iou: str | None = None
     proxies: list = field(default_factory=list)
+    from_new_login: bool = False
+    remembered: bool = False
 
 
 # --- Home page ---------------------------------------------------------------------------------
@@ -136,8 +140,9 @@ def find_cas_application(service: str) -> Application | None:
 
 
 def _new_ticket(prefix: str) -> str:
-    # 256 bits from the CSPRNG; CAS 3.0 §3.1.2 asks for at least 32 characters.
-    return f"{prefix}-{secrets.token_urlsafe(32)}"
+    # 256 bits from the CSPRNG; CAS 3.0 §3.1.2 asks for at least 32 characters and §3.7 for
+    # characters from [A-Za-z0-9-] only (token_urlsafe would give "_").
+    return f"{prefix}-{secrets.token_hex(32)}"
 
 
 def _digest(ticket: str) -> str:
@@ -161,6 +166,15 @@ def follows_login_form(request) -> bool:
     referer = request.headers.get("Referer", "")
     # The form pages live under /auth/ (login, activation); a tile clicked on / is a plain link.
     return urlsplit(referer).path.startswith("/auth/")
+
+
+def session_remembered(session) -> bool:
+    """Whether the portal session was opened with "Se souvenir de moi".
+
+    accounts.services.log_in marks it by the session's expiry: set_expiry(0) (browser session)
+    when unchecked, set_expiry(PORTAIL_REMEMBER_ME_DAYS days) when checked.
+    """
+    return bool(session.get("_session_expiry"))
 
 
 def ask_for_credentials(request):
@@ -208,11 +222,15 @@ def grant_service_ticket(request, service: str, *, renew: bool, app=None) -> str
         service,
         session_key=request.session.session_key or "",
         from_credentials=from_credentials,
+        remembered=session_remembered(request.session),
     )
     if app.cas_single_logout:
         sent = request.session.get(SLO_SESSION_KEY, [])
         sent.append([ticket, service])
         request.session[SLO_SESSION_KEY] = sent[-MAX_SLO_ENTRIES:]
+        SingleLogoutRecord.objects.create(
+            user=user, session_key=request.session.session_key or "", ticket=ticket, service=service
+        )
     record("sso.cas.ticket", request=request, target=user, application=app.name, renew=renew)
     return with_ticket(service, ticket)
 
@@ -240,6 +258,17 @@ def purge_expired_tickets() -> int:
     oldest = now - timedelta(seconds=settings.PORTAIL_CAS_TICKET_SECONDS)
     deleted, _ = ServiceTicket.objects.filter(created_at__lte=oldest).delete()
     ProxyGrantingTicket.objects.filter(expires_at__lte=now).delete()
+    # No portal session outlives "Se souvenir de moi": its logout records can go.
+    session_days = max(settings.PORTAIL_REMEMBER_ME_DAYS, 1)
+    SingleLogoutRecord.objects.filter(created_at__lte=now - timedelta(days=session_days)).delete()
+    from oauth2_provider.models import RefreshToken
+
+    from .models import AuthorizationTime
+
+    # auth_time of refresh-token families that no longer have a token.
+    AuthorizationTime.objects.filter(grant=None).exclude(
+        token_family__in=RefreshToken.objects.exclude(token_family=None).values("token_family")
+    ).delete()
     return deleted
 
 
@@ -253,6 +282,8 @@ class _Consumed:
     application_id: int
     user_id: int
     session_key: str
+    kind: str
+    remembered: bool
 
 
 def _json(value):
@@ -272,10 +303,6 @@ def _consume(ticket: str, kinds) -> _Consumed:
     flush that would otherwise bound validations to a few hundred per second.
     """
     if not ticket.startswith(tuple(f"{k}-" for k in kinds)):
-        if ticket.startswith("PT-"):
-            raise CasError(
-                "INVALID_TICKET", "Proxy tickets are not accepted here: use /proxyValidate."
-            )
         raise CasError("INVALID_TICKET", "Ticket not recognized.")
     oldest = timezone.now() - timedelta(seconds=settings.PORTAIL_CAS_TICKET_SECONDS)
     tickets, users = ServiceTicket._meta.db_table, User._meta.db_table
@@ -291,7 +318,7 @@ def _consume(ticket: str, kinds) -> _Consumed:
         f"AND user_id IN (SELECT id FROM {users} WHERE state = %s AND deactivated_at IS NULL) "
         f"{asynchronous}"
         "RETURNING service, from_credentials, proxies, identifier, attributes, "
-        "application_id, user_id, session_key"
+        "application_id, user_id, session_key, kind, remembered"
     )
     params = [
         _digest(ticket),
@@ -306,6 +333,7 @@ def _consume(ticket: str, kinds) -> _Consumed:
         raise CasError("INVALID_TICKET", f"Ticket {escape(ticket[:12])}… not recognized.")
     consumed = _Consumed(*row)
     consumed.from_credentials = bool(consumed.from_credentials)
+    consumed.remembered = bool(consumed.remembered)
     consumed.proxies = _json(consumed.proxies) or []
     consumed.attributes = _json(consumed.attributes) or {}
     return consumed
@@ -314,18 +342,36 @@ def _consume(ticket: str, kinds) -> _Consumed:
 def validate_ticket(
     ticket: str, service: str, *, accept_proxy_tickets: bool, renew: bool, pgt_url: str = ""
 ) -> Validation:
-    """Validate and consume a ticket (CAS 3.0 §2.4-2.6). Raises CasError with the spec's code."""
-    if not ticket or not service:
+    """Validate and consume a ticket (CAS 3.0 §2.4-2.6). Raises CasError with the spec's code.
+
+    CAS 3.0 §3.1.1 and §3.2.1: a ticket presented for validation is invalidated whatever the
+    outcome, so it is consumed first and every check (service, pgtUrl, kind, renew) follows.
+    """
+    if not ticket:
         raise CasError("INVALID_REQUEST", "'ticket' and 'service' parameters are both required.")
+    st = _consume(ticket, ("ST", "PT"))
+    if not service:
+        raise CasError("INVALID_REQUEST", "'ticket' and 'service' parameters are both required.")
+    if st.kind == "PT" and not accept_proxy_tickets:
+        raise CasError("INVALID_TICKET", "Proxy tickets are not accepted here: use /proxyValidate.")
     if pgt_url:
         check_proxy_callback(pgt_url)
-    st = _consume(ticket, ("ST", "PT") if accept_proxy_tickets else ("ST",))
     if st.service != service:
         # CAS 3.0 §2.5.3: the ticket is invalidated all the same (it was consumed above).
         raise CasError("INVALID_SERVICE", "Ticket was not issued for this service.")
     if renew and not st.from_credentials:
         raise CasError("INVALID_TICKET_SPEC", "Ticket was not issued from primary credentials.")
-    result = Validation(identifier=st.identifier, attributes=st.attributes, proxies=st.proxies)
+    if pgt_url and not Application.objects.filter(pk=st.application_id, cas_allow_proxy=True):
+        raise CasError(
+            "UNAUTHORIZED_SERVICE_PROXY", "The service is not authorized to perform proxy."
+        )
+    result = Validation(
+        identifier=st.identifier,
+        attributes=st.attributes,
+        proxies=st.proxies,
+        from_new_login=st.from_credentials,
+        remembered=st.remembered,
+    )
     if pgt_url:
         result.pgt_iou = _grant_proxy_granting_ticket(st, pgt_url)
     return result
@@ -335,7 +381,7 @@ def validate_ticket(
 
 
 def _loopback_http_allowed() -> bool:
-    return settings.DEBUG or settings.PORTAIL_CAS_ALLOW_HTTP_LOOPBACK_CALLBACK
+    return outbound.loopback_allowed()
 
 
 def check_proxy_callback(pgt_url: str):
@@ -359,14 +405,8 @@ def _grant_proxy_granting_ticket(st: "_Consumed", pgt_url: str) -> str | None:
         return None
     pgt, iou = _new_ticket("PGT"), _new_ticket("PGTIOU")
     callback = _add_query(pgt_url, {"pgtIou": iou, "pgtId": pgt})
-    try:
-        with urllib.request.urlopen(  # noqa: S310  (scheme checked: https or loopback http)
-            callback, timeout=settings.PORTAIL_CAS_CALLBACK_TIMEOUT
-        ) as answer:
-            if answer.status != 200:
-                return None
-    except (urllib.error.URLError, OSError, ValueError):
-        log.info("CAS proxy callback unreachable: %s", pgt_url)
+    if outbound.call(callback) != 200:
+        log.info("CAS proxy callback not delivered: %s", pgt_url)
         return None
     ProxyGrantingTicket.objects.create(
         digest=_digest(pgt),
@@ -412,15 +452,42 @@ def grant_proxy_ticket(pgt: str, target_service: str) -> str:
 
 
 def revoke_everything(user):
-    """The account was blocked or its password changed: nothing handed out survives."""
+    """The account was blocked or its password changed: nothing handed out survives.
+
+    Its sessions end without a logout (session_stamp), so the applications are told here: each CAS
+    service that got a ticket with single logout on receives its logoutRequest, each OIDC client
+    holding a code or token its back-channel logout token — after the commit, by the outbound
+    guard, each with its short timeout.
+    """
     from oauth2_provider.models import AccessToken, Grant, IDToken, RefreshToken
 
+    records = SingleLogoutRecord.objects.filter(user=user)
+    cas_sessions = list(records.values_list("ticket", "service"))
+    records.delete()
+    client_pks = set()
+    for model in (Grant, RefreshToken, AccessToken, IDToken):
+        client_pks |= set(model.objects.filter(user=user).values_list("application_id", flat=True))
     ServiceTicket.objects.filter(user=user).delete()
     ProxyGrantingTicket.objects.filter(user=user).delete()
     Grant.objects.filter(user=user).delete()
     RefreshToken.objects.filter(user=user).delete()
     AccessToken.objects.filter(user=user).delete()
     IDToken.objects.filter(user=user).delete()
+    if cas_sessions or client_pks:
+        transaction.on_commit(lambda: _notify_revocation(user, cas_sessions, client_pks))
+
+
+def _notify_revocation(user, cas_sessions, client_pks):
+    from .oidc_logout import notify_backchannel
+
+    for ticket, service in cas_sessions:
+        app = find_cas_application(service)
+        if app is not None and app.cas_single_logout:
+            send_logout_request(app, ticket, service)
+    for app in Application.objects.filter(oidc_client_id__in=client_pks).select_related(
+        "oidc_client"
+    ):
+        notify_backchannel(app, user)
 
 
 # --- Single logout -----------------------------------------------------------------------------
@@ -439,6 +506,14 @@ def logout_request_xml(ticket: str) -> str:
     )
 
 
+def send_logout_request(app, ticket: str, service: str) -> bool:
+    status = outbound.call(service, form={"logoutRequest": logout_request_xml(ticket)})
+    if status is not None and 200 <= status < 300:
+        return True
+    log.info("CAS single logout not delivered to %s", app.name)
+    return False
+
+
 def single_logout(session) -> int:
     """POST the logoutRequest to each registered service that got a ticket in this session.
 
@@ -448,24 +523,13 @@ def single_logout(session) -> int:
     sent = session.get(SLO_SESSION_KEY) or []
     if session.session_key:
         ProxyGrantingTicket.objects.filter(session_key=session.session_key).delete()
+    if session.session_key:
+        SingleLogoutRecord.objects.filter(session_key=session.session_key).delete()
     acknowledged = 0
     for ticket, service in sent:
         app = find_cas_application(service)
         if app is None or not app.cas_single_logout:
             continue  # only to services still registered
-        body = urlencode({"logoutRequest": logout_request_xml(ticket)}).encode()
-        post = urllib.request.Request(  # noqa: S310  (a registered service URL)
-            service,
-            data=body,
-            headers={"Content-Type": "application/x-www-form-urlencoded"},
-            method="POST",
-        )
-        try:
-            with urllib.request.urlopen(  # noqa: S310
-                post, timeout=settings.PORTAIL_CAS_CALLBACK_TIMEOUT
-            ) as answer:
-                acknowledged += 200 <= answer.status < 300
-        except (urllib.error.URLError, OSError, ValueError):
-            log.info("CAS single logout not delivered to %s", app.name)
+        acknowledged += send_logout_request(app, ticket, service)
     session.pop(SLO_SESSION_KEY, None)
     return acknowledged

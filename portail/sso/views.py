@@ -1,6 +1,8 @@
 """CAS endpoints (CAS Protocol 3.0, with 1.0 and 2.0) and the OIDC authorization gate."""
 
 import json
+import logging
+import time
 
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponse
@@ -12,8 +14,10 @@ from portail.accounts import services as account_services
 from portail.audit.services import record
 
 from . import cas_responses as answers
-from . import oidc_logout, services
+from . import oidc, oidc_logout, services
 from .models import Application
+
+log = logging.getLogger(__name__)
 
 
 def _flag(request, name) -> bool:
@@ -65,24 +69,45 @@ def cas_login(request):
 @require_GET
 def cas_logout(request):
     account_services.log_out(request)  # its signal sends the single logout requests
-    service = request.GET.get("service") or request.GET.get("url") or ""
+    # CAS 3.0 §2.3.1: only "service" may redirect; the 2.0 "url" parameter is ignored.
+    service = request.GET.get("service", "")
     if service and services.find_cas_application(service) is not None:
         return redirect(service)
     return render(request, "sso/logged_out.html")
 
 
+def _format(request):
+    """CAS 3.0 §2.5.1: XML (the default) or JSON; anything else is None."""
+    value = request.GET.get("format", "XML").upper()
+    return value if value in ("XML", "JSON") else None
+
+
+INTERNAL_ERROR = services.CasError(
+    "INTERNAL_ERROR", "An internal error occurred during ticket validation."
+)
+
+
 def _validation(request, *, accept_proxy_tickets: bool):
-    as_json = request.GET.get("format", "").upper() == "JSON"
+    answer_format = _format(request)
+    as_json = answer_format == "JSON"
     try:
         result = services.validate_ticket(
             request.GET.get("ticket", ""),
             request.GET.get("service", ""),
             accept_proxy_tickets=accept_proxy_tickets,
             renew=_flag(request, "renew"),
-            pgt_url=request.GET.get("pgtUrl", ""),
+            # An unusable answer format fails the validation: no PGT delivered for it.
+            pgt_url=request.GET.get("pgtUrl", "") if answer_format else "",
         )
     except services.CasError as exc:
         return answers.authentication_failure(exc, as_json=as_json)
+    except Exception:
+        log.exception("CAS validation failed unexpectedly")
+        return answers.authentication_failure(INTERNAL_ERROR, as_json=as_json)
+    if answer_format is None:
+        # The ticket was consumed all the same (CAS 3.0 §3.1.1).
+        error = services.CasError("INVALID_REQUEST", "Unsupported format: use XML or JSON.")
+        return answers.authentication_failure(error, as_json=False)
     return answers.authentication_success(result, as_json=as_json)
 
 
@@ -97,6 +122,9 @@ def cas_validate(request):
             renew=_flag(request, "renew"),
         )
     except services.CasError:
+        result = None
+    except Exception:
+        log.exception("CAS 1.0 validation failed unexpectedly")
         result = None
     return answers.validate_v1(result)
 
@@ -113,35 +141,94 @@ def cas_proxy_validate(request):
 
 @require_GET
 def cas_proxy(request):
-    as_json = request.GET.get("format", "").upper() == "JSON"
+    answer_format = _format(request)
+    as_json = answer_format == "JSON"
+    if answer_format is None:
+        error = services.CasError("INVALID_REQUEST", "Unsupported format: use XML or JSON.")
+        return answers.proxy_failure(error, as_json=False)
     try:
         ticket = services.grant_proxy_ticket(
             request.GET.get("pgt", ""), request.GET.get("targetService", "")
         )
     except services.CasError as exc:
         return answers.proxy_failure(exc, as_json=as_json)
+    except Exception:
+        log.exception("CAS proxy failed unexpectedly")
+        error = services.CasError("INTERNAL_ERROR", "An internal error occurred.")
+        return answers.proxy_failure(error, as_json=as_json)
     return answers.proxy_success(ticket, as_json=as_json)
 
 
 class PortailAuthorizationView(AuthorizationView):
-    """DOT's authorization endpoint, refused to users whose profile or school lacks the app."""
+    """DOT's authorization endpoint, refused to users whose profile or school lacks the app.
 
-    def get(self, request, *args, **kwargs):
-        app = (
-            Application.objects.filter(oidc_client__client_id=request.GET.get("client_id", ""))
-            .prefetch_related("structures")
-            .first()
-        )
-        if app is not None and not app.is_available_to(request.user):
-            return _refused(request, services.ApplicationNotAvailable())
-        response = super().get(request, *args, **kwargs)
+    The check sits in dispatch so that it covers GET and the consent form's POST alike (the
+    toolkit's form_valid would otherwise issue a code on its own); both answers that carry a code
+    go through _issued (remembered for logout, audited, CSP-safe redirect).
+    """
+
+    def _client_id(self, request):
+        return request.GET.get("client_id") or request.POST.get("client_id") or ""
+
+    def _wants_fresh_credentials(self, request) -> bool:
+        """OIDC Core §3.1.2.1: prompt=login, or a max_age the session's login is older than."""
+        if "login" in request.GET.get("prompt", "").split():
+            return True
+        try:
+            max_age = int(request.GET["max_age"])
+        except (KeyError, ValueError):
+            return False
+        typed = request.session.get(services.AUTH_TIME_KEY)
+        return typed is None or time.time() - typed >= max_age
+
+    def dispatch(self, request, *args, **kwargs):
+        self.portail_app = None
+        self.fresh = request.method == "GET" and self._wants_fresh_credentials(request)
+        if self.fresh and not services.credentials_just_typed(request):
+            # The same mechanism as CAS renew=true: the password must be typed after this point.
+            services.ask_for_credentials(request)
+            return redirect_to_login(request.get_full_path())
+        if self.fresh:
+            # Typed just now: the toolkit must not send the user to the login page once more.
+            query = request.GET.copy()
+            prompt = [p for p in query.get("prompt", "").split() if p != "login"]
+            if prompt:
+                query["prompt"] = " ".join(prompt)
+            else:
+                query.pop("prompt", None)
+            request.GET = query
+        if request.user.is_authenticated:
+            self.portail_app = (
+                Application.objects.filter(oidc_client__client_id=self._client_id(request))
+                .prefetch_related("structures")
+                .first()
+            )
+            if self.portail_app is not None and not self.portail_app.is_available_to(request.user):
+                return _refused(request, services.ApplicationNotAvailable())
+        return super().dispatch(request, *args, **kwargs)
+
+    def _issued(self, request, response):
         if response.status_code == 302 and "code=" in response.get("Location", ""):
-            client_id = request.GET.get("client_id", "")
+            client_id = self._client_id(request)
+            request.session.pop(services.CREDENTIALS_ASKED_KEY, None)  # spent on this code
             oidc_logout.remember_client(request.session, client_id)
-            name = app.name if app else client_id
+            name = self.portail_app.name if self.portail_app else client_id
             record("sso.oidc.authorize", request=request, target=request.user, application=name)
             return _to_application(request, response["Location"], name)
         return response
+
+    def _with_auth_time(self, handler, request, *args, **kwargs):
+        mark = oidc.session_auth_time.set(request.session.get(services.AUTH_TIME_KEY))
+        try:
+            return self._issued(request, handler(request, *args, **kwargs))
+        finally:
+            oidc.session_auth_time.reset(mark)
+
+    def get(self, request, *args, **kwargs):
+        return self._with_auth_time(super().get, request, *args, **kwargs)
+
+    def post(self, request, *args, **kwargs):
+        return self._with_auth_time(super().post, request, *args, **kwargs)
 
 
 class PortailDiscoveryView(ConnectDiscoveryInfoView):
@@ -150,6 +237,9 @@ class PortailDiscoveryView(ConnectDiscoveryInfoView):
     def get(self, request, *args, **kwargs):
         response = super().get(request, *args, **kwargs)
         data = json.loads(response.content)
+        # Only what Portail does: RS256 ID tokens (OIDCClientForm), code and refresh grants.
+        data["id_token_signing_alg_values_supported"] = ["RS256"]
+        data["grant_types_supported"] = ["authorization_code", "refresh_token"]
         data["backchannel_logout_supported"] = True
         data["backchannel_logout_session_supported"] = False
         response.content = json.dumps(data)

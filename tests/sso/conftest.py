@@ -26,6 +26,7 @@ class Recorder:
 
     def __init__(self):
         self.requests = []
+        self.redirect_to = None
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -47,6 +48,18 @@ class Recorder:
 
             do_GET = do_POST = _answer
 
+            def _redirect(self):
+                self.send_response(302)
+                self.send_header("Location", recorder.redirect_to)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def handle_one_request(self):
+                # A receiver told to redirect answers every request with a 302 to that place.
+                if recorder.redirect_to:
+                    self.do_GET = self.do_POST = self._redirect
+                return super().handle_one_request()
+
             def log_message(self, *args):
                 pass
 
@@ -64,6 +77,8 @@ class Recorder:
 
 
 @pytest.fixture
-def recorder():
+def recorder(settings):
+    # The receiver listens on 127.0.0.1: the outbound guard lets loopback through for tests only.
+    settings.PORTAIL_CAS_ALLOW_HTTP_LOOPBACK_CALLBACK = True
     with Recorder() as server:
         yield server

@@ -20,6 +20,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 def demo_apps(live_server, settings):
     # The test's live server speaks plain HTTP: its cookies cannot be Secure here.
     settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = False
+    # The demo applications listen on 127.0.0.1: let the outbound guard reach them (tests only).
+    settings.PORTAIL_CAS_ALLOW_HTTP_LOOPBACK_CALLBACK = True
     # …and the demo applications too: their redirect URI is http://127.0.0.1 (as in DEBUG).
     settings.OAUTH2_PROVIDER = {
         **settings.OAUTH2_PROVIDER,

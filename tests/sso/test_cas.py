@@ -80,6 +80,8 @@ def test_email_is_released_only_where_the_administrator_allows_it(logged_in, cas
     cas_app.save()
     ticket = ticket_from(logged_in.get("/cas/login", {"service": CAS_SERVICE}))
     _, attributes, _ = cas_client(live_server, 3).verify_ticket(ticket)
+    attributes.pop("isFromNewLogin")
+    attributes.pop("longTermAuthenticationRequestTokenUsed")
     assert attributes == {"identifier": "jean.dupont", "email": "jean.dupont@example.org"}
 
 
@@ -329,3 +331,127 @@ def test_clear_sso_tickets_command_deletes_expired_tickets_only(logged_in, cas_a
     call_command("clear_sso_tickets", stdout=out)
     assert "1 ticket(s)" in out.getvalue()
     assert ServiceTicket.objects.count() == 1
+
+
+def _second_try(client, ticket):
+    response = client.get("/cas/serviceValidate", {"ticket": ticket, "service": CAS_SERVICE})
+    return response.content.decode()
+
+
+def test_failed_validation_on_a_bad_pgt_url_burns_the_ticket(logged_in, cas_app, client):
+    # CAS 3.0 §3.1.1: the ticket is invalidated whatever the validation's outcome.
+    cas_app.cas_allow_proxy = True
+    cas_app.save()
+    ticket = ticket_from(logged_in.get("/cas/login", {"service": CAS_SERVICE}))
+    response = client.get(
+        "/cas/serviceValidate",
+        {"ticket": ticket, "service": CAS_SERVICE, "pgtUrl": "http://notes.example.test/pgt"},
+    )
+    assert 'code="INVALID_PROXY_CALLBACK"' in response.content.decode()
+    assert 'code="INVALID_TICKET"' in _second_try(client, ticket)
+
+
+def test_validation_without_service_burns_the_ticket(logged_in, cas_app, client):
+    ticket = ticket_from(logged_in.get("/cas/login", {"service": CAS_SERVICE}))
+    response = client.get("/cas/serviceValidate", {"ticket": ticket})
+    assert 'code="INVALID_REQUEST"' in response.content.decode()
+    assert 'code="INVALID_TICKET"' in _second_try(client, ticket)
+
+
+def test_proxy_ticket_sent_to_service_validate_is_refused_and_burnt(
+    logged_in, cas_app, active_user, client
+):
+    from portail.sso import services
+
+    pt = services._issue(
+        cas_app, active_user, CAS_SERVICE, kind=ServiceTicket.Kind.PROXY, proxies=["https://p"]
+    )
+    assert 'code="INVALID_TICKET"' in _second_try(client, pt)
+    response = client.get("/cas/proxyValidate", {"ticket": pt, "service": CAS_SERVICE})
+    assert 'code="INVALID_TICKET"' in response.content.decode()
+
+
+def test_tickets_use_only_the_characters_cas_allows(cas_app, active_user, settings):
+    import re
+
+    from portail.sso import services
+
+    # CAS 3.0 §3.7: [A-Za-z0-9-] only; §3.1.2: at least 32 characters (here 256 bits of hex).
+    allowed = re.compile(r"(ST|PT|PGT|PGTIOU)-[A-Za-z0-9-]{64,}")
+    tickets = [services._new_ticket(p) for p in ("ST", "PT", "PGT", "PGTIOU") for _ in range(250)]
+    tickets += [services._issue(cas_app, active_user, CAS_SERVICE) for _ in range(20)]
+    assert all(allowed.fullmatch(t) for t in tickets), [t for t in tickets if "_" in t][:3]
+
+
+def _p3(client, ticket, **extra):
+    return client.get(
+        "/cas/p3/serviceValidate", {"ticket": ticket, "service": CAS_SERVICE, **extra}
+    ).content.decode()
+
+
+def test_remembered_session_and_new_login_are_told_to_the_service(client, cas_app, active_user):
+    # CAS 3.0 §4.1.3: longTermAuthenticationRequestTokenUsed / isFromNewLogin.
+    response = client.get("/cas/login", {"service": CAS_SERVICE})
+    response = client.post(
+        response["Location"],
+        {"identifier": "jean.dupont", "password": STRONG_PASSWORD, "remember": "on"},
+    )
+    body = _p3(client, ticket_from(client.get(response["Location"])))
+    assert "<cas:isFromNewLogin>true</cas:isFromNewLogin>" in body
+    assert (
+        "<cas:longTermAuthenticationRequestTokenUsed>true"
+        "</cas:longTermAuthenticationRequestTokenUsed>" in body
+    )
+    # A second application, later, from the same session: not a new login.
+    body = _p3(client, ticket_from(client.get("/cas/login", {"service": CAS_SERVICE})))
+    assert "<cas:isFromNewLogin>false</cas:isFromNewLogin>" in body
+
+
+def test_session_without_remember_me_is_not_long_term(client, cas_app, active_user):
+    client.post("/auth/login", {"identifier": "jean.dupont", "password": STRONG_PASSWORD})
+    body = _p3(client, ticket_from(client.get("/cas/login", {"service": CAS_SERVICE})))
+    assert (
+        "<cas:longTermAuthenticationRequestTokenUsed>false"
+        "</cas:longTermAuthenticationRequestTokenUsed>" in body
+    )
+
+
+def test_service_not_allowed_to_proxy_asking_a_pgt_is_unauthorized(
+    logged_in, cas_app, client, settings
+):
+    ticket = ticket_from(logged_in.get("/cas/login", {"service": CAS_SERVICE}))
+    body = _p3(client, ticket, pgtUrl="https://notes.example.test/pgt")
+    assert 'code="UNAUTHORIZED_SERVICE_PROXY"' in body
+
+
+def test_logout_ignores_the_url_parameter(logged_in, cas_app):
+    # CAS 3.0 §2.3.1: only "service" redirects.
+    response = logged_in.get("/cas/logout", {"url": CAS_SERVICE})
+    assert response.status_code == 200
+    assert "_auth_user_id" not in logged_in.session
+
+
+@pytest.mark.parametrize("path", ["/cas/p3/serviceValidate", "/cas/proxyValidate"])
+def test_unsupported_format_is_an_invalid_request(logged_in, cas_app, client, path):
+    ticket = ticket_from(logged_in.get("/cas/login", {"service": CAS_SERVICE}))
+    body = client.get(path, {"ticket": ticket, "service": CAS_SERVICE, "format": "YAML"})
+    assert 'code="INVALID_REQUEST"' in body.content.decode()
+
+
+@pytest.mark.parametrize("fmt", ["XML", "JSON"])
+def test_unexpected_error_is_a_cas_internal_error_not_an_html_500(
+    logged_in, cas_app, client, monkeypatch, fmt
+):
+    from portail.sso import services
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(services, "_consume", broken)
+    client.raise_request_exception = False
+    response = client.get(
+        "/cas/p3/serviceValidate", {"ticket": "ST-x", "service": CAS_SERVICE, "format": fmt}
+    )
+    assert response.status_code == 200
+    assert "INTERNAL_ERROR" in response.content.decode()
+    assert "database went away" not in response.content.decode()

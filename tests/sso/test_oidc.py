@@ -304,15 +304,24 @@ def test_rp_initiated_logout_ends_the_portal_session(logged_in, rp, oidc_client,
     assert "_auth_user_id" not in logged_in.session
 
 
-def test_prompt_login_asks_for_the_password_again(logged_in, rp, live_server):
-    response, _, _ = authorize(logged_in, rp, live_server, prompt="login")
+@pytest.mark.parametrize("extra", [{"prompt": "login"}, {"max_age": "0"}])
+def test_prompt_login_asks_for_the_password_again(logged_in, rp, live_server, extra):
+    response, _, _ = authorize(logged_in, rp, live_server, **extra)
     assert response.status_code == 302
     assert response["Location"].startswith("/auth/login?next=")
-    assert "prompt" not in parse_qs(urlsplit(response["Location"]).query)["next"][0]
+    # Going straight back to the authorization URL, password not typed: still no code.
+    next_url = parse_qs(urlsplit(response["Location"]).query)["next"][0]
+    again = logged_in.get(next_url)
+    assert again.status_code == 302 and "code=" not in again["Location"]
+    assert again["Location"].startswith("/auth/login?next=")
+    assert not Grant.objects.exists()
     response = logged_in.post(
         response["Location"], {"identifier": "jean.dupont", "password": STRONG_PASSWORD}
     )
     assert logged_in.get(response["Location"])["Location"].startswith(REDIRECT_URI + "?code=")
+    # The typed password served this code only: the next prompt=login asks again.
+    response, _, _ = authorize(logged_in, rp, live_server, **extra)
+    assert response["Location"].startswith("/auth/login?next=")
 
 
 def test_client_may_ask_only_the_scopes_its_release_list_allows(
@@ -342,3 +351,121 @@ def test_access_token_in_the_query_string_is_refused(logged_in, rp, live_server)
         live_server.url + "/o/userinfo/", params={"access_token": token["access_token"]}, timeout=5
     )
     assert response.status_code == 401
+
+
+@pytest.fixture
+def pupil_client(client, pending_pupil):
+    user, _ = pending_pupil
+    user.set_password(STRONG_PASSWORD)
+    user.state = "active"
+    user.save()
+    client.force_login(user)
+    return client
+
+
+def consent_form(oidc_client, **extra):
+    verifier = secrets.token_urlsafe(48)
+    return {
+        "client_id": oidc_client.client_id,
+        "redirect_uri": REDIRECT_URI,
+        "response_type": "code",
+        "scope": "openid profile",
+        "state": "s" * 16,
+        "code_challenge": create_s256_code_challenge(verifier),
+        "code_challenge_method": "S256",
+        "allow": "Authorize",
+        **extra,
+    }
+
+
+def test_pupil_posting_the_consent_form_of_a_teachers_app_gets_no_code(pupil_client, oidc_client):
+    app = oidc_client.portail_application
+    app.profiles = ["enseignant"]
+    app.save()
+    response = pupil_client.post("/o/authorize/", consent_form(oidc_client))
+    assert response.status_code == 403
+    assert "code=" not in response.get("Location", "")
+    assert "ne donne pas accès à cette application" in response.content.decode()
+    assert not Grant.objects.exists()
+
+
+def test_consent_form_post_is_remembered_audited_and_leaves_through_the_redirect_page(
+    pupil_client, oidc_client
+):
+    from portail.audit.models import Event
+
+    oidc_client.skip_authorization = False
+    oidc_client.save()
+    response = pupil_client.post("/o/authorize/", consent_form(oidc_client))
+    assert response.status_code == 302 and "code=" in response["Location"]
+    assert Event.objects.filter(tag="sso.oidc.authorize").exists()
+    assert pupil_client.session["sso_oidc_clients"] == [oidc_client.client_id]
+
+
+def test_clients_registered_in_the_admin_skip_the_consent_screen(client, db):
+    from portail.accounts.models import User
+    from tests.conftest import enter_admin
+
+    admin = User.objects.create_superuser("admin.region", "un mot de passe solide 42")
+    enter_admin(client, admin)
+    response = client.post(
+        "/admin/oauth2_provider/application/add/",
+        {
+            "client_id": "moodle-client",
+            "client_secret": "x" * 40,
+            "client_type": Client.CLIENT_CONFIDENTIAL,
+            "authorization_grant_type": Client.GRANT_AUTHORIZATION_CODE,
+            "redirect_uris": REDIRECT_URI,
+            "post_logout_redirect_uris": "",
+            "allowed_origins": "",
+            "name": "Moodle",
+            "algorithm": Client.RS256_ALGORITHM,
+            "hash_client_secret": "on",
+            "registration_source": "manual",
+        },
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert Client.objects.get(client_id="moodle-client").skip_authorization is True
+
+
+def test_discovery_advertises_only_rs256_and_the_code_and_refresh_grants(client, db):
+    config = client.get("/.well-known/openid-configuration").json()
+    assert config["id_token_signing_alg_values_supported"] == ["RS256"]
+    assert config["grant_types_supported"] == ["authorization_code", "refresh_token"]
+
+
+def test_auth_time_is_this_sessions_login_not_the_accounts_last_login(
+    client, rp, oidc_client, active_user, live_server
+):
+    import time
+
+    from django.utils import timezone
+
+    client.post("/auth/login", {"identifier": "jean.dupont", "password": STRONG_PASSWORD})
+    typed = client.session["sso_auth_time"]
+    # Another browser logs in later: last_login moves, this session's login does not.
+    active_user.refresh_from_db()
+    active_user.last_login = timezone.now() + timezone.timedelta(hours=1)
+    active_user.save(update_fields=["last_login"])
+    token, nonce, _ = code_login(client, rp, live_server)
+    claims = verify_id_token(
+        token["id_token"], live_server, oidc_client.client_id, nonce, token["access_token"]
+    )
+    assert claims["auth_time"] == int(typed)
+    assert claims["auth_time"] <= time.time()
+    # OIDC Core §12.2: a refreshed ID token keeps the original authentication time.
+    refreshed = rp.refresh_token(live_server.url + "/o/token/")
+    again = jwt.decode(
+        refreshed["id_token"],
+        KeySet.import_key_set(
+            requests.get(live_server.url + "/o/.well-known/jwks.json", timeout=5).json()
+        ),
+        algorithms=["RS256"],
+    )
+    assert again.claims["auth_time"] == int(typed)
+    from portail.sso.services import purge_expired_tickets
+
+    purge_expired_tickets()  # the family still has its refresh token: its auth_time stays
+    from portail.sso.models import AuthorizationTime
+
+    assert AuthorizationTime.objects.filter(grant=None).count() == 1

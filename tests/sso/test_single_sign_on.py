@@ -184,3 +184,54 @@ def test_unrelated_user_save_keeps_the_tokens(client, active_user, tiles, live_s
     active_user.phone = "+33612345678"
     active_user.save()
     assert rp.get(live_server.url + "/o/userinfo/").status_code == 200
+
+
+@pytest.mark.parametrize("how", ["blocked", "password_reset"])
+def test_blocking_or_resetting_the_password_logs_the_applications_out(
+    client, pupil, tiles, recorder, live_server, django_capture_on_commit_callbacks, how
+):
+    user, password = pupil
+    cas_app, moodle, oidc, secret = tiles
+    client.post("/auth/login", {"identifier": "elodie.dupre", "password": password})
+    service = recorder.url + "/vie-scolaire/login"
+    cas = CASClient(version=3, service_url=service, server_url=live_server.url + "/cas/")
+    response = client.get(cas.get_login_url()[len(live_server.url) :])
+    ticket = parse_qs(urlsplit(response["Location"]).query)["ticket"][0]
+    assert cas.verify_ticket(ticket)[0] == "elodie.dupre"
+    rp = OAuth2Session(
+        oidc.client_id,
+        secret,
+        scope="openid",
+        redirect_uri=REDIRECT_URI,
+        code_challenge_method="S256",
+    )
+    verifier = secrets.token_urlsafe(48)
+    url, _ = rp.create_authorization_url(
+        live_server.url + "/o/authorize/", code_verifier=verifier, nonce="n-2"
+    )
+    rp.fetch_token(
+        live_server.url + "/o/token/",
+        authorization_response=client.get(url[len(live_server.url) :])["Location"],
+        code_verifier=verifier,
+    )
+
+    # No logout: the référent blocks the account, or its password is reset elsewhere.
+    with django_capture_on_commit_callbacks(execute=True):
+        if how == "blocked":
+            user.state = "blocked"
+        else:
+            user.end_all_sessions()
+        user.save()
+
+    posts = {r["path"]: r["form"] for r in recorder.requests if r["method"] == "POST"}
+    assert CASClient(version=3).verify_logout_request(
+        posts["/vie-scolaire/login"]["logoutRequest"][0], ticket
+    )
+    jwks = requests.get(live_server.url + "/o/.well-known/jwks.json", timeout=5).json()
+    logout = jwt.decode(
+        posts["/moodle/backchannel-logout"]["logout_token"][0],
+        KeySet.import_key_set(jwks),
+        algorithms=["RS256"],
+    )
+    assert logout.claims["aud"] == oidc.client_id and logout.claims["sub"] == str(user.pk)
+    assert rp.get(live_server.url + "/o/userinfo/").status_code == 401
