@@ -15,7 +15,12 @@ from django.utils import timezone
 
 from portail.accounts.identifiers import fold_email, fold_identifier, identifier_part
 from portail.accounts.models import State, Token, User
-from portail.accounts.services import AccountBlocked, DomainError, set_new_password
+from portail.accounts.services import (
+    AccountBlocked,
+    AccountDeactivated,
+    DomainError,
+    set_new_password,
+)
 from portail.audit.services import record
 from portail.mail.services import send_template
 from portail.security import ratelimit, tokens
@@ -150,6 +155,9 @@ def request_password_reset(request, typed_identifier: str) -> User:
     if user.state == State.BLOCKED:
         record(tag, request=request, target=user, outcome="blocked")
         raise AccountBlocked
+    if not user.is_active:  # a leaver past the grace period: nothing to recover
+        record(tag, request=request, target=user, outcome="deactivated")
+        raise AccountDeactivated
     if user.state != State.ACTIVE:
         record(tag, request=request, target=user, outcome="not_activated")
         raise AccountNotActivated
@@ -191,7 +199,12 @@ def _usable_reset_token(token_digest: str) -> Token:
         .filter(purpose=Token.Purpose.RESET, digest=token_digest)
         .first()
     )
-    if token is None or not token.is_usable() or token.user.state != State.ACTIVE:
+    if (
+        token is None
+        or not token.is_usable()
+        or token.user.state != State.ACTIVE
+        or not token.user.is_active
+    ):
         raise TokenInvalid
     return token
 
@@ -284,7 +297,11 @@ def identifier_candidates(email: str) -> list[User]:
     folded = fold_email(email)
     if not folded:
         return []
-    active = User.objects.filter(state=State.ACTIVE).prefetch_related("structures").order_by("pk")
+    active = (
+        User.objects.filter(state=State.ACTIVE, deactivated_at__isnull=True)
+        .prefetch_related("structures")
+        .order_by("pk")
+    )
     # Activation and the account page store addresses folded: the exact match uses the index.
     # An address typed otherwise elsewhere (admin, import) is still found, at a scan's cost.
     return list(active.filter(email=folded)) or list(active.filter(email__iexact=folded))
