@@ -16,7 +16,12 @@ from portail.accounts.services import DomainError
 from portail.audit.models import Event
 from portail.audit.services import record, request_meta
 from portail.directory import services as directory_services
-from portail.directory.models import Function, Relationship
+from portail.directory.models import (
+    Function,
+    Relationship,
+    is_regional_admin,
+    structures_administered_by,
+)
 from portail.recovery.services import request_password_reset
 from portail.security import ratelimit
 
@@ -101,6 +106,13 @@ class MergeFunctionHolder(CannotMerge):
 
 class AlreadyMerged(CannotMerge):
     message = "Ce compte est déjà désactivé : il a sans doute déjà été fusionné."
+
+
+class MergeOutOfScope(CannotMerge):
+    message = (
+        "L'un de ces comptes appartient aussi à un autre établissement : seul l'administrateur "
+        "régional peut le fusionner."
+    )
 
 
 class Deactivated(DomainError):
@@ -414,7 +426,7 @@ def ignore_duplicate(request, first, second):
     )
     if created:
         for account, other in ((first, second), (second, first)):
-            _audit("console.duplicate.ignored", request, account, other=other.identifier)
+            _audit("console.duplicate.ignored", request, account, other=other.pk)
 
 
 # Blank fields of the kept account that the folded one may fill (never overwritten).
@@ -426,14 +438,16 @@ def _merge_snapshot(account) -> dict:
         "structures": sorted(account.structures.values_list("uai", flat=True)),
         "classes": sorted(account.classes.values_list("name", flat=True)),
         "groups": sorted(account.teaching_groups.values_list("name", flat=True)),
+        # Accounts by id, contact data by presence only: the append-only trail must not keep
+        # personal data past a leaver's erasure (arrêté du 30 novembre 2006, art. 6).
         "parents": sorted(
-            User.objects.filter(child_links__child=account).values_list("identifier", flat=True)
+            User.objects.filter(child_links__child=account).values_list("pk", flat=True)
         ),
         "children": sorted(
-            User.objects.filter(parent_links__parent=account).values_list("identifier", flat=True)
+            User.objects.filter(parent_links__parent=account).values_list("pk", flat=True)
         ),
-        "external_id": account.external_id or "",
-        **{f: str(getattr(account, f) or "") for f in MERGE_FILLED_FIELDS},
+        "external_id": bool(account.external_id),
+        **{f: bool(getattr(account, f)) for f in MERGE_FILLED_FIELDS},
     }
 
 
@@ -458,6 +472,17 @@ def merge_accounts(request, kept, folded):
         raise MergeFunctionHolder
     if kept.deactivated_at is not None or folded.deactivated_at is not None:
         raise AlreadyMerged
+    if not is_regional_admin(request.user):
+        # Memberships move with the merge: a référent may only merge accounts that belong to
+        # no school but his own, or he would change (and see) another school's data.
+        mine = set(structures_administered_by(request.user).values_list("pk", flat=True))
+        theirs = set(
+            User.structures.through.objects.filter(user__in=[kept, folded]).values_list(
+                "structure_id", flat=True
+            )
+        )
+        if not theirs <= mine:
+            raise MergeOutOfScope
     kept_before, folded_before = _merge_snapshot(kept), _merge_snapshot(folded)
     folded_state = folded.state
 
@@ -492,8 +517,7 @@ def merge_accounts(request, kept, folded):
     folded.save(update_fields=["state", "deactivated_at", "session_stamp"])
     folded.tokens.all().delete()  # its activation code and reset links die now
 
-    ids = {"kept": kept.pk, "folded": folded.pk, "kept_identifier": kept.identifier}
-    ids["folded_identifier"] = folded.identifier
+    ids = {"kept": kept.pk, "folded": folded.pk}
     _audit(
         "console.account.merged",
         request,
@@ -578,7 +602,7 @@ def import_school_file(request, data: bytes, *, structure, profile, full, dry_ru
                     at=at,
                     actor=request.user,
                     target_id=account.user_id,
-                    subject=account.identifier,
+                    subject="",  # the account by its id only, as audit.record() does
                     data={
                         "source": f"csv:{structure.uai}",
                         "after": {

@@ -482,7 +482,9 @@ def unlink(request, pk, other_pk):
 
 
 def _letters_selection(actor, data):
+    # Neither blocked nor deactivated (leavers, merged accounts): their codes could never serve.
     accounts = scoping.visible_accounts(actor).exclude(state=State.BLOCKED)
+    accounts = accounts.filter(deactivated_at__isnull=True)
     if data.get("school_class"):
         accounts = accounts.filter(classes=data["school_class"])
     if data.get("profile"):

@@ -174,3 +174,34 @@ def test_a_pair_is_merged_once(console, pair):
     old.refresh_from_db()
     assert old.deactivated_at is None and old.state == State.ACTIVE
     assert Event.objects.filter(tag="console.account.merged").count() == 1
+
+
+def test_a_referent_cannot_merge_an_account_that_also_belongs_to_another_school(
+    console, pair, school_b
+):
+    pair["new"].structures.add(school_b)
+    page = text(
+        console.post(merge_url(pair["old"], pair["new"]), {"keep": pair["old"].pk}, follow=True)
+    )
+    assert "seul l'administrateur régional peut le fusionner" in page
+    assert not pair["old"].structures.filter(pk=school_b.pk).exists()
+    assert User.objects.get(pk=pair["new"].pk).deactivated_at is None
+
+
+def test_merge_events_keep_no_contact_data(console, pair):
+    console.post(merge_url(pair["old"], pair["new"]), {"keep": pair["old"].pk})
+    for event in Event.objects.filter(tag="console.account.merged"):
+        dump = str(event.data)
+        assert "elodie@example.org" not in dump and "+33612345678" not in dump
+        assert "J1234" not in dump and "elodie.dupre" not in dump
+
+
+def test_letters_are_not_issued_for_deactivated_accounts(referent, pair):
+    from django.utils import timezone
+
+    from portail.console.views import _letters_selection
+
+    pair["new"].deactivated_at = timezone.now()
+    pair["new"].save()
+    selected = set(_letters_selection(referent, {}).values_list("pk", flat=True))
+    assert pair["old"].pk in selected and pair["new"].pk not in selected
