@@ -55,8 +55,7 @@ def process_leavers(now=None) -> LeaversResult:
         Token.objects.filter(user_id__in=chunk).delete()
         # bulk_update sends no post_save: end what single sign-on handed out (CAS tickets, OIDC
         # tokens) here, as the sso signal does when one account is blocked.
-        for user in users:
-            sso_services.revoke_everything(user)
+        sso_services.revoke_everything_for(chunk)
 
     to_erase = list(
         User.objects.filter(

@@ -142,3 +142,13 @@ def test_cas_refuses_a_deactivated_leaver_whose_state_is_still_active(rf):
     request.session = SessionStore()
     with pytest.raises(sso.AccountNotActive):
         sso.grant_service_ticket(request, "https://notes.example.test/", renew=False, app=app)
+
+
+def test_a_wave_of_leavers_costs_a_bounded_number_of_queries(django_assert_max_num_queries):
+    # September: thousands leave at once; the work per chunk must not grow with its size.
+    for n in range(40):
+        _leaver(f"eleve.sortant{n}", days_ago=40)
+    with django_assert_max_num_queries(40):
+        result = process_leavers()
+    assert User.objects.filter(deactivated_at__isnull=False).count() == 40
+    assert result is not None
