@@ -489,3 +489,10 @@ def test_recovery_forms_carry_their_csrf_token(active_user):
         },
     )
     assert response.status_code == 302 and response["Location"] == "/auth/login"
+
+
+@pytest.mark.django_db
+def test_reset_form_says_which_password_field_is_empty(client, reset_session):
+    page = text(client.post(RESET, {"identifier": "jean.dupont"}))
+    assert "Choisissez votre nouveau mot de passe." in page
+    assert "Saisissez une seconde fois le nouveau mot de passe." in page

@@ -41,14 +41,12 @@ def email_field(label="Adresse de messagerie"):
     )
 
 
-def new_password_fields(*, required_messages=True):
-    """ "Nouveau mot de passe" and its confirmation; `required_messages`: say which one is empty
-    (False: Django's generic message)."""
+def new_password_fields():
+    """ "Nouveau mot de passe" and its confirmation, each saying so when it is left empty."""
     first = password_field("Nouveau mot de passe", autocomplete="new-password")
     second = password_field("Confirmation du nouveau mot de passe", autocomplete="new-password")
-    if required_messages:
-        first.error_messages["required"] = "Choisissez votre nouveau mot de passe."
-        second.error_messages["required"] = "Saisissez une seconde fois le nouveau mot de passe."
+    first.error_messages["required"] = "Choisissez votre nouveau mot de passe."
+    second.error_messages["required"] = "Saisissez une seconde fois le nouveau mot de passe."
     return first, second
 
 

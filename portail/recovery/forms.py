@@ -39,4 +39,4 @@ class ResetPasswordForm(NewPasswordMixin, forms.Form):
     confirm_field = "new_password_confirm"
 
     identifier = identifier_field(autofocus=True)
-    new_password, new_password_confirm = new_password_fields(required_messages=False)
+    new_password, new_password_confirm = new_password_fields()
