@@ -18,3 +18,6 @@ WHITENOISE_USE_FINDERS = True
 # The test client speaks plain HTTP to testserver.
 SECURE_SSL_REDIRECT = False
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
+# Threads of the live servers close their connection after each request, so the test database
+# can be dropped at the end of the run (persistent connections would keep it "in use").
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
