@@ -9,9 +9,8 @@ from portail.accounts.models import Profile, State, User
 from portail.accounts.provisioning import create_account
 from portail.console import otp
 from portail.console.models import TOTPDevice
-from portail.console.views import SESSION_VERIFIED
 from portail.directory.models import Function, Relationship, SchoolClass, Structure
-from tests.conftest import STRONG_PASSWORD
+from tests.conftest import STRONG_PASSWORD, enter_admin
 
 TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
@@ -76,10 +75,7 @@ def referent_b(school_b):
 def console(client, referent):
     """The référent of school A, logged in with the second factor already checked."""
     enrol(referent)
-    client.force_login(referent)
-    session = client.session
-    session[SESSION_VERIFIED] = referent.pk
-    session.save()
+    enter_admin(client, referent)  # logged in, second factor checked
     return client
 
 

@@ -8,6 +8,7 @@ from portail.accounts.services import usable_activation_token
 from portail.audit.models import Event
 from portail.console import urls as console_urls
 from portail.directory.models import Relationship
+from tests.conftest import enter_admin
 
 from .conftest import enrol, staff, text
 
@@ -109,16 +110,12 @@ def test_referent_cannot_touch_another_referent_of_his_school(console, school, r
 
 
 def test_regional_admin_sees_both_schools(client, pupil_a, b_side):
-    from portail.console.views import SESSION_VERIFIED
     from portail.directory.models import Function
 
     admin = staff("regis.region", None, first_name="Régis", last_name="Région")
     Function.objects.create(user=admin, role=Function.Role.REGIONAL_ADMIN)
     enrol(admin)
-    client.force_login(admin)
-    session = client.session
-    session[SESSION_VERIFIED] = admin.pk
-    session.save()
+    enter_admin(client, admin)
     page = text(client.get("/console/"))
     assert "Dupré" in page and "Berger" in page
     assert client.get(f"/console/comptes/{b_side['pupil'].pk}/").status_code == 200
@@ -137,13 +134,8 @@ def test_anonymous_is_sent_to_login(client, db):
 
 
 def test_referent_b_sees_his_own_school(client, referent_b, b_side):
-    from portail.console.views import SESSION_VERIFIED
-
     enrol(referent_b)
-    client.force_login(referent_b)
-    session = client.session
-    session[SESSION_VERIFIED] = referent_b.pk
-    session.save()
+    enter_admin(client, referent_b)
     assert client.get(f"/console/comptes/{b_side['pupil'].pk}/").status_code == 200
     assert User.objects.get(pk=b_side["pupil"].pk).state == State.PENDING
 

@@ -6,8 +6,8 @@ from django.urls import reverse
 from portail.accounts.models import Profile, State
 from portail.audit.models import Event
 from portail.console import urls as console_urls
-from portail.console.views import SESSION_VERIFIED
 from portail.directory.models import Function, structures_administered_by
+from tests.conftest import enter_admin
 
 from .conftest import enrol, staff, text
 
@@ -24,10 +24,7 @@ def regional(db):
 @pytest.fixture
 def region(client, regional):
     enrol(regional)
-    client.force_login(regional)
-    session = client.session
-    session[SESSION_VERIFIED] = regional.pk
-    session.save()
+    enter_admin(client, regional)  # logged in, second factor checked
     return client
 
 

@@ -81,23 +81,8 @@ def test_pupil_logs_in_once_reaches_two_applications_and_logs_out_of_both(
     assert identifier == "elodie.dupre" and attributes["entProfile"] == "eleve"
 
     # Tile 2, OpenID Connect: code + PKCE, no password asked.
-    rp = OAuth2Session(
-        oidc.client_id,
-        secret,
-        scope="openid ent",
-        redirect_uri=REDIRECT_URI,
-        code_challenge_method="S256",
-    )
-    verifier = secrets.token_urlsafe(48)
-    url, _ = rp.create_authorization_url(
-        live_server.url + "/o/authorize/", code_verifier=verifier, nonce="n-1"
-    )
-    response = client.get(url[len(live_server.url) :])
-    token = rp.fetch_token(
-        live_server.url + "/o/token/",
-        authorization_response=response["Location"],
-        code_verifier=verifier,
-    )
+    rp = _oidc_login(client, tiles, live_server)
+    token = rp.token
     assert rp.get(live_server.url + "/o/userinfo/").json()["identifier"] == "elodie.dupre"
 
     # Logout of the portal: both applications are told, the OIDC tokens die.
