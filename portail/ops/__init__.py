@@ -1,0 +1,1 @@
+"""Operations: serving under load (admission control, shedding), health, metrics, structured logs."""
