@@ -155,10 +155,12 @@ if REDIS_URL:
     }
     # Read from Redis, written through to the database: an eviction or a Redis restart does not
     # log a whole region out, and logout or a password change still ends sessions everywhere.
-    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    # Stored under a keyed hash of the cookie's key; a Redis error falls back to the database.
+    SESSION_ENGINE = "portail.security.sessions_cached"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    SESSION_ENGINE = "django.contrib.sessions.backends.db"
+    # Database only (a per-process cache would miss logouts made by another worker).
+    SESSION_ENGINE = "portail.security.sessions"
 
 # --- Passwords and sessions -------------------------------------------------------------------
 
@@ -181,7 +183,10 @@ PORTAIL_ARGON2_PARALLELISM = env_int("PORTAIL_ARGON2_PARALLELISM", 1)
 PORTAIL_REMEMBER_ME_DAYS = env_int("PORTAIL_REMEMBER_ME_DAYS", 30)
 # A session that is not remembered ends with the browser, and on the server after this many hours
 # (a shared staff-room PC that is never closed still logs out by the next morning).
-SESSION_COOKIE_AGE = env_int("PORTAIL_SESSION_HOURS", 12) * 3600
+# Both lifetimes are absolute, counted from the login: use never extends them
+# (portail/security/sessions.py).
+PORTAIL_SESSION_HOURS = env_int("PORTAIL_SESSION_HOURS", 12)
+SESSION_COOKIE_AGE = PORTAIL_SESSION_HOURS * 3600
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_NAME = "portail_session"
 SESSION_COOKIE_HTTPONLY = True

@@ -35,6 +35,7 @@ from portail.accounts.models import State, User
 from portail.accounts.services import DomainError
 from portail.audit.services import record
 from portail.security import tokens
+from portail.security.sessions import session_reference
 
 from . import outbound
 from .models import Application, ProxyGrantingTicket, ServiceTicket, SingleLogoutRecord
@@ -221,7 +222,7 @@ def grant_service_ticket(request, service: str, *, renew: bool, app=None) -> str
         app,
         user,
         service,
-        session_key=request.session.session_key or "",
+        session_key=session_reference(request.session),
         from_credentials=from_credentials,
         remembered=session_remembered(request.session),
     )
@@ -230,7 +231,10 @@ def grant_service_ticket(request, service: str, *, renew: bool, app=None) -> str
         sent.append([ticket, service])
         request.session[SLO_SESSION_KEY] = sent[-MAX_SLO_ENTRIES:]
         SingleLogoutRecord.objects.create(
-            user=user, session_key=request.session.session_key or "", ticket=ticket, service=service
+            user=user,
+            session_key=session_reference(request.session),
+            ticket=ticket,
+            service=service,
         )
     record("sso.cas.ticket", request=request, target=user, application=app.name, renew=renew)
     return with_ticket(service, ticket)
@@ -539,10 +543,11 @@ def single_logout(session) -> int:
     Returns how many services acknowledged.
     """
     sent = session.get(SLO_SESSION_KEY) or []
-    if session.session_key:
-        ProxyGrantingTicket.objects.filter(session_key=session.session_key).delete()
-    if session.session_key:
-        SingleLogoutRecord.objects.filter(session_key=session.session_key).delete()
+    # Rows name the session by its keyed digest, never by the cookie's value.
+    reference = session_reference(session)
+    if reference:
+        ProxyGrantingTicket.objects.filter(session_key=reference).delete()
+        SingleLogoutRecord.objects.filter(session_key=reference).delete()
     acknowledged = 0
     for ticket, service in sent:
         app = find_cas_application(service)
