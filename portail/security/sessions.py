@@ -212,7 +212,8 @@ class CachedSessionStore(SessionStore):
                 return {}
             data = self.decode(stored.session_data)
             if not self._ended(data):
-                age = self.get_expiry_age(expiry=stored.expire_date)
+                # The row's expiry already stops at the absolute end (see get_expiry_date).
+                age = math.ceil((stored.expire_date - timezone.now()).total_seconds())
                 self._cache_call("set", self._cache_key(), data, min(age, self.cache_seconds))
         return self._unless_ended(data)
 

@@ -1,8 +1,11 @@
 """OpenID Connect with django-oauth-toolkit: the ENT claims, and the flows we refuse."""
 
 import contextvars
+import time
 
-from oauth2_provider.models import AbstractApplication
+from django.conf import settings
+from django.db.models import Min
+from oauth2_provider.models import AbstractApplication, RefreshToken
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.scopes import SettingsScopes
 
@@ -31,6 +34,23 @@ ENT_CLAIM_SCOPE = {
 # Set by the authorization view around the toolkit's code issuance: the portal session's login
 # time (services.AUTH_TIME_KEY), which the validator stores with the code.
 session_auth_time = contextvars.ContextVar("portail_session_auth_time", default=None)
+
+
+def _family_ended(family, auth_time) -> bool:
+    """Whether a refresh-token family is past its absolute end.
+
+    The toolkit's REFRESH_TOKEN_EXPIRE_SECONDS counts from the last rotation, so a client that
+    refreshes daily would never have to send the user back. NIST 800-63B §4.1.3 (and settings.py):
+    reauthenticate every PORTAIL_REMEMBER_ME_DAYS days; the family ends that long after the login
+    that authorized it (auth_time), or, for a family without one, after its first token.
+    """
+    started = auth_time
+    if started is None:
+        first = RefreshToken.objects.filter(token_family=family).aggregate(first=Min("created"))
+        started = first["first"].timestamp() if first["first"] else None
+    if started is None:
+        return True
+    return time.time() >= started + settings.PORTAIL_REMEMBER_ME_DAYS * 24 * 3600
 
 
 class PortailOAuth2Validator(OAuth2Validator):
@@ -69,6 +89,8 @@ class PortailOAuth2Validator(OAuth2Validator):
                 .values_list("auth_time", flat=True)
                 .first()
             )
+            if _family_ended(family, request.portail_auth_time):
+                return False  # invalid_grant: the user must log in again
         return valid
 
     def get_id_token_dictionary(self, token, token_handler, request):
