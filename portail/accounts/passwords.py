@@ -21,16 +21,34 @@ Thresholds and where they come from
 
 Levels shown by the meter: "Faible" (refused, with the reason), "Modérée" (accepted: score 3),
 "Forte" (accepted: score 4, at least 10^10 guesses).
+
+Cost bound (issue 7 §3: no anonymous request costs more than a login)
+---------------------------------------------------------------------
+zxcvbn's time grows with the square of the length and with the number of l33t substitutions: 72
+l33t characters cost about five Argon2id verifications. It analyses at most the first
+ZXCVBN_ANALYSED characters (24: about one Argon2id verification in the worst case, measured by
+bench/strength_flood.py), so a request costs the same bounded amount whatever is typed. A longer
+password is judged on its length: from 25 characters on, even digits alone give
+25 × log2(10) = 83 bits, above the 80 bits CNIL 2022-100 asks of a password with no other
+protection at all (case 1), let alone the 50 bits of our case 2; NIST 800-63B §3.1.1.2 asks
+only that the whole password be checked against a blocklist, which the common-password and
+personal-words checks still do on every character. Its first 24 characters must still not be
+trivially predictable (zxcvbn score ≥ 2, "1234567890…", "passwordpassword…").
+Scores are kept briefly in the process (the last SCORE_CACHE_SIZE), under a keyed digest of
+the analysed characters and their context, never the password itself.
 """
 
 import math
 import re
 import string
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 from django.contrib.auth.password_validation import CommonPasswordValidator
+from django.utils.crypto import salted_hmac
 from zxcvbn import zxcvbn
 
 from .identifiers import identifier_part
@@ -42,9 +60,13 @@ MIN_ENTROPY_BITS = 50  # CNIL 2022-100, case 2
 PERSONAL_REST_MIN = 6
 MIN_ZXCVBN_SCORE = 3  # zxcvbn: score 3 = at least 10^8 guesses
 STRONG_ZXCVBN_SCORE = 4
-# zxcvbn refuses longer input (its own bound, against slow matching); 72 characters already
-# score the maximum, so the rest is accepted as is, never truncated in what is stored.
-ZXCVBN_MAX_INPUT = 72
+# zxcvbn analyses at most this many characters (cost bound, see the module's docstring);
+# ceil(80 / log2(10)) = 25: from there on, length alone passes CNIL 2022-100's strictest case.
+ZXCVBN_ANALYSED = 24
+# A longer password's analysed beginning must not be trivially predictable (10^6 guesses).
+LONG_PREFIX_MIN_SCORE = 2
+# Scores kept per process for repeated questions (the meter asks as the user types).
+SCORE_CACHE_SIZE = 512
 
 FAIBLE, MODEREE, FORTE = "Faible", "Modérée", "Forte"
 
@@ -108,6 +130,31 @@ def _without(folded: str, words: list[str]) -> str:
     return folded
 
 
+_scores: OrderedDict[str, int] = OrderedDict()
+_scores_lock = threading.Lock()
+
+
+def zxcvbn_score(password: str, words: list[str]) -> int:
+    """zxcvbn's score of the first ZXCVBN_ANALYSED characters, given the user's own words."""
+    if not password:
+        return 0
+    analysed = password[:ZXCVBN_ANALYSED]
+    # Keyed digest of what is analysed and its context: the cache never holds a password.
+    key = salted_hmac(
+        "portail.accounts.passwords.zxcvbn_score", "\0".join([analysed, *words]), algorithm="sha256"
+    ).hexdigest()
+    with _scores_lock:
+        if key in _scores:
+            _scores.move_to_end(key)
+            return _scores[key]
+    score = zxcvbn(analysed, user_inputs=words)["score"]
+    with _scores_lock:
+        _scores[key] = score
+        if len(_scores) > SCORE_CACHE_SIZE:
+            _scores.popitem(last=False)
+    return score
+
+
 def evaluate(password: str, *, first_name="", last_name="", identifier="", school_names=()):
     """Judge a candidate password. Never raises; `errors` are French sentences for the user."""
     errors = []
@@ -134,7 +181,9 @@ def evaluate(password: str, *, first_name="", last_name="", identifier="", schoo
             "ou le nom de votre établissement."
         )
 
-    score = zxcvbn(password[:ZXCVBN_MAX_INPUT], user_inputs=words)["score"] if password else 0
+    score = zxcvbn_score(password, words)
+    if len(password) > ZXCVBN_ANALYSED and score >= LONG_PREFIX_MIN_SCORE:
+        score = max(score, MIN_ZXCVBN_SCORE)  # judged on its length beyond the analysed part
     if not errors and (pool_entropy_bits(password) < MIN_ENTROPY_BITS or score < MIN_ZXCVBN_SCORE):
         errors.append(
             "Ce mot de passe est trop facile à deviner. Allongez-le, par exemple avec plusieurs "

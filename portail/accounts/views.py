@@ -96,7 +96,9 @@ def strength(request):
     result = (
         evaluate_for_user(password, user)
         if user
-        else evaluate(password, identifier=request.POST.get("identifier", ""))
+        # An identifier is at most 64 characters (User.identifier): more is not one, and would
+        # only make the personal-words check longer.
+        else evaluate(password, identifier=request.POST.get("identifier", "")[:64])
     )
     return JsonResponse({"level": result.level, "percent": result.percent, "errors": result.errors})
 

@@ -1,0 +1,89 @@
+"""The strength meter's cost is bounded whatever is typed (issue 7 §3)."""
+
+import pytest
+
+from portail.accounts import passwords
+from portail.accounts.passwords import ZXCVBN_ANALYSED, evaluate, evaluate_for_user
+from tests.helpers import STRONG_PASSWORD
+
+WORST = ("4@3$1!0|7+" * 8)[:72]  # l33t characters: zxcvbn's slowest input
+
+
+@pytest.fixture
+def zxcvbn_inputs(monkeypatch):
+    """What zxcvbn is really asked to analyse (the real zxcvbn still runs)."""
+    seen = []
+    real = passwords.zxcvbn
+
+    def recording(password, user_inputs=None):
+        seen.append(password)
+        return real(password, user_inputs=user_inputs)
+
+    monkeypatch.setattr(passwords, "zxcvbn", recording)
+    passwords._scores.clear()
+    yield seen
+    passwords._scores.clear()
+
+
+@pytest.mark.parametrize("typed", [WORST, "k" * 256, "é" * 200, STRONG_PASSWORD * 3])
+def test_zxcvbn_never_analyses_more_than_the_bound(zxcvbn_inputs, typed):
+    evaluate(typed, identifier="jean.dupont")
+    assert zxcvbn_inputs and all(len(p) <= ZXCVBN_ANALYSED for p in zxcvbn_inputs)
+
+
+def test_the_anonymous_endpoint_runs_the_same_bound(client, db, zxcvbn_inputs):
+    answer = client.post("/auth/password-strength", {"password": WORST, "identifier": "x" * 5000})
+    assert answer.status_code == 200 and answer.json()["level"]
+    assert zxcvbn_inputs == [WORST[:ZXCVBN_ANALYSED]]
+
+
+def test_activation_and_reset_use_the_same_bound(active_user, zxcvbn_inputs):
+    # The activation, reset and account forms call evaluate_for_user.
+    assert evaluate_for_user(WORST + "Zq", active_user).acceptable
+    assert all(len(p) <= ZXCVBN_ANALYSED for p in zxcvbn_inputs)
+
+
+def test_a_repeated_question_is_answered_from_a_cache_that_holds_no_password(zxcvbn_inputs):
+    first = evaluate(WORST, identifier="jean.dupont")
+    again = evaluate(WORST, identifier="jean.dupont")
+    assert (first.level, first.errors) == (again.level, again.errors)
+    assert len(zxcvbn_inputs) == 1
+    assert all(WORST[:8] not in key for key in passwords._scores)
+    # Another context (another user's names) is another question.
+    evaluate(WORST, identifier="marie.curie")
+    assert len(zxcvbn_inputs) == 2
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "cheval orange batterie agrafe et un chapeau",  # a passphrase longer than the bound
+        "Le petit chat est mort hier soir",
+        "j7#Kq2!vM9@xL4$wR8&nT5^bZ1",
+    ],
+)
+def test_a_longer_password_is_judged_on_its_length(password):
+    assert len(password) > ZXCVBN_ANALYSED
+    assert evaluate(password, identifier="jean.dupont").acceptable
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["1234567890123456789012345678", "passwordpasswordpassword1", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"],
+)
+def test_a_long_password_with_a_trivial_beginning_is_still_refused(password):
+    assert len(password) > ZXCVBN_ANALYSED
+    assert not evaluate(password, identifier="jean.dupont").acceptable
+
+
+def test_a_long_password_on_the_blocklist_or_own_names_is_refused():
+    # The cheap checks still read every character.
+    assert not evaluate("dupontjeandupontjeandupontjean", identifier="jean.dupont").acceptable
+
+
+def test_the_anonymous_endpoint_keeps_a_limit(client, db, settings):
+    settings.PORTAIL_RATE_LIMITS = {**settings.PORTAIL_RATE_LIMITS, "strength:ip": (3, 600)}
+    for _ in range(3):
+        assert client.post("/auth/password-strength", {"password": WORST}).status_code == 200
+    refused = client.post("/auth/password-strength", {"password": WORST})
+    assert refused.status_code == 429 and refused["Retry-After"]
