@@ -169,6 +169,9 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     # Verify-only hashes of accounts migrated from a former ENT; upgraded to the first (Argon2id)
     # at the next successful login.
+    # Unsalted MD5/SHA-256 of a former ENT wrapped in Argon2id at import (never stored bare).
+    "portail.accounts.hashers.WrappedLegacyMD5PasswordHasher",
+    "portail.accounts.hashers.WrappedLegacySHA256PasswordHasher",
     "portail.accounts.hashers.LegacyBcryptPasswordHasher",
     "portail.accounts.hashers.LegacyMD5PasswordHasher",
     "portail.accounts.hashers.LegacySHA256PasswordHasher",

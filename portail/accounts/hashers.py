@@ -122,6 +122,62 @@ class LegacyBcryptPasswordHasher(_LegacyHasher):
             return False
 
 
+# --- Legacy digests wrapped in Argon2id (issue 7 §4) --------------------------------------------
+#
+# An unsalted MD5 or SHA-256 in a dump is one dictionary lookup away from the password. At import
+# (and, for accounts imported before, by migration 0007) the legacy hex digest itself becomes the
+# input of Argon2id with a fresh salt: "argon2_legacy_md5$argon2id$v=19$m=…$salt$hash". Checking a
+# password is MD5 (negligible) then one Argon2id verification with the portal's cost, right or
+# wrong, the same as for any account; the next successful login stores plain Argon2id (must_update).
+
+
+class _WrappedLegacyHasher(PortailArgon2PasswordHasher):
+    legacy_digest = None  # password -> the legacy ENT's lowercase hex digest
+
+    def wrap(self, legacy_hex: str) -> str:
+        """Argon2id over a legacy hex digest as found in the legacy ENT's export."""
+        return super().encode(legacy_hex.strip().lower(), self.salt())
+
+    def encode(self, password, salt):
+        return super().encode(self.legacy_digest(password), salt)
+
+    def verify(self, password, encoded):
+        return super().verify(self.legacy_digest(password), encoded)
+
+    def must_update(self, encoded):
+        return True  # plain Argon2id at the next successful login
+
+    def harden_runtime(self, password, encoded):
+        pass  # already one full Argon2id computation
+
+
+class WrappedLegacyMD5PasswordHasher(_WrappedLegacyHasher):
+    algorithm = "argon2_legacy_md5"
+    legacy_digest = staticmethod(lambda password: hashlib.md5(password.encode()).hexdigest())  # noqa: S324 (the legacy ENT's form, wrapped)
+
+
+class WrappedLegacySHA256PasswordHasher(_WrappedLegacyHasher):
+    algorithm = "argon2_legacy_sha256"
+    legacy_digest = staticmethod(lambda password: hashlib.sha256(password.encode()).hexdigest())
+
+
+_WRAPPERS = {
+    LegacyMD5PasswordHasher.algorithm: WrappedLegacyMD5PasswordHasher,
+    LegacySHA256PasswordHasher.algorithm: WrappedLegacySHA256PasswordHasher,
+}
+
+
+def wrap_legacy(encoded: str) -> str:
+    """The stored form of a legacy hash: unsalted MD5/SHA-256 wrapped in Argon2id.
+
+    bcrypt stays as it is: it is already salted and slow (OWASP Password Storage Cheat Sheet
+    accepts it), and its wrapped check would cost bcrypt plus Argon2id at every login.
+    """
+    algorithm, _empty, digest = encoded.partition("$$")
+    wrapper = _WRAPPERS.get(algorithm)
+    return wrapper().wrap(digest) if wrapper else encoded
+
+
 LEGACY_HASH_FORMS = (
     # (pattern of the raw legacy hash, hasher algorithm)
     (re.compile(r"^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$"), LegacyBcryptPasswordHasher.algorithm),

@@ -6,17 +6,24 @@ The file is a ";"-separated CSV (charsets as the region's CSV):
 hex. Accounts arrive ACTIVE (they skip the first connection); Django rehashes the password with
 Argon2id at the next successful login (see accounts.hashers). Re-importing the same file changes
 no identifier, password or email: only names, birth date and classes follow the file.
+
+MD5 and SHA-256 digests are never stored bare: each new account's digest is wrapped in Argon2id
+(accounts.hashers.wrap_legacy) before it is written, so a dump shows no unsalted digest. That
+costs one Argon2id computation per new account (none for accounts already there, none in a dry
+run); they run on every core (argon2 releases the GIL).
 """
 
 import csv
 import io
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from portail.accounts.hashers import legacy_encoded_password
+from portail.accounts.hashers import legacy_encoded_password, wrap_legacy
 from portail.accounts.identifiers import fold_identifier
-from portail.accounts.models import Profile, identifier_validator
+from portail.accounts.models import Profile, User, identifier_validator
 
 from .engine import PersonRecord, Scope, apply_records
 from .report import ImportFileError, ImportReport
@@ -119,6 +126,8 @@ def import_legacy_accounts(
                 encoded_password=encoded,
             )
         )
+    if not dry_run:
+        _wrap_new_accounts_hashes(records)
     return apply_records(
         records,
         source=source,
@@ -127,3 +136,22 @@ def import_legacy_accounts(
         report=report,
         actor=actor,
     )
+
+
+def _wrap_new_accounts_hashes(records):
+    """Wrap the legacy digests of the accounts this import will create (issue 7 §4).
+
+    Only new accounts use `encoded_password` (a re-import never changes a password), and a new
+    account's identifier cannot exist yet: the rows whose identifier is taken are left as they
+    are, saving an Argon2id computation each.
+    """
+    taken = set(
+        User.objects.filter(identifier__in=[r.identifier for r in records]).values_list(
+            "identifier", flat=True
+        )
+    )
+    todo = [r for r in records if r.identifier not in taken and r.encoded_password]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        wrapped = pool.map(wrap_legacy, [r.encoded_password for r in todo])
+        for record, encoded in zip(todo, wrapped, strict=True):
+            record.encoded_password = encoded
