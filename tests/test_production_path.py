@@ -36,8 +36,10 @@ REDIS_URL = os.environ.get("PORTAIL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"
 POSTGRES_URL = os.environ.get("PORTAIL_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
 # What portail/settings.py picks with REDIS_URL: sessions read from Redis, written through to the
 # database (checked against the real settings by test_redis_url_selects_the_shared_session_engine).
-PRODUCTION_SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
-SESSION_CACHE_PREFIX = importlib.import_module(PRODUCTION_SESSION_ENGINE).KEY_PREFIX
+PRODUCTION_SESSION_ENGINE = "portail.security.sessions_cached"
+SESSION_CACHE_PREFIX = importlib.import_module(
+    PRODUCTION_SESSION_ENGINE
+).SessionStore.cache_key_prefix
 
 
 def require(*names):
@@ -139,7 +141,10 @@ def test_sessions_live_in_redis_and_die_there_at_logout(client, active_user, red
         "/auth/login", {"identifier": "jean.dupont", "password": STRONG_PASSWORD}
     )
     assert response.status_code == 302
-    session_key = client.cookies[redis_settings.SESSION_COOKIE_NAME].value
+    from portail.security.sessions import stored_session_key
+
+    # Stored under the keyed digest of the cookie's key, never the key itself.
+    session_key = stored_session_key(client.cookies[redis_settings.SESSION_COOKIE_NAME].value)
     # Any other node reads the same session from Redis ...
     other_node = redis_node(redis_settings.CACHES["default"]["KEY_PREFIX"])
     stored = other_node.get(SESSION_CACHE_PREFIX + session_key)
@@ -237,7 +242,7 @@ def production(tmp_path_factory):
     env.update(
         DATABASE_URL=f"{POSTGRES_URL}/{dbname}",
         REDIS_URL=REDIS_URL,
-        PORTAIL_SECRET_KEY=secrets.token_urlsafe(50),
+        PORTAIL_SECRET_KEY=(secret_key := secrets.token_urlsafe(50)),
         PORTAIL_BASE_URL="https://127.0.0.1",
         PORTAIL_BEHIND_PROXY="1",
         PORTAIL_ALLOWED_HOSTS="127.0.0.1",
@@ -298,7 +303,12 @@ def production(tmp_path_factory):
                     if time.monotonic() > deadline:
                         raise
                     time.sleep(0.2)
-        yield {"ports": ports, "identifier": identifier, "dbname": dbname}
+        yield {
+            "ports": ports,
+            "identifier": identifier,
+            "dbname": dbname,
+            "secret_key": secret_key,
+        }
     finally:
         for server in servers:
             server.terminate()
@@ -345,7 +355,13 @@ def test_two_nodes_share_sessions_through_redis(production):
 
     # The session is read from Redis (written through to PostgreSQL) ...
     raw = redis.Redis.from_url(REDIS_URL)
-    session_key = f"portail:1:{SESSION_CACHE_PREFIX}{jar['portail_session']}"
+    from django.test import override_settings
+
+    from portail.security.sessions import stored_session_key
+
+    with override_settings(SECRET_KEY=production["secret_key"]):  # the nodes' key
+        digest = stored_session_key(jar["portail_session"])
+    session_key = f"portail:1:{SESSION_CACHE_PREFIX}{digest}"
     assert raw.exists(session_key)
     # ... so the session opened on node A is known to node B.
     on_b = node_b.request("/")
