@@ -238,6 +238,14 @@ PORTAIL_RATE_LIMITS = {
     "console-otp:user": (10, 60 * 60),
 }
 
+# --- Sessions, hashes and costs at rest (atrest) ----------------------------------------------
+
+# Strength analyses the anonymous meter runs at once per node (every worker counted): a flood
+# gets quick refusals while the logins keep the other cores (issue 7 §3). Half the cores.
+PORTAIL_STRENGTH_IN_FLIGHT = env_int(
+    "PORTAIL_STRENGTH_IN_FLIGHT", max(1, (os.cpu_count() or 2) // 2)
+)
+
 # --- Mail -------------------------------------------------------------------------------------
 
 # Outgoing mail: smtp://host:port or smtp+tls://user:password@host:port. Unset: the dev mailbox,

@@ -87,3 +87,45 @@ def test_the_anonymous_endpoint_keeps_a_limit(client, db, settings):
         assert client.post("/auth/password-strength", {"password": WORST}).status_code == 200
     refused = client.post("/auth/password-strength", {"password": WORST})
     assert refused.status_code == 429 and refused["Retry-After"]
+
+
+def test_the_meter_refuses_at_once_when_the_node_analyses_enough_already(client, db):
+    # Another request of this worker holds every slot: the answer is an immediate refusal.
+    slots = list(passwords._slots())
+    held = [lock.acquire(blocking=False) for lock, _file in slots]
+    try:
+        assert all(held)
+        busy = client.post("/auth/password-strength", {"password": WORST})
+        assert busy.status_code == 429 and busy["Retry-After"] == "1"
+    finally:
+        for lock, _file in slots:
+            lock.release()
+    assert client.post("/auth/password-strength", {"password": WORST}).status_code == 200
+
+
+def test_the_slots_are_shared_by_the_workers_of_a_node(client, db):
+    import subprocess
+    import sys
+
+    paths = [handle.name for _lock, handle in passwords._slots()]
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys\n"
+            f"files = [open(p, 'a+b') for p in {paths!r}]\n"
+            "for f in files: fcntl.flock(f, fcntl.LOCK_EX)\n"
+            "print('held', flush=True)\n"
+            "sys.stdin.read()\n",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"  # another worker analyses
+        assert client.post("/auth/password-strength", {"password": WORST}).status_code == 429
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=10)
+    assert client.post("/auth/password-strength", {"password": WORST}).status_code == 200

@@ -26,27 +26,33 @@ Cost bound (issue 7 §3: no anonymous request costs more than a login)
 ---------------------------------------------------------------------
 zxcvbn's time grows with the square of the length and with the number of l33t substitutions: 72
 l33t characters cost about five Argon2id verifications. It analyses at most the first
-ZXCVBN_ANALYSED characters (24: about one Argon2id verification in the worst case, measured by
-bench/strength_flood.py), so a request costs the same bounded amount whatever is typed. A longer
-password is judged on its length: from 25 characters on, even digits alone give
-25 × log2(10) = 83 bits, above the 80 bits CNIL 2022-100 asks of a password with no other
-protection at all (case 1), let alone the 50 bits of our case 2; NIST 800-63B §3.1.1.2 asks
-only that the whole password be checked against a blocklist, which the common-password and
-personal-words checks still do on every character. Its first 24 characters must still not be
-trivially predictable (zxcvbn score ≥ 2, "1234567890…", "passwordpassword…").
+ZXCVBN_ANALYSED characters (16: about a fifth of an Argon2id verification on random l33t input,
+where 24 cost one and 72 cost thirty; bench/strength_flood.py prints them), so a request costs
+a bounded amount whatever is typed. A longer password is judged on its length: from 17
+characters on, even digits alone give 17 × log2(10) = 56 bits in the CNIL's formal measure,
+above the 50 bits CNIL 2022-100 asks when access is restricted (case 2: our rate limits);
+NIST 800-63B §3.1.1.2 asks only that the whole password be checked against a blocklist, which
+the common-password and personal-words checks still do on every character. Its first 16
+characters must still not be trivially predictable (zxcvbn score ≥ 2: "1234567890…",
+"passwordpassword…"). The anonymous meter also runs at most PORTAIL_STRENGTH_IN_FLIGHT
+analyses at a time per node (`analysis_slot`): a flood from many addresses gets quick refusals
+instead of the login's CPU.
 Scores are kept briefly in the process (the last SCORE_CACHE_SIZE), under a keyed digest of
 the analysed characters and their context, never the password itself.
 """
 
+import fcntl
 import math
 import re
 import string
 import threading
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth.password_validation import CommonPasswordValidator
 from django.utils.crypto import salted_hmac
 from zxcvbn import zxcvbn
@@ -61,8 +67,8 @@ PERSONAL_REST_MIN = 6
 MIN_ZXCVBN_SCORE = 3  # zxcvbn: score 3 = at least 10^8 guesses
 STRONG_ZXCVBN_SCORE = 4
 # zxcvbn analyses at most this many characters (cost bound, see the module's docstring);
-# ceil(80 / log2(10)) = 25: from there on, length alone passes CNIL 2022-100's strictest case.
-ZXCVBN_ANALYSED = 24
+# ceil(50 / log2(10)) = 16: beyond, length alone passes CNIL 2022-100 case 2 (50 bits).
+ZXCVBN_ANALYSED = 16
 # A longer password's analysed beginning must not be trivially predictable (10^6 guesses).
 LONG_PREFIX_MIN_SCORE = 2
 # Scores kept per process for repeated questions (the meter asks as the user types).
@@ -203,3 +209,45 @@ def evaluate_for_user(password: str, user) -> Strength:
         identifier=user.identifier,
         school_names=schools,
     )
+
+
+# --- At most N analyses at a time per node, for the anonymous meter -------------------------
+
+_slot_locks: list = []
+_slot_files: list = []
+_slots_setup = threading.Lock()
+
+
+def _slots():
+    with _slots_setup:
+        if not _slot_locks:
+            directory = Path(settings.VAR_DIR) / "strength-slots"
+            directory.mkdir(parents=True, exist_ok=True)
+            for n in range(max(1, settings.PORTAIL_STRENGTH_IN_FLIGHT)):
+                _slot_files.append(open(directory / f"{n}.lock", "a+b"))  # noqa: SIM115 (kept)
+                _slot_locks.append(threading.Lock())
+    return zip(_slot_locks, _slot_files, strict=True)
+
+
+@contextmanager
+def analysis_slot():
+    """Yield True with one of the node's analysis slots held, or False at once if all are busy.
+
+    A slot is a thread lock (threads of one worker) plus an flock on a file under VAR_DIR
+    (the workers of one node); the kernel drops the flock if a worker dies.
+    """
+    for lock, handle in _slots():
+        if not lock.acquire(blocking=False):
+            continue
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.release()
+            continue
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            lock.release()
+        return
+    yield False

@@ -11,7 +11,7 @@ from portail.security.views import rate_limited
 
 from . import services
 from .forms import LoginForm
-from .passwords import evaluate, evaluate_for_user
+from .passwords import analysis_slot, evaluate, evaluate_for_user
 
 
 def safe_next(request, target):
@@ -93,13 +93,18 @@ def strength(request):
         )
     password = request.POST.get("password", "")
     user = _strength_subject(request)
-    result = (
-        evaluate_for_user(password, user)
-        if user
-        # An identifier is at most 64 characters (User.identifier): more is not one, and would
-        # only make the personal-words check longer.
-        else evaluate(password, identifier=request.POST.get("identifier", "")[:64])
-    )
+    with analysis_slot() as slot:
+        if not slot:
+            # The node is already analysing as many as it allows: the meter keeps its last
+            # answer (it ignores a refusal) and the submitted form is checked anyway.
+            return JsonResponse({"error": "busy"}, status=429, headers={"Retry-After": "1"})
+        result = (
+            evaluate_for_user(password, user)
+            if user
+            # An identifier is at most 64 characters (User.identifier): more is not one, and
+            # would only make the personal-words check longer.
+            else evaluate(password, identifier=request.POST.get("identifier", "")[:64])
+        )
     return JsonResponse({"level": result.level, "percent": result.percent, "errors": result.errors})
 
 

@@ -1,0 +1,260 @@
+"""A normal login's latency, quiet and during an anonymous flood of worst-case strength requests.
+
+    PYTHONPATH=. python bench/strength_flood.py [--logins 30] [--flood 8] [--workers 2]
+
+Starts a real `portail serve --workers 2` (gunicorn) on 127.0.0.1 with its own SQLite database
+in a temporary directory (or DATABASE_URL if set), creates one active account, then:
+
+1. quiet: N sequential logins (GET the form, then the timed POST /auth/login);
+2. flood: `--flood` threads each keep one POST /auth/password-strength in flight, a 72-character
+   l33t string (zxcvbn's slowest input), each from another X-Forwarded-For address (a
+   distributed flood: the per-address limit does not save the server); meanwhile the same N
+   logins, timed the same way.
+
+Prints median and p90 of both, their ratio (issue 7 §3 goal: within 1.5×), the flood's answers
+(200 analysed, 429 refused) and, in-process, zxcvbn's cost on 72 and on the analysed
+characters next to one Argon2id verification, as references measured in the same run.
+Asserts nothing: the machine is shared and figures vary with its load.
+"""
+
+import argparse
+import http.client
+import os
+import random
+import re
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "cheval orange batterie agrafe"
+IDENTIFIER = "bench.flood"
+L33T = "4@3$1!0|7+(<[{%2568"
+
+
+def worst_case(rng):
+    return "".join(rng.choice(L33T) for _ in range(72))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Browser:
+    """One cookie jar over http.client (light: the client shares the server's two cores)."""
+
+    def __init__(self, port, address):
+        self.port, self.address, self.cookies = port, address, {}
+
+    def request(self, method, path, form=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        headers = {
+            "X-Forwarded-For": self.address,
+            "X-Forwarded-Proto": "http",
+            "Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items()),
+        }
+        body = None
+        if form is not None:
+            body = urlencode(form)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            headers["Referer"] = f"http://127.0.0.1:{self.port}/auth/login"
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        data = response.read()
+        for header, value in response.getheaders():
+            if header.lower() == "set-cookie":
+                name, _, rest = value.partition("=")
+                self.cookies[name] = rest.split(";", 1)[0]
+        conn.close()
+        return response.status, data
+
+    def csrf(self):
+        status, page = self.request("GET", "/auth/login")
+        assert status == 200, status
+        return re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1).decode()
+
+
+def timed_login(port):
+    browser = Browser(port, "203.0.113.7")
+    token = browser.csrf()
+    started = time.perf_counter()
+    status, _ = browser.request(
+        "POST",
+        "/auth/login",
+        {"csrfmiddlewaretoken": token, "identifier": IDENTIFIER, "password": PASSWORD},
+    )
+    elapsed = time.perf_counter() - started
+    assert status == 302, f"login answered {status}"
+    return elapsed
+
+
+def logins(port, n):
+    return [timed_login(port) for _ in range(n)]
+
+
+def flood(port, stop, answers, seed):
+    rng = random.Random(seed)
+    browser = Browser(port, "198.51.100.1")
+    token = browser.csrf()
+    while not stop.is_set():
+        browser.address = f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+        status, _ = browser.request(
+            "POST",
+            "/auth/password-strength",
+            {"csrfmiddlewaretoken": token, "password": worst_case(rng)},
+        )
+        answers.append(status)
+
+
+def in_process_references():
+    """zxcvbn on 72 and on the analysed characters, next to one Argon2id verification."""
+    from argon2 import PasswordHasher
+    from zxcvbn import zxcvbn
+
+    from portail.accounts.passwords import ZXCVBN_ANALYSED
+
+    rng = random.Random(7)
+    samples = [worst_case(rng) for _ in range(5)]
+
+    def median_ms(fn, items):
+        times = []
+        for item in items:
+            started = time.perf_counter()
+            fn(item)
+            times.append(time.perf_counter() - started)
+        return statistics.median(times) * 1000
+
+    hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+    stored = hasher.hash(PASSWORD)
+
+    def verify(password):
+        try:
+            hasher.verify(stored, password)
+        except Exception:  # noqa: BLE001, S110 - a wrong password is the case measured
+            pass
+
+    return {
+        "zxcvbn, 72 characters": median_ms(zxcvbn, samples),
+        f"zxcvbn, first {ZXCVBN_ANALYSED}": median_ms(
+            zxcvbn, [s[:ZXCVBN_ANALYSED] for s in samples]
+        ),
+        "Argon2id verification": median_ms(verify, samples),
+    }
+
+
+def summary(times):
+    ordered = sorted(times)
+    return statistics.median(ordered) * 1000, ordered[int(0.9 * (len(ordered) - 1))] * 1000
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--logins", type=int, default=30)
+    parser.add_argument("--flood", type=int, default=8, help="strength requests in flight")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+
+    var = Path(tempfile.mkdtemp(prefix="portail-bench-strength-"))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAIL_")}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env.update(
+        PYTHONPATH=str(ROOT),
+        PORTAIL_SECRET_KEY=secrets.token_urlsafe(50),
+        PORTAIL_BASE_URL=f"http://127.0.0.1:{port}",
+        PORTAIL_ALLOWED_HOSTS="127.0.0.1",
+        PORTAIL_VAR_DIR=str(var),
+        PORTAIL_BEHIND_PROXY="1",
+        PORTAIL_LOG_LEVEL="ERROR",
+        EMAIL_URL="smtp://127.0.0.1:1",  # no flow here sends mail
+    )
+
+    def manage(*command):
+        subprocess.run(
+            [sys.executable, "-m", "portail", *command],
+            env=env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+
+    manage("migrate", "--noinput")
+    manage(
+        "shell",
+        "-c",
+        "from portail.accounts.models import User, State, Profile; "
+        f"User.objects.create_user({IDENTIFIER!r}, {PASSWORD!r}, first_name='Bench', "
+        "last_name='Flood', profile=Profile.PARENT, state=State.ACTIVE)",
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-m", "portail", "serve", "--bind", f"127.0.0.1:{port}"]
+        + ["--workers", str(args.workers)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit("portail serve did not start") from None
+                time.sleep(0.3)
+        logins(port, 3)  # warm-up: imports, first connections, zxcvbn's lists
+        quiet = logins(port, args.logins)
+
+        stop, answers = threading.Event(), []
+        threads = [
+            threading.Thread(target=flood, args=(port, stop, answers, n), daemon=True)
+            for n in range(args.flood)
+        ]
+        for thread in threads:
+            thread.start()
+        time.sleep(2)  # the flood is in full swing before the first timed login
+        flood_started, during = time.monotonic(), logins(port, args.logins)
+        flood_seconds = time.monotonic() - flood_started
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+    quiet_median, quiet_p90 = summary(quiet)
+    flood_median, flood_p90 = summary(during)
+    load = os.getloadavg()[0]
+    print(f"portail serve --workers {args.workers}, {args.flood} strength requests in flight")
+    print(f"load average {load:.1f} (machine shared: compare the ratios, not the figures)")
+    print(f"login, quiet         median {quiet_median:7.1f} ms   p90 {quiet_p90:7.1f} ms")
+    print(f"login, during flood  median {flood_median:7.1f} ms   p90 {flood_p90:7.1f} ms")
+    print(
+        f"ratio flood/quiet    median {flood_median / quiet_median:7.2f}     "
+        f"p90 {flood_p90 / quiet_p90:7.2f}      (goal: within 1.5)"
+    )
+    counts = {status: answers.count(status) for status in sorted(set(answers))}
+    rate = len(answers) / (flood_seconds + 2)
+    print(f"flood answers {counts}, about {rate:.0f} requests/s")
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portail.settings")
+    for name, ms in in_process_references().items():
+        print(f"in process: {name:26s} {ms:7.1f} ms (median)")
+
+
+if __name__ == "__main__":
+    main()
