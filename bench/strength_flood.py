@@ -9,7 +9,10 @@ in a temporary directory (or DATABASE_URL if set), creates one active account, t
 2. flood: `--flood` threads each keep one POST /auth/password-strength in flight, a 72-character
    l33t string (zxcvbn's slowest input), each from another X-Forwarded-For address (a
    distributed flood: the per-address limit does not save the server); meanwhile the same N
-   logins, timed the same way.
+   logins, timed the same way;
+3. floor: the same number of GET /healthz in flight (the cheapest request there is) and the
+   same N logins: what any `--flood` requests in flight cost a login on these workers, whatever
+   they ask.
 
 Prints median and p90 of both, their ratio (issue 7 §3 goal: within 1.5×), the flood's answers
 (200 analysed, 429 refused) and, in-process, zxcvbn's cost on 72 and on the analysed
@@ -18,6 +21,7 @@ Asserts nothing: the machine is shared and figures vary with its load.
 """
 
 import argparse
+import contextlib
 import http.client
 import os
 import random
@@ -102,18 +106,39 @@ def logins(port, n):
     return [timed_login(port) for _ in range(n)]
 
 
-def flood(port, stop, answers, seed):
+def flood(port, stop, answers, seed, kind):
     rng = random.Random(seed)
     browser = Browser(port, "198.51.100.1")
     token = browser.csrf()
     while not stop.is_set():
         browser.address = f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
-        status, _ = browser.request(
-            "POST",
-            "/auth/password-strength",
-            {"csrfmiddlewaretoken": token, "password": worst_case(rng)},
-        )
+        if kind == "strength":
+            status, _ = browser.request(
+                "POST",
+                "/auth/password-strength",
+                {"csrfmiddlewaretoken": token, "password": worst_case(rng)},
+            )
+        else:  # the floor: as many of the cheapest requests in flight
+            status, _ = browser.request("GET", "/healthz")
         answers.append(status)
+
+
+def logins_during(port, kind, n, in_flight):
+    stop, answers = threading.Event(), []
+    threads = [
+        threading.Thread(target=flood, args=(port, stop, answers, k, kind), daemon=True)
+        for k in range(in_flight)
+    ]
+    for thread in threads:
+        thread.start()
+    time.sleep(2)  # the flood is in full swing before the first timed login
+    started = time.monotonic()
+    during = logins(port, n)
+    seconds = time.monotonic() - started + 2
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=60)
+    return during, answers, seconds
 
 
 def in_process_references():
@@ -138,10 +163,8 @@ def in_process_references():
     stored = hasher.hash(PASSWORD)
 
     def verify(password):
-        try:
+        with contextlib.suppress(Exception):  # a wrong password is the case measured
             hasher.verify(stored, password)
-        except Exception:  # noqa: BLE001, S110 - a wrong password is the case measured
-            pass
 
     return {
         "zxcvbn, 72 characters": median_ms(zxcvbn, samples),
@@ -219,19 +242,8 @@ def main():
         logins(port, 3)  # warm-up: imports, first connections, zxcvbn's lists
         quiet = logins(port, args.logins)
 
-        stop, answers = threading.Event(), []
-        threads = [
-            threading.Thread(target=flood, args=(port, stop, answers, n), daemon=True)
-            for n in range(args.flood)
-        ]
-        for thread in threads:
-            thread.start()
-        time.sleep(2)  # the flood is in full swing before the first timed login
-        flood_started, during = time.monotonic(), logins(port, args.logins)
-        flood_seconds = time.monotonic() - flood_started
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=60)
+        during, answers, flood_seconds = logins_during(port, "strength", args.logins, args.flood)
+        floor, floor_answers, _ = logins_during(port, "healthz", args.logins, args.flood)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -243,13 +255,20 @@ def main():
     print(f"load average {load:.1f} (machine shared: compare the ratios, not the figures)")
     print(f"login, quiet         median {quiet_median:7.1f} ms   p90 {quiet_p90:7.1f} ms")
     print(f"login, during flood  median {flood_median:7.1f} ms   p90 {flood_p90:7.1f} ms")
+    floor_median, floor_p90 = summary(floor)
+    print(f"login, /healthz flood median {floor_median:6.1f} ms   p90 {floor_p90:7.1f} ms")
     print(
         f"ratio flood/quiet    median {flood_median / quiet_median:7.2f}     "
         f"p90 {flood_p90 / quiet_p90:7.2f}      (goal: within 1.5)"
     )
+    print(
+        f"ratio floor/quiet    median {floor_median / quiet_median:7.2f}     "
+        f"p90 {floor_p90 / quiet_p90:7.2f}      (the same number of the cheapest requests)"
+    )
     counts = {status: answers.count(status) for status in sorted(set(answers))}
-    rate = len(answers) / (flood_seconds + 2)
-    print(f"flood answers {counts}, about {rate:.0f} requests/s")
+    rate = len(answers) / flood_seconds
+    print(f"strength flood answers {counts}, about {rate:.0f} requests/s")
+    print(f"/healthz flood: {len(floor_answers)} answers")
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portail.settings")
     for name, ms in in_process_references().items():
