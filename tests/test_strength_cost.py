@@ -129,3 +129,17 @@ def test_the_slots_are_shared_by_the_workers_of_a_node(client, db):
         holder.stdin.close()
         holder.wait(timeout=10)
     assert client.post("/auth/password-strength", {"password": WORST}).status_code == 200
+
+
+def test_an_unwritable_var_dir_never_makes_the_meter_fail(client, db, settings, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    settings.VAR_DIR = blocker / "var"  # cannot be created, even by root
+    saved = passwords._slot_locks[:], passwords._slot_files[:]
+    passwords._slot_locks.clear()
+    passwords._slot_files.clear()
+    try:
+        assert client.post("/auth/password-strength", {"password": WORST}).status_code == 200
+        assert passwords._slot_files and all(f is None for f in passwords._slot_files)
+    finally:
+        passwords._slot_locks[:], passwords._slot_files[:] = saved

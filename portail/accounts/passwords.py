@@ -42,6 +42,7 @@ the analysed characters and their context, never the password itself.
 """
 
 import fcntl
+import logging
 import math
 import re
 import string
@@ -58,6 +59,8 @@ from django.utils.crypto import salted_hmac
 from zxcvbn import zxcvbn
 
 from .identifiers import identifier_part
+
+log = logging.getLogger(__name__)
 
 MIN_LENGTH = 8
 MAX_LENGTH = 256
@@ -222,9 +225,15 @@ def _slots():
     with _slots_setup:
         if not _slot_locks:
             directory = Path(settings.VAR_DIR) / "strength-slots"
-            directory.mkdir(parents=True, exist_ok=True)
             for n in range(max(1, settings.PORTAIL_STRENGTH_IN_FLIGHT)):
-                _slot_files.append(open(directory / f"{n}.lock", "a+b"))  # noqa: SIM115 (kept)
+                try:
+                    directory.mkdir(parents=True, exist_ok=True)
+                    handle = open(directory / f"{n}.lock", "a+b")  # noqa: SIM115 (kept open)
+                except OSError as exc:
+                    # A read-only VAR_DIR: the slots hold within each worker only (no 500).
+                    log.warning("strength slots without %s: %r", directory, exc)
+                    handle = None
+                _slot_files.append(handle)
                 _slot_locks.append(threading.Lock())
     return zip(_slot_locks, _slot_files, strict=True)
 
@@ -240,14 +249,16 @@ def analysis_slot():
         if not lock.acquire(blocking=False):
             continue
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if handle is not None:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             lock.release()
             continue
         try:
             yield True
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            if handle is not None:
+                fcntl.flock(handle, fcntl.LOCK_UN)
             lock.release()
         return
     yield False
