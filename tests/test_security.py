@@ -225,11 +225,11 @@ def test_without_proxy_forwarded_for_is_ignored(client, active_user, settings):
 
 
 @pytest.mark.django_db
-@override_settings(
-    PORTAIL_BEHIND_PROXY=True,
-    PORTAIL_TRUSTED_PROXIES=parse_networks("10.0.0.0/8", variable="PORTAIL_TRUSTED_PROXIES"),
-)
 def test_behind_proxy_the_address_budget_counts_per_forwarded_ip(client, active_user, settings):
+    # All through the settings fixture: mixed with override_settings, its undo would restore
+    # the decorator's values after the decorator had restored the real ones.
+    settings.PORTAIL_BEHIND_PROXY = True
+    settings.PORTAIL_TRUSTED_PROXIES = parse_networks("10.0.0.0/8", variable="T")
     settings.PORTAIL_RATE_LIMITS = {**settings.PORTAIL_RATE_LIMITS, "login:address": (2, 86400)}
     for _ in range(2):
         failed_login_ip(client, HTTP_X_FORWARDED_FOR="203.0.113.7")

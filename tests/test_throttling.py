@@ -198,9 +198,9 @@ def test_a_chain_of_trusted_proxies_gives_the_school_address(active_user):
     PORTAIL_BEHIND_PROXY=True,
     PORTAIL_SCHOOL_NETWORKS=parse_school_networks("203.0.113.0/28=Lycée Claude Monet"),
 )
-def test_a_declared_school_network_is_named_in_the_audit_and_has_a_school_budget(
-    active_user, settings
-):
+def test_a_declared_school_network_is_named_in_the_audit_and_has_a_school_budget(active_user):
+    from django.conf import settings
+
     fail(Client(), HTTP_X_FORWARDED_FOR="203.0.113.5")
     event = Event.objects.get(tag="account.login.failed")
     assert event.data["network"] == "Lycée Claude Monet"
