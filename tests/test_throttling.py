@@ -439,3 +439,16 @@ def test_device_cookie_is_signed_bound_httponly_lax_and_long_lived(active_user, 
     tampered.COOKIES[devices.COOKIE_NAME] = cookie.value[:-2] + "xx"
     assert not devices.is_known_device(tampered, active_user)
     assert devices.device_key(tampered) is None
+
+
+def test_the_429_page_offers_the_help_link(rf):
+    from portail.security.views import rate_limited
+
+    request = rf.get("/auth/help")
+    from django.contrib.auth.models import AnonymousUser
+
+    request.user = AnonymousUser()
+    response = rate_limited(request, ratelimit.RateLimited(90))
+    page = response.content.decode()
+    assert response.status_code == 429 and response["Retry-After"] == "90"
+    assert 'href="/auth/help">Besoin d\'aide ?</a>' in page and "référent ENT" in page
