@@ -260,10 +260,12 @@ PORTAIL_LOGIN_MAX_DELAY_MINUTES = env_int("PORTAIL_LOGIN_MAX_DELAY_MINUTES", 60)
 # Days a device cookie (OWASP "device cookies") keeps a browser known for its accounts.
 PORTAIL_DEVICE_COOKIE_DAYS = env_int("PORTAIL_DEVICE_COOKIE_DAYS", 365)
 # Proof-of-work difficulty (ALTCHA max number): the browser tries on average half of it.
-# 200,000 -> ~100,000 SHA-256 on average: ~1 s for a phone's WebCrypto (~100k digests/s);
-# 1,000 junk logins/min cost a browser-based flooder ~17 CPU-minutes, a Python loop (~1.5M/s)
-# ~1 min, hand-tuned native code (~20M/s/core) ~5 s — and each then still meets the lockout.
-PORTAIL_CHALLENGE_MAX_NUMBER = env_int("PORTAIL_CHALLENGE_MAX_NUMBER", 200_000)
+# 100,000 -> 50,000 SHA-256 on average. Measured by bench/challenge_cost.py (2 shared cores):
+# Chromium's WebCrypto as challenge.js batches it does 40-60k digests/s, so ~1 s for a pupil;
+# 1,000 junk logins then cost a browser-based flooder ~15-20 CPU-minutes, a Python script
+# (~740k/s) ~1 CPU-minute, hand-tuned native code (~20M/s/core) a few seconds - and every
+# solved attempt still meets the account lockout.
+PORTAIL_CHALLENGE_MAX_NUMBER = env_int("PORTAIL_CHALLENGE_MAX_NUMBER", 100_000)
 # Seconds a challenge stays solvable (and its solution is remembered, so it is single-use).
 PORTAIL_CHALLENGE_SECONDS = env_int("PORTAIL_CHALLENGE_SECONDS", 10 * 60)
 

@@ -12,7 +12,7 @@
   var data = JSON.parse(document.getElementById("portail-challenge").textContent);
   var solved = false;
   var submitWanted = false;
-  var BATCH = 1000; // digests in flight at once: WebCrypto is asynchronous
+  var BATCH = 200; // digests in flight at once: WebCrypto is asynchronous (200: fastest measured)
 
   function say(text) { status.textContent = text; }
 
