@@ -13,6 +13,7 @@ from django.urls import path
 
 from portail import urls as portail_urls
 from portail.audit.models import Event
+from portail.security.addresses import parse_networks
 from portail.settings import parse_email_url
 from tests.helpers import STRONG_PASSWORD, login, text
 
@@ -200,11 +201,21 @@ def failed_login_ip(client, **headers):
 
 
 @pytest.mark.django_db
-@override_settings(PORTAIL_BEHIND_PROXY=True)
+@override_settings(
+    PORTAIL_BEHIND_PROXY=True,
+    PORTAIL_TRUSTED_PROXIES=parse_networks("10.0.0.0/8", variable="PORTAIL_TRUSTED_PROXIES"),
+)
 def test_behind_proxy_the_client_ip_is_the_hop_the_proxy_saw(client, active_user):
     # The proxy appends the peer it saw; anything before it was written by the client.
     ip = failed_login_ip(client, HTTP_X_FORWARDED_FOR="1.2.3.4, 203.0.113.7")
     assert ip == "203.0.113.7"
+
+
+@pytest.mark.django_db
+@override_settings(PORTAIL_BEHIND_PROXY=True)
+def test_behind_proxy_an_untrusted_peer_is_not_believed(client, active_user):
+    # 10.0.0.5 is not in PORTAIL_TRUSTED_PROXIES (loopback by default): its header is its own.
+    assert failed_login_ip(client, HTTP_X_FORWARDED_FOR="203.0.113.7") == "10.0.0.5"
 
 
 @pytest.mark.django_db
@@ -214,18 +225,23 @@ def test_without_proxy_forwarded_for_is_ignored(client, active_user, settings):
 
 
 @pytest.mark.django_db
-@override_settings(PORTAIL_BEHIND_PROXY=True)
-def test_behind_proxy_rate_limit_counts_per_forwarded_ip(client, active_user, settings):
-    settings.PORTAIL_RATE_LIMITS = {
-        **settings.PORTAIL_RATE_LIMITS,
-        "login:ip": (2, 86400),
-    }  # fixed windows: a day, so no window ends mid-test
+def test_behind_proxy_the_address_budget_counts_per_forwarded_ip(client, active_user, settings):
+    # All through the settings fixture: mixed with override_settings, its undo would restore
+    # the decorator's values after the decorator had restored the real ones.
+    settings.PORTAIL_BEHIND_PROXY = True
+    settings.PORTAIL_TRUSTED_PROXIES = parse_networks("10.0.0.0/8", variable="T")
+    settings.PORTAIL_RATE_LIMITS = {**settings.PORTAIL_RATE_LIMITS, "login:address": (2, 86400)}
     for _ in range(2):
         failed_login_ip(client, HTTP_X_FORWARDED_FOR="203.0.113.7")
-    blocked = login(client, "autre.personne", "x", HTTP_X_FORWARDED_FOR="203.0.113.7")
-    assert blocked.status_code == 429
-    other_school = login(client, "autre.personne", "x", HTTP_X_FORWARDED_FOR="198.51.100.20")
+    # Over budget: a challenge before any password check, never a 429.
+    proxy = {"REMOTE_ADDR": "10.0.0.5"}
+    slowed = login(client, "autre.personne", "x", HTTP_X_FORWARDED_FOR="203.0.113.7", **proxy)
+    assert slowed.status_code == 200 and "portail-challenge" in slowed.content.decode()
+    other_school = login(
+        client, "autre.personne", "x", HTTP_X_FORWARDED_FOR="198.51.100.20", **proxy
+    )
     assert other_school.status_code == 200
+    assert "portail-challenge" not in other_school.content.decode()
 
 
 # --- Error pages ------------------------------------------------------------------------------

@@ -1,6 +1,5 @@
 """Domain operations on accounts: logging in and out, and what the account page changes."""
 
-import re
 from dataclasses import dataclass
 
 from django.contrib.auth import login as django_login
@@ -10,14 +9,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from portail.audit.services import record
-from portail.security import ratelimit, tokens
+from portail.security import ratelimit, throttle, tokens
 
 from .identifiers import fold_identifier
 from .models import State, Token, User
 from .passwords import evaluate_for_user
-
-# prenom.nom, possibly with a number: jean.dupont2.
-IDENTIFIER_SHAPE = re.compile(r"[a-z0-9]+\.[a-z0-9.]+")
 
 
 class DomainError(Exception):
@@ -32,6 +28,30 @@ class DomainError(Exception):
 class InvalidCredentials(DomainError):
     # One message for a wrong identifier and a wrong password: it must not tell which.
     message = "L'identifiant ou le mot de passe est incorrect."
+
+
+class AccountLocked(DomainError):
+    """Too many failures from untrusted devices: this device waits (CNIL 2022-100, cas n° 2)."""
+
+    def __init__(self, minutes: int):
+        super().__init__(minutes)
+        self.minutes = minutes
+        self.message = (
+            "Trop d'essais infructueux pour ce compte depuis cet appareil. Par sécurité, "
+            f"veuillez patienter {minutes} minute{'s' if minutes > 1 else ''} avant de réessayer. "
+            "Si vous avez oublié votre mot de passe, utilisez « Besoin d'aide ? » pour en "
+            "obtenir un nouveau, ou demandez au référent ENT de votre établissement."
+        )
+
+
+class ChallengeRequired(DomainError):
+    """Many failures from this address: prove some work first (no password was checked)."""
+
+    message = (
+        "Par sécurité, de nombreux essais venant de votre réseau imposent une vérification "
+        "automatique de votre navigateur. Saisissez de nouveau votre mot de passe puis "
+        "validez : la vérification se fait toute seule, en quelques secondes."
+    )
 
 
 class AccountBlocked(DomainError):
@@ -67,12 +87,6 @@ def _client_ip(request):
     return getattr(request, "client_ip", None) or request.META.get("REMOTE_ADDR")
 
 
-def _loggable(identifier: str) -> str:
-    # What was typed in "Identifiant" goes to the trail only if it looks like one: people do
-    # type their password in the wrong field, and the audit log must hold no secret.
-    return identifier if IDENTIFIER_SHAPE.fullmatch(identifier) else "(saisie non reconnue)"
-
-
 def usable_activation_token(user, code: str) -> Token | None:
     now = timezone.now()
     for token in Token.objects.filter(user=user, purpose=Token.Purpose.ACTIVATION):
@@ -85,14 +99,29 @@ def authenticate(request, typed_identifier: str, password: str):
     """Check identifier and password (or the first-connection code).
 
     Returns the User, or ActivationRequired for a valid activation code. Raises
-    InvalidCredentials, AccountBlocked or ratelimit.RateLimited. Every branch costs one Argon2
-    computation, so timing does not tell whether the account exists.
+    ChallengeRequired (address over its budget, no valid proof of work: nothing was checked),
+    AccountLocked (too many failures from untrusted devices, or from this known device),
+    InvalidCredentials, AccountBlocked or AccountDeactivated. Every account (unknown, pending,
+    blocked, normal) costs the same one Argon2 computation, so timing does not tell whether it
+    exists. Legacy hashes get no extra computation: they are wrapped in Argon2id at import
+    (the `atrest` work), so verifying any stored hash is one Argon2 computation.
     """
     identifier = fold_identifier(typed_identifier)
-    limits = {"login:identifier": identifier, "login:ip": _client_ip(request)}
-    ratelimit.guard(limits)
-
     user = User.objects.filter(identifier=identifier).first() if identifier else None
+    if throttle.login_needs_challenge(request, user) and not throttle.solved_challenge(request):
+        raise ChallengeRequired
+    try:
+        throttle.check_login_lock(request, user, identifier)
+    except throttle.Locked as exc:
+        record(
+            "account.login.locked",
+            request=request,
+            target=user,
+            subject="" if user else throttle.identifier_fingerprint(identifier),
+            **_network(request),
+        )
+        raise AccountLocked(exc.minutes) from None
+
     result = None
     if user is None:
         make_password(password)  # same work as a real check
@@ -104,26 +133,33 @@ def authenticate(request, typed_identifier: str, password: str):
             result = ActivationRequired(user, token)
     elif user.check_password(password):  # upgrades an outdated hash on success
         result = user
-    elif not user.password.startswith("argon2"):
-        make_password(password)  # a migrated (fast) legacy hash costs what an Argon2 check does
 
     if result is None:
+        # The trail names an existing account by its id; what was typed for no account is kept
+        # only as a keyed hash: it may be a password typed in the wrong field.
         record(
             "account.login.failed",
             request=request,
             target=user,
-            subject=identifier if user else _loggable(identifier),
+            subject="" if user else throttle.identifier_fingerprint(identifier),
+            **_network(request),
         )
-        ratelimit.count(limits)
+        throttle.record_login_failure(request, user, identifier)
         raise InvalidCredentials
+    throttle.record_login_success(request, user)
     if user.state == State.BLOCKED:
         record("account.login.blocked", request=request, target=user)
         raise AccountBlocked
     if not user.is_active:  # a leaver past the grace period
         record("account.login.deactivated", request=request, target=user)
         raise AccountDeactivated
-    ratelimit.clear("login:identifier", identifier)
     return result
+
+
+def _network(request) -> dict:
+    """The declared school network of the client address, for the audit event's data."""
+    label = getattr(request, "school_network", "")
+    return {"network": label} if label else {}
 
 
 def log_in(request, user, *, remember: bool, remember_days: int):
@@ -131,7 +167,7 @@ def log_in(request, user, *, remember: bool, remember_days: int):
     django_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     # Unchecked: a browser-session cookie (no Expires/Max-Age). Checked: remember_days days.
     request.session.set_expiry(remember_days * 24 * 3600 if remember else 0)
-    record("account.login", request=request, target=user, remember=remember)
+    record("account.login", request=request, target=user, remember=remember, **_network(request))
 
 
 def log_out(request):
@@ -164,4 +200,6 @@ def set_new_password(request, user, new_password: str, *, tag: str):
     Token.objects.filter(user=user, purpose=Token.Purpose.RESET, used_at__isnull=True).update(
         used_at=timezone.now()
     )
+    if tag == "account.password.reset":  # the owner proved the mailbox: the lock goes
+        throttle.clear_account_failures(user)
     record(tag, request=request, target=user)

@@ -6,8 +6,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from portail.security import ratelimit
-from portail.security.views import rate_limited
+from portail.security import devices, ratelimit, throttle
 
 from . import services
 from .forms import LoginForm
@@ -29,13 +28,15 @@ def _next_url(request):
 
 def login_view(request):
     form = LoginForm(request.POST or None)
+    challenge = None
     if request.method == "POST" and form.is_valid():
         try:
             result = services.authenticate(
                 request, form.cleaned_data["identifier"], form.cleaned_data["password"]
             )
-        except ratelimit.RateLimited as exc:
-            return rate_limited(request, exc)
+        except services.ChallengeRequired as exc:
+            form.add_error(None, exc.message)
+            challenge = throttle.new_challenge()
         except services.DomainError as exc:
             form.add_error(None, exc.message)
         else:
@@ -55,9 +56,15 @@ def login_view(request):
                 remember=form.cleaned_data["remember"],
                 remember_days=settings.PORTAIL_REMEMBER_ME_DAYS,
             )
-            return redirect(_next_url(request))
+            response = redirect(_next_url(request))
+            devices.remember_device(request, response, result)
+            return response
+    if challenge is None and throttle.require_challenge(request):
+        challenge = throttle.new_challenge()
     return render(
-        request, "accounts/login.html", {"form": form, "next": request.GET.get("next", "")}
+        request,
+        "accounts/login.html",
+        {"form": form, "next": request.GET.get("next", ""), "challenge": challenge},
     )
 
 

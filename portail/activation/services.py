@@ -60,8 +60,11 @@ def end_activation(request) -> dict:
 
 
 def count_attempt(request, user) -> None:
-    """Each submitted activation form counts (each costs a strength estimate); RateLimited."""
-    ratelimit.count({"activation:identifier": user.identifier, "activation:ip": request.client_ip})
+    """Each submitted activation form counts (each costs a strength estimate); RateLimited.
+
+    Per account only: the page needs a valid code in the session, and a whole school activates
+    from one address on the first morning (no per-address refusal)."""
+    ratelimit.hit("activation:identifier", user.identifier)
 
 
 def activate_account(request, user, *, password: str, email: str, phone: str = "") -> User:

@@ -6,6 +6,7 @@ from portail.accounts.forms import weak_password_message
 from portail.accounts.services import WeakPassword, log_in
 from portail.accounts.views import safe_next
 from portail.security import ratelimit
+from portail.security.devices import remember_device
 from portail.security.views import rate_limited
 
 from . import services
@@ -48,7 +49,9 @@ def activate(request):
                 remember_days=settings.PORTAIL_REMEMBER_ME_DAYS,
             )
             messages.success(request, "Votre compte est activé. Bienvenue dans votre ENT !")
-            return redirect(safe_next(request, state["activation_next"]))
+            response = redirect(safe_next(request, state["activation_next"]))
+            remember_device(request, response, user)  # the code proved the owner: a known device
+            return response
     return render(
         request,
         "activation/activate.html",

@@ -24,6 +24,7 @@ from portail.directory.models import (
 )
 from portail.recovery.services import request_password_reset
 from portail.security import ratelimit
+from portail.security.throttle import clear_account_failures
 
 from . import otp
 from .models import RecoveryCode, TOTPDevice
@@ -240,6 +241,7 @@ def unblock_account(request, account):
     # returns to its first connection, and its activation code works again.
     account.state = State.ACTIVE if account.has_usable_password() else State.PENDING
     account.save(update_fields=["state"])
+    clear_account_failures(account)  # the référent vouches for the owner: login delays end too
     _audit(
         "console.account.unblocked",
         request,

@@ -1,9 +1,12 @@
 from django.conf import settings
 from django.utils.cache import add_never_cache_headers
 
+from .addresses import client_address, school_network
+
 
 class ClientIPMiddleware:
-    """request.client_ip: the peer, or the first hop the proxy saw when PORTAIL_BEHIND_PROXY."""
+    """request.client_ip: the peer, or behind trusted proxies the rightmost untrusted hop of
+    X-Forwarded-For (portail.security.addresses); request.school_network: its declared label."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -11,12 +14,13 @@ class ClientIPMiddleware:
     def __call__(self, request):
         ip = request.META.get("REMOTE_ADDR")
         if settings.PORTAIL_BEHIND_PROXY:
-            forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-            # The proxy appends the address it saw last: that one is the one it vouches for.
-            hops = [h.strip() for h in forwarded.split(",") if h.strip()]
-            if hops:
-                ip = hops[-1]
+            ip = client_address(
+                ip,
+                request.META.get("HTTP_X_FORWARDED_FOR", ""),
+                settings.PORTAIL_TRUSTED_PROXIES,
+            )
         request.client_ip = ip
+        request.school_network = school_network(ip)
         return self.get_response(request)
 
 

@@ -1,14 +1,29 @@
-"""Fixed-window counters in Django's cache (Redis in production, shared by every node).
+"""Sliding-window counters in Django's cache (Redis in production, shared by every node).
 
-Rules are named in settings.PORTAIL_RATE_LIMITS as (max attempts, window seconds).
+Rules are named in settings.PORTAIL_RATE_LIMITS as (max attempts, window seconds). A window does
+not reset all at once: the count is this bucket's plus the previous bucket's weighted by how much
+of it still lies inside the window (the two-bucket approximation of a sliding log), so a burst
+at 8:14 still counts at 8:16.
+
+The cache may vanish at any moment (a Redis restart): an error never raises. It answers "not
+limited" (and logs), except for the rules in FAIL_CLOSED, which guard an account's secret and
+refuse until the cache is back. Account lockout itself lives in the database (throttle.py).
 """
 
 import hashlib
+import logging
 import math
 import time
 
 from django.conf import settings
 from django.core.cache import cache
+
+log = logging.getLogger(__name__)
+
+# Account counters whose loss would allow unlimited guessing: refuse while the cache is down.
+FAIL_CLOSED = {"console-otp:user", "account:user"}
+# Seconds to wait when the cache is down for a FAIL_CLOSED rule.
+CACHE_DOWN_RETRY = 60
 
 
 class RateLimited(Exception):
@@ -26,43 +41,112 @@ def _key(rule: str, value: str) -> str:
     return "rl:" + rule + ":" + hashlib.sha256(str(value).encode()).hexdigest()[:32]
 
 
-def _window(rule: str):
+def _buckets(rule: str, value, now: float):
     limit, window = settings.PORTAIL_RATE_LIMITS[rule]
-    now = time.time()
-    start = int(now // window * window)
-    return limit, window, start, int(start + window - now) + 1
+    index = int(now // window)
+    base = _key(rule, value)
+    weight = 1 - (now - index * window) / window  # share of the previous bucket still inside
+    return limit, window, f"{base}:{index}", f"{base}:{index - 1}", weight
+
+
+def _estimate(current: int, previous: int, weight: float) -> float:
+    return current + previous * weight
+
+
+def _retry_after(limit, window, current, previous, now) -> int:
+    """Seconds until the sliding count falls under the limit, if nothing more is counted."""
+    elapsed = now % window
+    if current >= limit:
+        # This bucket becomes the previous one; its weight must fall under limit/current.
+        wait = (window - elapsed) + window * (1 - limit / current)
+    else:
+        # The previous bucket's weight must fall under (limit - current) / previous.
+        wait = window * (1 - (limit - current) / previous) - elapsed
+    return max(1, math.ceil(wait) + 1)
+
+
+def count_of(rule: str, value, now: float | None = None) -> float:
+    """The sliding count for this value (0 when the cache cannot answer)."""
+    if not value:
+        return 0
+    now = time.time() if now is None else now
+    _, _, current_key, previous_key, weight = _buckets(rule, value, now)
+    try:
+        found = cache.get_many([current_key, previous_key])
+    except Exception:
+        log.warning("rate limit %s: cache unavailable", rule, exc_info=True)
+        if rule in FAIL_CLOSED:
+            raise RateLimited(CACHE_DOWN_RETRY) from None
+        return 0
+    return _estimate(found.get(current_key) or 0, found.get(previous_key) or 0, weight)
 
 
 def check(rule: str, value) -> None:
     """Raise RateLimited if the rule's budget for this value is spent (does not count)."""
     if not value:
         return
-    limit, window, start, retry_after = _window(rule)
-    if (cache.get(f"{_key(rule, value)}:{start}") or 0) >= limit:
-        raise RateLimited(retry_after)
+    now = time.time()
+    limit, window, current_key, previous_key, weight = _buckets(rule, value, now)
+    try:
+        found = cache.get_many([current_key, previous_key])
+    except Exception:
+        log.warning("rate limit %s: cache unavailable", rule, exc_info=True)
+        if rule in FAIL_CLOSED:
+            raise RateLimited(CACHE_DOWN_RETRY) from None
+        return
+    current, previous = found.get(current_key) or 0, found.get(previous_key) or 0
+    if _estimate(current, previous, weight) >= limit:
+        raise RateLimited(_retry_after(limit, window, current, previous, now))
+
+
+def add(rule: str, value, amount: int = 1) -> float:
+    """Count `amount` attempts; return the new sliding count (0 if the cache cannot answer)."""
+    if not value:
+        return 0
+    now = time.time()
+    limit, window, current_key, previous_key, weight = _buckets(rule, value, now)
+    try:
+        cache.add(current_key, 0, 2 * window + 1)  # lives on as the next window's "previous"
+        try:
+            current = cache.incr(current_key, amount)
+        except ValueError:  # expired between add and incr
+            cache.set(current_key, amount, 2 * window + 1)
+            current = amount
+        previous = cache.get(previous_key) or 0
+    except RateLimited:
+        raise
+    except Exception:
+        log.warning("rate limit %s: cache unavailable", rule, exc_info=True)
+        if rule in FAIL_CLOSED:
+            raise RateLimited(CACHE_DOWN_RETRY) from None
+        return 0
+    return _estimate(current, previous, weight)
 
 
 def hit(rule: str, value) -> None:
     """Count one attempt; raise RateLimited if it goes over the budget."""
     if not value:
         return
-    limit, window, start, retry_after = _window(rule)
-    key = f"{_key(rule, value)}:{start}"
-    cache.add(key, 0, window + 1)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, window + 1)
-        count = 1
-    if count > limit:
-        raise RateLimited(retry_after)
+    now = time.time()
+    limit, window, current_key, previous_key, weight = _buckets(rule, value, now)
+    total = add(rule, value)
+    if total > limit:
+        try:
+            previous = cache.get(previous_key) or 0
+        except Exception:
+            previous = 0
+        current = total - previous * weight
+        raise RateLimited(_retry_after(limit, window, current, previous, now))
 
 
 def clear(rule: str, value) -> None:
     if not value:
         return
-    _, _, start, _ = _window(rule)
-    cache.delete(f"{_key(rule, value)}:{start}")
+    _, _, current_key, previous_key, _ = _buckets(rule, value, time.time())
+    try:
+        cache.delete_many([current_key, previous_key])
+    except Exception:
+        log.warning("rate limit %s: cache unavailable", rule, exc_info=True)
 
 
 def guard(rules: dict) -> None:

@@ -21,10 +21,11 @@ def test_unknown_page_says_so_in_french_with_the_way_back(page, a11y):
     a11y(page)
 
 
-def test_too_many_attempts_page(page, a11y, active_user, settings):
-    # The live server runs in this process: a smaller budget keeps the test short, and a day-long
-    # fixed window cannot end between the attempts.
-    settings.PORTAIL_RATE_LIMITS = {**settings.PORTAIL_RATE_LIMITS, "login:identifier": (2, 86400)}
+def test_too_many_attempts_is_said_on_the_login_page_with_what_to_do(
+    page, a11y, active_user, settings
+):
+    # The live server runs in this process: a smaller threshold keeps the test short.
+    settings.PORTAIL_LOGIN_FAILURES_BEFORE_DELAY = 2
     page.goto("/auth/login")
     a11y(page)
     for _ in range(2):
@@ -33,10 +34,12 @@ def test_too_many_attempts_page(page, a11y, active_user, settings):
             "L'identifiant ou le mot de passe est incorrect."
         )
     log_in(page, "jean.dupont", STRONG_PASSWORD)
-    expect(page.get_by_role("heading", level=1, name="Trop de tentatives")).to_be_visible()
+    expect(page.get_by_role("heading", level=1, name="Connexion")).to_be_visible()
     expect(page.get_by_role("alert")).to_contain_text(
         re.compile(r"Par sécurité, veuillez patienter \d+ minutes? avant de réessayer")
     )
+    expect(page.get_by_role("alert")).to_contain_text("référent ENT de votre établissement")
+    expect(page.get_by_role("link", name="Besoin d'aide ?")).to_be_visible()
     a11y(page)
 
 
