@@ -97,7 +97,7 @@ class RedisServer:
             self.process.terminate()
             self.process.wait(timeout=10)
 
-    def keys(self, pattern="*"):
+    def stored_keys(self, pattern="*"):
         import redis
 
         client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2)
@@ -261,7 +261,7 @@ def timed(call, *args, **kwargs):
 def test_login_pages_and_logout_work_while_redis_is_out(client, active_user, redis_cache, outage):
     response = login(client, "jean.dupont", STRONG_PASSWORD)
     assert response.status_code == 302
-    assert any(":django.contrib.sessions.cached_db" in k for k in redis_cache.keys())
+    assert any(":django.contrib.sessions.cached_db" in k for k in redis_cache.stored_keys())
 
     if outage == "killed":
         redis_cache.kill()
@@ -299,7 +299,7 @@ def test_login_pages_and_logout_work_while_redis_is_out(client, active_user, red
     def session_in_redis():
         login(client, "jean.dupont", STRONG_PASSWORD)
         key = client.cookies["portail_session"].value
-        return any(k.endswith(key) for k in redis_cache.keys())
+        return any(k.endswith(key) for k in redis_cache.stored_keys())
 
     wait_until(session_in_redis)
 
@@ -399,7 +399,7 @@ def test_portail_serve_keeps_serving_through_a_redis_outage(tmp_path, redis_serv
         assert node.request("/auth/login").status == 200
         credentials = {"identifier": "prod.faults", "password": STRONG_PASSWORD}
         assert node.request("/auth/login", credentials).status == 302
-        assert any(k.endswith(jar["portail_session"]) for k in redis_server.keys())
+        assert any(k.endswith(jar["portail_session"]) for k in redis_server.stored_keys())
 
         seen = []
         for outage in ("frozen", "killed"):
@@ -428,7 +428,9 @@ def test_portail_serve_keeps_serving_through_a_redis_outage(tmp_path, redis_serv
             node.request("/auth/logout", {})
             node.request("/auth/login")
             node.request("/auth/login", credentials)
-            return any(k.endswith(jar.get("portail_session", "-")) for k in redis_server.keys())
+            return any(
+                k.endswith(jar.get("portail_session", "-")) for k in redis_server.stored_keys()
+            )
 
         wait_until(session_in_redis)
     finally:
