@@ -121,12 +121,17 @@ class NoAnswer(Exception):
 def answered(call, *args, **kwargs):
     """call(*args) in this thread (the test database is this thread's): (result, seconds), or a
     failure if it has not answered within WATCHDOG_SECONDS (SIGALRM interrupts a blocked socket)."""
+    return within(WATCHDOG_SECONDS, call, *args, **kwargs)
+
+
+def within(limit, call, *args, **kwargs):
+    """(call(*args), seconds), or NoAnswer raised if it has not answered within `limit` seconds."""
 
     def expired(signum, frame):
-        raise NoAnswer(f"no answer within {WATCHDOG_SECONDS} s: the call blocked")
+        raise NoAnswer(f"no answer within {limit} s")
 
     previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, WATCHDOG_SECONDS)
+    signal.setitimer(signal.ITIMER_REAL, limit)
     started = time.perf_counter()
     try:
         result = call(*args, **kwargs)
