@@ -6,8 +6,8 @@ keeps every socket open and forwards nothing: the portal's connection stays esta
 acknowledged, but no answer ever comes (what a hung server, pooler or a half-dead route does).
 """
 
-import secrets
 import contextlib
+import secrets
 import select
 import socket
 import threading
