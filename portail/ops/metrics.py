@@ -20,7 +20,7 @@ from pathlib import Path
 from django.conf import settings
 from django.http import Http404, HttpResponse
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
+    CONTENT_TYPE_PLAIN_0_0_4,
     REGISTRY,
     CollectorRegistry,
     Counter,
@@ -65,11 +65,20 @@ def worker_exited(server, worker):
 
 
 def _use_multiprocess_values():
-    # prometheus_client chooses in-memory or file-backed values when it is imported; metrics
-    # created after this call (in the forked workers) use files.
+    # prometheus_client chooses in-memory or file-backed values when it is imported: switch, and
+    # give the metrics that already exist (this module's, those of others imported before) new
+    # file-backed values, so that calling this after the imports is still correct.
     from prometheus_client import values
+    from prometheus_client.metrics import MetricWrapperBase
 
     values.ValueClass = values.get_value_class()
+    for collector in list(REGISTRY._collector_to_names):
+        if isinstance(collector, MetricWrapperBase):
+            if collector._is_parent():
+                with collector._lock:
+                    collector._metrics.clear()  # children are made again, file-backed
+            else:
+                collector._metric_init()
 
 
 # --- The metrics ------------------------------------------------------------------------------
@@ -178,4 +187,5 @@ def metrics_view(request):
         multiprocess.MultiProcessCollector(registry)
     else:
         registry = REGISTRY
-    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    # The classic text format (0.0.4), which every Prometheus version reads.
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_PLAIN_0_0_4)
