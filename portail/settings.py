@@ -6,6 +6,7 @@ PORTAIL_SECRET_KEY; everything else already has its safe value.
 """
 
 import os
+import sys
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -139,15 +140,21 @@ PORTAIL_CACHE_BREAKER_ERRORS = env_int("PORTAIL_CACHE_BREAKER_ERRORS", 3)
 PORTAIL_CACHE_BREAKER_SECONDS = env_int("PORTAIL_CACHE_BREAKER_SECONDS", 5)
 # PostgreSQL: seconds to establish a connection (psycopg's minimum is 2).
 PORTAIL_DB_CONNECT_TIMEOUT = env_int("PORTAIL_DB_CONNECT_TIMEOUT", 2)
-# Longest statement the server runs (ms). A page's queries take milliseconds; batch jobs with big
-# COPYs (import-users of a whole region) set more in their own environment.
-PORTAIL_DB_STATEMENT_TIMEOUT_MS = env_int("PORTAIL_DB_STATEMENT_TIMEOUT_MS", 5000)
+# Longest statement the server runs (ms), 0 for none. A page's queries take milliseconds: 5 s in
+# the web server's processes; none by default in batch commands, whose COPYs of a region's import
+# and commit-time checks take longer.
+_WEB_PROCESS = sys.argv[1:2] in (["serve"], ["runserver"]) or "gunicorn" in sys.argv[0]
+PORTAIL_DB_STATEMENT_TIMEOUT_MS = env_int(
+    "PORTAIL_DB_STATEMENT_TIMEOUT_MS", 5000 if _WEB_PROCESS else 0
+)
 # Seconds without a byte acknowledged before the kernel drops a connection (tcp_user_timeout):
 # a black-holed network fails in seconds, not after the 15 minutes of TCP retransmissions.
 PORTAIL_DB_TCP_USER_TIMEOUT = env_int("PORTAIL_DB_TCP_USER_TIMEOUT", 5)
 # Client-side deadline on any wait for the server (s): past the statement timeout, the server is
 # not answering at all (a proxy or pooler holding the connection); the connection is dropped.
-PORTAIL_DB_WAIT_SECONDS = PORTAIL_DB_STATEMENT_TIMEOUT_MS / 1000 + 1
+PORTAIL_DB_WAIT_SECONDS = (
+    PORTAIL_DB_STATEMENT_TIMEOUT_MS / 1000 + 1 if PORTAIL_DB_STATEMENT_TIMEOUT_MS else None
+)
 # Deadline of the SELECT 1 that checks a reused connection before a request (CONN_HEALTH_CHECKS).
 PORTAIL_DB_HEALTH_CHECK_SECONDS = 1
 # After a failed connection attempt, seconds during which requests get the 503 page at once.

@@ -147,3 +147,36 @@ def test_black_holed_database_gives_the_503_page_then_heals(tmp_path, database):
         log = (tmp_path / "serve.log").read_text()
         print(log[-4000:])
     assert "WORKER TIMEOUT" not in log  # gunicorn never had to kill a stuck worker
+
+
+@pytest.mark.parametrize(
+    ("argv", "statement_timeout", "wait"),
+    [(["portail", "serve"], "5000", "6.0"), (["portail", "import-users"], "0", "None")],
+)
+def test_statement_timeout_bounds_the_web_server_not_batch_commands(argv, statement_timeout, wait):
+    import os
+    import subprocess
+    import sys
+
+    from tests.test_faults_redis import ROOT
+
+    code = (
+        f"import sys; sys.argv = {argv!r}; import portail.settings as s; "
+        "print(s.DATABASES['default']['ENGINE'], s.DATABASES['default']['OPTIONS']['options'], "
+        "s.DATABASES['default']['OPTIONS']['connect_timeout'], s.PORTAIL_DB_WAIT_SECONDS)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAIL_")}
+    env |= {
+        "PORTAIL_DEBUG": "1",
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/portail",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == [
+        "portail.ops.postgresql",
+        "-c",
+        f"statement_timeout={statement_timeout}",
+        "2",
+        wait,
+    ]
