@@ -6,6 +6,7 @@ PORTAIL_SECRET_KEY; everything else already has its safe value.
 """
 
 import os
+import sys
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -91,6 +92,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "portail.ops.middleware.RequestLogMiddleware",  # first: sees every answer, logs and counts it
     "django.middleware.security.SecurityMiddleware",
     "portail.security.middleware.ClientIPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -103,6 +105,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "portail.security.middleware.NoStoreMiddleware",
+    "portail.ops.middleware.DatabaseUnavailableMiddleware",  # a view's lost database: 503 page
 ]
 
 ROOT_URLCONF = "portail.urls"
@@ -127,6 +130,41 @@ TEMPLATES = [
 # Widgets render with the project's templates (the password input with its eye button).
 FORM_RENDERER = "django.forms.renderers.TemplatesSetting"
 
+# --- Faults, health, metrics, logs ---------------------------------------------------------------
+
+# Redis calls: connect and read timeout, and the longest wait for a pooled connection. Issue 8 §2:
+# at most 100 ms, so a frozen Redis costs a request a few tenths of a second, not 5 s.
+PORTAIL_CACHE_TIMEOUT_MS = env_int("PORTAIL_CACHE_TIMEOUT_MS", 100)
+# Consecutive Redis errors after which the cache is skipped (circuit breaker open) ...
+PORTAIL_CACHE_BREAKER_ERRORS = env_int("PORTAIL_CACHE_BREAKER_ERRORS", 3)
+# ... for this many seconds, before one call probes Redis again.
+PORTAIL_CACHE_BREAKER_SECONDS = env_int("PORTAIL_CACHE_BREAKER_SECONDS", 5)
+# PostgreSQL: seconds to establish a connection (psycopg's minimum is 2).
+PORTAIL_DB_CONNECT_TIMEOUT = env_int("PORTAIL_DB_CONNECT_TIMEOUT", 2)
+# Longest statement the server runs (ms), 0 for none. A page's queries take milliseconds: 5 s in
+# the web server's processes; none by default in batch commands, whose COPYs of a region's import
+# and commit-time checks take longer.
+_WEB_PROCESS = sys.argv[1:2] in (["serve"], ["runserver"]) or "gunicorn" in sys.argv[0]
+PORTAIL_DB_STATEMENT_TIMEOUT_MS = env_int(
+    "PORTAIL_DB_STATEMENT_TIMEOUT_MS", 5000 if _WEB_PROCESS else 0
+)
+# Seconds without a byte acknowledged before the kernel drops a connection (tcp_user_timeout):
+# a black-holed network fails in seconds, not after the 15 minutes of TCP retransmissions.
+PORTAIL_DB_TCP_USER_TIMEOUT = env_int("PORTAIL_DB_TCP_USER_TIMEOUT", 5)
+# Client-side deadline on any wait for the server (s): past the statement timeout, the server is
+# not answering at all (a proxy or pooler holding the connection); the connection is dropped.
+PORTAIL_DB_WAIT_SECONDS = (
+    PORTAIL_DB_STATEMENT_TIMEOUT_MS / 1000 + 1 if PORTAIL_DB_STATEMENT_TIMEOUT_MS else None
+)
+# Deadline of the SELECT 1 that checks a reused connection before a request (CONN_HEALTH_CHECKS).
+PORTAIL_DB_HEALTH_CHECK_SECONDS = 1
+# After a failed connection attempt, seconds during which requests get the 503 page at once.
+PORTAIL_DB_BREAKER_SECONDS = env_int("PORTAIL_DB_BREAKER_SECONDS", 2)
+# Addresses (CIDR, comma-separated) allowed to read /metrics; everyone else gets a 404.
+PORTAIL_METRICS_ALLOWED = env_list("PORTAIL_METRICS_ALLOWED", ["127.0.0.0/8", "::1/128"])
+# Log lines as JSON (one object per line) for the log collector; default: on in production.
+PORTAIL_LOG_JSON = env_bool("PORTAIL_LOG_JSON", not DEBUG)
+
 # --- Data -------------------------------------------------------------------------------------
 
 # Database: an SQLite file by default; postgres://user@host:5432/name in production.
@@ -141,6 +179,21 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     DATABASES["default"]["OPTIONS"] = {"timeout": 20}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+elif DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # Django's backend with a deadline on every wait and a connect breaker (ops.postgresql).
+    DATABASES["default"]["ENGINE"] = "portail.ops.postgresql"
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "connect_timeout": PORTAIL_DB_CONNECT_TIMEOUT,
+            "options": f"-c statement_timeout={PORTAIL_DB_STATEMENT_TIMEOUT_MS}",
+            # An idle connection to a vanished server is found dead in 10 + 3 × 2 s.
+            "keepalives": 1,
+            "keepalives_idle": 10,
+            "keepalives_interval": 2,
+            "keepalives_count": 3,
+            "tcp_user_timeout": PORTAIL_DB_TCP_USER_TIMEOUT * 1000,
+        }
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 
@@ -149,7 +202,8 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's RedisCache, every call bounded, errors are misses (ops.cache).
+            "BACKEND": "portail.ops.cache.ResilientRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "portail",
         }
@@ -323,7 +377,7 @@ SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = _HTTPS or not DEBUG
 SECURE_HSTS_SECONDS = 365 * 24 * 3600 if _HTTPS else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = False
 SECURE_SSL_REDIRECT = _HTTPS and env_bool("PORTAIL_SSL_REDIRECT", True)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^health/", r"^metrics$"]
 if PORTAIL_BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 CSRF_TRUSTED_ORIGINS = [PORTAIL_BASE_URL] if PORTAIL_BASE_URL.startswith("http") else []
@@ -363,13 +417,12 @@ if not DEBUG:
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("PORTAIL_LOG_LEVEL", "INFO")},
-    "loggers": {"django.request": {"level": "WARNING"}},
-}
+from portail.ops.logs import logging_config  # noqa: E402
+
+# JSON lines in production, plain text in development (ops.logs).
+LOGGING = logging_config(
+    json_lines=PORTAIL_LOG_JSON, level=os.environ.get("PORTAIL_LOG_LEVEL", "INFO")
+)
 
 # --- Single sign-on (CAS server, OpenID Connect provider) -------------------------------------
 

@@ -1,14 +1,15 @@
 from django.contrib import admin
-from django.http import HttpResponse
 from django.urls import include, path
 from django.views.generic import RedirectView
 
 from portail.accounts import views as account_views
+from portail.ops import health, metrics
 
 handler400 = "portail.security.views.bad_request"
 handler403 = "portail.security.views.permission_denied"
 handler404 = "portail.security.views.page_not_found"
-handler500 = "portail.security.views.server_error"
+# A lost database is a 503 « service momentanément indisponible », anything else the 500 page.
+handler500 = "portail.ops.middleware.server_error"
 
 urlpatterns = [
     path("", account_views.home, name="home"),
@@ -17,7 +18,12 @@ urlpatterns = [
     path("auth/", include("portail.recovery.urls")),
     path("compte/", include("portail.accounts.account_urls")),
     path("login", RedirectView.as_view(pattern_name="accounts:login", query_string=True)),
-    path("healthz", lambda request: HttpResponse("ok", content_type="text/plain"), name="healthz"),
+    # For load balancers (ops.health); /healthz is the former name of /health/live.
+    path("health/live", health.live, name="health-live"),
+    path("health/ready", health.ready, name="health-ready"),
+    path("healthz", health.live, name="healthz"),
+    # Prometheus, to the addresses of PORTAIL_METRICS_ALLOWED only (ops.metrics).
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     # The dev mailbox answers 404 unless PORTAIL_DEBUG=1 with the mailbox backend.
     path("dev/mailbox/", include("portail.mail.urls")),

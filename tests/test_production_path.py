@@ -163,7 +163,7 @@ def test_redis_url_selects_the_shared_session_engine():
     ).stdout.split()
     assert out == [
         PRODUCTION_SESSION_ENGINE,
-        "django.core.cache.backends.redis.RedisCache",
+        "portail.ops.cache.ResilientRedisCache",  # Django's RedisCache, bounded (ops.cache)
         REDIS_URL,
     ]
 

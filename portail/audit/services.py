@@ -1,5 +1,7 @@
 """record(): the one way an event enters the audit log."""
 
+from portail.ops import metrics
+
 from .models import Event
 
 
@@ -15,6 +17,7 @@ def request_meta(request) -> dict:
 def record(tag, *, request=None, target=None, actor=None, subject="", **data) -> Event:
     if actor is None and request is not None and request.user.is_authenticated:
         actor = request.user
+    metrics.audit_event(tag)  # portail_audit_events_total{tag}, portail_logins_total{outcome}
     return Event.objects.create(
         tag=tag,
         target=target,

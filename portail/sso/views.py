@@ -12,6 +12,7 @@ from oauth2_provider.views import AuthorizationView, ConnectDiscoveryInfoView, U
 
 from portail.accounts import services as account_services
 from portail.audit.services import record
+from portail.ops.metrics import sso_validation
 
 from . import cas_responses as answers
 from . import oidc, oidc_logout, services
@@ -100,10 +101,13 @@ def _validation(request, *, accept_proxy_tickets: bool):
             pgt_url=request.GET.get("pgtUrl", "") if answer_format else "",
         )
     except services.CasError as exc:
+        sso_validation("cas", False)
         return answers.authentication_failure(exc, as_json=as_json)
     except Exception:
         log.exception("CAS validation failed unexpectedly")
+        sso_validation("cas", False)
         return answers.authentication_failure(INTERNAL_ERROR, as_json=as_json)
+    sso_validation("cas", answer_format is not None)
     if answer_format is None:
         # The ticket was consumed all the same (CAS 3.0 §3.1.1).
         error = services.CasError("INVALID_REQUEST", "Unsupported format: use XML or JSON.")
@@ -126,6 +130,7 @@ def cas_validate(request):
     except Exception:
         log.exception("CAS 1.0 validation failed unexpectedly")
         result = None
+    sso_validation("cas", result is not None)
     return answers.validate_v1(result)
 
 

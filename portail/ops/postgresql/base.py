@@ -1,0 +1,92 @@
+"""Django's PostgreSQL backend, with a deadline on every wait for the server and a short breaker.
+
+libpq's connect_timeout bounds the connection, statement_timeout bounds a query the server runs,
+and TCP keepalives / tcp_user_timeout (settings.DATABASES OPTIONS) end a connection whose packets
+are no longer acknowledged. What none of them bounds: a server, proxy or pooler that keeps the
+connection open and acknowledged but never answers. Here every wait of psycopg on the socket has a
+deadline (PORTAIL_DB_WAIT_SECONDS, longer than the statement timeout; the health check of a reused
+connection gets a shorter one), after which the connection is dropped and an OperationalError
+raised: the request gets the 503 page (ops.middleware) and the next one reconnects.
+
+After a failed connection attempt, new attempts fail at once for PORTAIL_DB_BREAKER_SECONDS, so
+that during an outage requests get their 503 at once instead of each waiting connect_timeout.
+"""
+
+import threading
+import time
+
+import psycopg
+from django.conf import settings
+from django.db.backends.postgresql import base
+from psycopg import errors
+from psycopg.connection import _WAIT_INTERVAL
+
+
+class DeadlineConnection(psycopg.Connection):
+    """psycopg's Connection whose waits on the server end at a deadline."""
+
+    portail_deadline: float | None = None
+
+    def wait(self, gen, interval=_WAIT_INTERVAL, timeout=None):
+        if timeout is None:
+            timeout = self.portail_deadline
+        try:
+            return super().wait(gen, interval=interval, timeout=timeout)
+        except errors._WaitTimeout:
+            # The protocol is mid-exchange: the connection cannot be reused, drop it.
+            self.pgconn.finish()
+            raise psycopg.OperationalError(
+                f"PostgreSQL n'a pas répondu en {timeout} s: connexion abandonnée"
+            ) from None
+
+
+class _ConnectBreaker:
+    def __init__(self):
+        self.failed_at = None
+        self.lock = threading.Lock()
+
+    def check(self):
+        with self.lock:
+            if self.failed_at is None:
+                return
+            if time.monotonic() - self.failed_at < settings.PORTAIL_DB_BREAKER_SECONDS:
+                raise psycopg.OperationalError(
+                    "PostgreSQL injoignable à l'instant: nouvel essai dans quelques secondes"
+                )
+
+    def failed(self):
+        with self.lock:
+            self.failed_at = time.monotonic()
+
+    def succeeded(self):
+        with self.lock:
+            self.failed_at = None
+
+
+_breaker = _ConnectBreaker()
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    def get_new_connection(self, conn_params):
+        _breaker.check()
+        try:
+            connection = super().get_new_connection(conn_params)
+        except psycopg.Error:
+            _breaker.failed()
+            raise
+        _breaker.succeeded()
+        if type(connection) is psycopg.Connection:
+            connection.__class__ = DeadlineConnection  # same layout, one method more
+            connection.portail_deadline = settings.PORTAIL_DB_WAIT_SECONDS
+        return connection
+
+    def is_usable(self):
+        # The health check of a reused connection (CONN_HEALTH_CHECKS) is one SELECT 1.
+        connection = self.connection
+        if not isinstance(connection, DeadlineConnection):
+            return super().is_usable()
+        connection.portail_deadline = settings.PORTAIL_DB_HEALTH_CHECK_SECONDS
+        try:
+            return super().is_usable()
+        finally:
+            connection.portail_deadline = settings.PORTAIL_DB_WAIT_SECONDS
