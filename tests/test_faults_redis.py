@@ -19,9 +19,11 @@ from pathlib import Path
 
 import pytest
 from django.core.cache import cache
+from django.test import override_settings
 
 from portail.ops import metrics
 from portail.ops.cache import CircuitBreaker, ResilientRedisCache
+from portail.security.sessions import stored_session_key
 from tests.helpers import STRONG_PASSWORD, login
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -249,7 +251,7 @@ def redis_cache(settings, redis_server):
             "KEY_PREFIX": "portail",
         }
     }
-    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    settings.SESSION_ENGINE = "portail.security.sessions_cached"
     settings.PORTAIL_CACHE_BREAKER_SECONDS = 1
     yield redis_server
     cache.close()
@@ -266,7 +268,7 @@ def timed(call, *args, **kwargs):
 def test_login_pages_and_logout_work_while_redis_is_out(client, active_user, redis_cache, outage):
     response = login(client, "jean.dupont", STRONG_PASSWORD)
     assert response.status_code == 302
-    assert any(":django.contrib.sessions.cached_db" in k for k in redis_cache.stored_keys())
+    assert any(":portail.sessions:" in k for k in redis_cache.stored_keys())
 
     if outage == "killed":
         redis_cache.kill()
@@ -303,7 +305,7 @@ def test_login_pages_and_logout_work_while_redis_is_out(client, active_user, red
 
     def session_in_redis():
         login(client, "jean.dupont", STRONG_PASSWORD)
-        key = client.cookies["portail_session"].value
+        key = stored_session_key(client.cookies["portail_session"].value)
         return any(k.endswith(key) for k in redis_cache.stored_keys())
 
     wait_until(session_in_redis)
@@ -404,7 +406,10 @@ def test_portail_serve_keeps_serving_through_a_redis_outage(tmp_path, redis_serv
         assert node.request("/auth/login").status == 200
         credentials = {"identifier": "prod.faults", "password": STRONG_PASSWORD}
         assert node.request("/auth/login", credentials).status == 302
-        assert any(k.endswith(jar["portail_session"]) for k in redis_server.stored_keys())
+        with override_settings(SECRET_KEY=env["PORTAIL_SECRET_KEY"]):
+            # Redis holds the session under a keyed hash of the cookie (security.sessions).
+            stored = stored_session_key(jar["portail_session"])
+        assert any(k.endswith(stored) for k in redis_server.stored_keys())
 
         seen = []
         for outage in ("frozen", "killed"):
@@ -433,9 +438,9 @@ def test_portail_serve_keeps_serving_through_a_redis_outage(tmp_path, redis_serv
             node.request("/auth/logout", {})
             node.request("/auth/login")
             node.request("/auth/login", credentials)
-            return any(
-                k.endswith(jar.get("portail_session", "-")) for k in redis_server.stored_keys()
-            )
+            with override_settings(SECRET_KEY=env["PORTAIL_SECRET_KEY"]):
+                stored = stored_session_key(jar.get("portail_session", "-"))
+            return any(k.endswith(stored) for k in redis_server.stored_keys())
 
         wait_until(session_in_redis)
     finally:
