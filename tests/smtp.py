@@ -23,7 +23,6 @@ Misbehaving relays for the queue's tests: `SMTPServer(behaviour=...)` with "acce
 """
 
 import asyncio
-
 import email
 import re
 import socket

@@ -31,6 +31,7 @@ as failed (`portail send-mail --status`, the console, the metrics) until requeue
 (connection closed or refused) close the connection; the loop backs off and goes on, never exits.
 """
 
+import contextlib
 import logging
 import os
 import smtplib
@@ -105,7 +106,9 @@ def reserve(worker: str, limit: int, ids=None) -> tuple[str, list[OutgoingMail]]
     due = due.order_by("next_attempt_at", "pk")
     if connection.features.has_select_for_update_skip_locked:
         with transaction.atomic():
-            picked = list(due.select_for_update(skip_locked=True).values_list("pk", flat=True)[:limit])
+            picked = list(
+                due.select_for_update(skip_locked=True).values_list("pk", flat=True)[:limit]
+            )
             if picked:
                 OutgoingMail.objects.filter(pk__in=picked).update(**lease)
     else:  # SQLite: one statement, under the database's single write lock
@@ -143,10 +146,8 @@ def _drop(backend) -> None:
     """Forget a connection after an error, without QUIT (the relay may be hanging)."""
     raw = getattr(backend, "connection", None)
     if raw is not None:
-        try:
+        with contextlib.suppress(OSError):
             raw.close()
-        except OSError:
-            pass
         backend.connection = None
 
 
@@ -249,10 +250,8 @@ def _worker_name() -> str:
 
 
 def _close_database() -> None:
-    try:
+    with contextlib.suppress(Exception):  # already broken: Django forgets it anyway
         connection.close()
-    except Exception:  # already broken: Django forgets it anyway
-        pass
 
 
 class Worker:
@@ -261,7 +260,9 @@ class Worker:
     def __init__(self, *, batch_size=None, poll_seconds=None, name=None):
         self.name = name or _worker_name()
         self.batch_size = batch_size or settings.PORTAIL_MAIL_BATCH_SIZE
-        self.poll_seconds = settings.PORTAIL_MAIL_POLL_SECONDS if poll_seconds is None else poll_seconds
+        self.poll_seconds = (
+            settings.PORTAIL_MAIL_POLL_SECONDS if poll_seconds is None else poll_seconds
+        )
         self.acknowledged: dict[int, str] = {}
         self.stop_event = threading.Event()
         self._listener = None
@@ -288,7 +289,13 @@ class Worker:
                 total += self.drain()
                 delay = 1
             except Exception as exc:  # database gone, or a bug: log it, back off, go on
-                log.error("mail worker %s: %s: %s (retry in %s s)", self.name, type(exc).__name__, exc, delay)
+                log.error(
+                    "mail worker %s: %s: %s (retry in %s s)",
+                    self.name,
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                )
                 metrics.WORKER_ERRORS.inc()
                 _close_database()
                 self._unlisten()
@@ -319,10 +326,8 @@ class Worker:
 
     def _unlisten(self) -> None:
         if self._listener is not None:
-            try:
+            with contextlib.suppress(Exception):  # a dead listener: nothing to close cleanly
                 self._listener.close()
-            except Exception:
-                pass
             self._listener = None
 
     def _wait(self) -> None:
@@ -345,8 +350,12 @@ def queue_stats(*, with_sent: bool = False) -> dict:
     """Counts by state and the age of the oldest pending mail (seconds, None if none)."""
     now = timezone.now()
     sending = Q(status=Status.PENDING, reserved_until__gte=now)
-    waiting = Q(status=Status.PENDING) & (Q(reserved_until__isnull=True) | Q(reserved_until__lt=now))
-    rows = OutgoingMail.objects.exclude(status=Status.SENT) if not with_sent else OutgoingMail.objects
+    waiting = Q(status=Status.PENDING) & (
+        Q(reserved_until__isnull=True) | Q(reserved_until__lt=now)
+    )
+    rows = (
+        OutgoingMail.objects.exclude(status=Status.SENT) if not with_sent else OutgoingMail.objects
+    )
     stats = rows.aggregate(
         pending=Count("pk", filter=waiting),
         sending=Count("pk", filter=sending),

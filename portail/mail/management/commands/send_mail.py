@@ -1,3 +1,5 @@
+import contextlib
+
 from django.core.management.base import BaseCommand, CommandError
 
 from portail.audit.services import record
@@ -28,10 +30,8 @@ class Command(BaseCommand):
         worker = Worker()
         if loop:
             self.stdout.write(f"Envoi des courriels en continu ({worker.name}).")
-            try:
+            with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: a clean stop
                 worker.run(loop=True)
-            except KeyboardInterrupt:
-                pass
             return
         try:
             sent = worker.run(loop=False)
@@ -49,8 +49,7 @@ class Command(BaseCommand):
             f"en cours d'envoi : {stats['sending']}\n"
             f"envoyés : {stats['sent']}\n"
             f"en échec : {stats['failed']}\n"
-            "plus ancien en attente : "
-            + (f"{int(age)} s" if age is not None else "aucun")
+            "plus ancien en attente : " + (f"{int(age)} s" if age is not None else "aucun")
         )
         failed = OutgoingMail.objects.filter(status=OutgoingMail.Status.FAILED).order_by("pk")
         for mail in failed.only("pk", "to", "subject", "attempts", "created_at", "last_error"):
