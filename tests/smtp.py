@@ -75,8 +75,11 @@ class _Recorder:
         self.behaviour = behaviour
         self.late_seconds = late_seconds
         self.refused = 0
+        self.peers: list = []  # the client's (address, port) of each DATA: one per connection
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
+        with self.lock:
+            self.peers.append(session.peer)
         if self.behaviour == "refuse":
             with self.lock:
                 self.refused += 1
@@ -112,6 +115,11 @@ class SMTPServer:
     @property
     def refused(self) -> int:
         return self._recorder.refused
+
+    def peers(self) -> set:
+        """The distinct client connections that sent DATA."""
+        with self._recorder.lock:
+            return set(self._recorder.peers)
 
     def message_ids(self) -> list[str]:
         """The Message-ID of each message received, duplicates included."""
