@@ -299,3 +299,50 @@ def test_an_expired_lease_gives_the_mail_to_another_worker(template_dir, relay):
     OutgoingMail.objects.update(reserved_until=timezone.now() - timedelta(seconds=1))
     assert deliver_due() == 1
     assert OutgoingMail.objects.get().attempts == 2  # the dead worker's attempt counted
+
+
+@postgres_only
+def test_the_send_mail_loop_process_sends_on_notify_and_stops_on_sigterm(template_dir, relay):
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    db = connection.settings_dict
+    root = Path(__file__).resolve().parent.parent
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(root),
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "EMAIL_URL": f"smtp://{relay.host}:{relay.port}",
+        "PORTAIL_MAIL_POLL_SECONDS": "600",  # only NOTIFY can wake it within this test
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "portail", "send-mail", "--loop"],
+        env=env,
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert wait_until(
+            lambda: any(
+                "LISTEN" in q
+                for (q,) in connection.cursor().execute(
+                    "SELECT query FROM pg_stat_activity WHERE datname = current_database()"
+                )
+            )
+        )
+        queue(2)
+        assert wait_until(lambda: len(relay.message_ids()) == 2)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            out, err = worker.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            raise
+    assert worker.returncode == 0, err.decode()
+    assert "Envoi des courriels en continu" in out.decode()
+    assert OutgoingMail.objects.filter(status=Status.SENT).count() == 2

@@ -1,4 +1,5 @@
 import contextlib
+import signal
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -30,6 +31,8 @@ class Command(BaseCommand):
         worker = Worker()
         if loop:
             self.stdout.write(f"Envoi des courriels en continu ({worker.name}).")
+            # systemd's stop: finish the batch in hand (its mails are leased, not lost), then exit.
+            signal.signal(signal.SIGTERM, lambda *_: worker.stop())
             with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: a clean stop
                 worker.run(loop=True)
             return
