@@ -37,6 +37,7 @@ import os
 import smtplib
 import socket
 import threading
+import time
 import uuid
 from datetime import timedelta
 from email.utils import make_msgid
@@ -358,9 +359,13 @@ class Worker:
         if self._listener is None:
             self.stop_event.wait(self.poll_seconds)
             return
+        deadline = time.monotonic() + self.poll_seconds
         try:
-            for _ in self._listener.connection.notifies(timeout=self.poll_seconds, stop_after=1):
-                pass
+            # One-second slices: a stop (SIGTERM) is seen within a second, not after the poll.
+            while not self.stop_event.is_set() and (left := deadline - time.monotonic()) > 0:
+                raw = self._listener.connection
+                if any(True for _ in raw.notifies(timeout=min(left, 1.0), stop_after=1)):
+                    return
         except Exception as exc:  # listener connection lost: poll until it is back
             log.warning("mail worker %s: LISTEN lost (%s)", self.name, type(exc).__name__)
             self._unlisten()
