@@ -164,6 +164,8 @@ def main():
 
     ref = reference(relay, args.n)
     relay.reset()
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"load average {load} (2 cores shared: figures are noisy, compare with the reference)")
     print(f"reference: plain smtplib, one connection, no database: {args.n / ref:,.0f} mails/s")
     failures = 0
     for workers in (1, 2):

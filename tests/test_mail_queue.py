@@ -346,3 +346,14 @@ def test_the_send_mail_loop_process_sends_on_notify_and_stops_on_sigterm(templat
     assert worker.returncode == 0, err.decode()
     assert "Envoi des courriels en continu" in out.decode()
     assert OutgoingMail.objects.filter(status=Status.SENT).count() == 2
+
+
+def test_deliver_now_false_only_queues_even_with_a_local_backend(template_dir, settings):
+    from django.core import mail as django_mail
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    send_template("hello", "a@example.org", {"name": "Nina"}, deliver_now=False)
+    assert django_mail.outbox == [] and OutgoingMail.objects.get().attempts == 0
+    assert deliver_due() == 1  # the worker's pass sends it
+    sent = django_mail.outbox[0].message()
+    assert sent["Message-ID"] == OutgoingMail.objects.get().message_id
