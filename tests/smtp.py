@@ -76,10 +76,13 @@ class _Recorder:
         self.late_seconds = late_seconds
         self.refused = 0
         self.peers: list = []  # the client's (address, port) of each DATA: one per connection
+        self.on_data = None  # called (blocking) when DATA arrives, before the answer
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
         with self.lock:
             self.peers.append(session.peer)
+        if self.on_data is not None:
+            self.on_data()
         if self.behaviour == "refuse":
             with self.lock:
                 self.refused += 1
@@ -111,6 +114,10 @@ class SMTPServer:
     @behaviour.setter
     def behaviour(self, value: str):
         self._recorder.behaviour = value
+
+    def on_data(self, callback):
+        """Run `callback` when the next messages arrive, before the server answers them."""
+        self._recorder.on_data = callback
 
     @property
     def refused(self) -> int:

@@ -357,3 +357,45 @@ def test_deliver_now_false_only_queues_even_with_a_local_backend(template_dir, s
     assert deliver_due() == 1  # the worker's pass sends it
     sent = django_mail.outbox[0].message()
     assert sent["Message-ID"] == OutgoingMail.objects.get().message_id
+
+
+def _sent_surviving_the_cut(pk):
+    from django.db import OperationalError
+
+    try:
+        return OutgoingMail.objects.filter(pk=pk, status=Status.SENT).exists()
+    except OperationalError:  # our own connection was cut too: the next look reconnects
+        connection.close()
+        return False
+
+
+@postgres_only
+def test_a_mail_acknowledged_while_the_database_is_cut_is_marked_sent_not_resent(
+    template_dir, relay, settings
+):
+    import psycopg
+
+    settings.PORTAIL_MAIL_DELIVER_ON_COMMIT = False
+    [pk] = queue(1)
+    db = connection.settings_dict
+    dsn = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    connection.close()  # only the worker's connections are open when the cut comes
+
+    def cut_the_database():  # in the relay, after the DATA, before its 250
+        relay.on_data(None)
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+
+    relay.on_data(cut_the_database)
+    worker = Worker(poll_seconds=1)
+    thread = _run(worker)
+    try:
+        assert wait_until(lambda: _sent_surviving_the_cut(pk))
+    finally:
+        worker.stop()
+        thread.join(10)
+    mail = OutgoingMail.objects.get(pk=pk)
+    assert mail.attempts == 1 and relay.message_ids() == [mail.message_id]  # sent once
