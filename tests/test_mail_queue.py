@@ -143,6 +143,19 @@ def test_a_late_acknowledgement_resends_the_same_message(template_dir, settings)
         server.stop()
 
 
+def test_a_relay_that_stops_answering_is_not_waited_on_for_each_mail(template_dir, settings):
+    settings.EMAIL_TIMEOUT = 1
+    server = _server(settings, "late", late_seconds=5)
+    try:
+        queue(3)
+        assert deliver_due() == 0
+        assert len(server.message_ids()) == 1  # one timeout for the batch, not one per mail
+        rows = list(OutgoingMail.objects.all())
+        assert all(m.status == Status.PENDING and m.attempts == 1 for m in rows)
+    finally:
+        server.stop()
+
+
 def test_a_4xx_answer_is_retried_later(template_dir, settings):
     server = _server(settings, "defer")
     try:

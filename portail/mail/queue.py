@@ -147,6 +147,10 @@ def _is_permanent(exc: Exception) -> bool:
     return False
 
 
+# The relay answered (4yz/5yz about this mail): the next mail may still go through.
+_ANSWERS = (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused)
+
+
 def _drop(backend) -> None:
     """Forget a connection after an error, without QUIT (the relay may be hanging)."""
     raw = getattr(backend, "connection", None)
@@ -193,6 +197,8 @@ class Batch:
                 except Exception as exc:  # refused, timed out, disconnected
                     _drop(backend)
                     self._failed(mail, exc)
+                    if not isinstance(exc, _ANSWERS):  # no answer in time: do not wait per mail
+                        relay_down = exc
                     continue
                 self._sent(mail)
         finally:
