@@ -59,7 +59,7 @@ log = logging.getLogger("portail.mail.queue")
 
 CHANNEL = "portail_mail"
 # Acknowledged mails written as sent in one UPDATE: a worker killed in between resends at most
-# these few, each with its own Message-ID again.
+# these few, each under the Message-ID it had the first time.
 ACK_GROUP = 10
 SEAL_PURPOSE = "mail.body"
 Status = OutgoingMail.Status
