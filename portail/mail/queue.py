@@ -245,7 +245,7 @@ def _asynchronous_commit() -> None:
     PostgreSQL's "asynchronous commit" (docs, §28.4): a server crash may forget the last commits
     (up to 3 × wal_writer_delay), never half of one. What the queue writes this way — a lease, a
     "sent" mark — if forgotten, only means the same message is sent again: the at-least-once we
-    accept anyway. It saves one disk flush per mail (the drain rate tripled on a loaded machine).
+    accept anyway. It spares the worker a WAL flush per write where the server flushes them.
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
