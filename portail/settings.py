@@ -355,15 +355,27 @@ if not DEBUG:
         raise ImproperlyConfigured(
             f"{', '.join(_missing)} must be set (or PORTAIL_DEBUG=1 for the development setup)."
         )
-EMAIL_TIMEOUT = 10
 # Sender of every email.
 DEFAULT_FROM_EMAIL = os.environ.get("PORTAIL_FROM_EMAIL", "Portail ENT <ne-pas-repondre@ent.local>")
-# Try each email as soon as its transaction commits (in the request). Off: only the
-# `portail send-mail --loop` worker sends, so the response time never depends on the SMTP relay
-# (recommended with PORTAIL_NEUTRAL_RECOVERY_MESSAGES, where timing must not tell).
+# Wake the mail workers as each email's transaction commits (PostgreSQL NOTIFY); a local backend
+# (dev mailbox) delivers in-process. A request never talks to the SMTP relay. Off: the workers
+# find new mail by polling (PORTAIL_MAIL_POLL_SECONDS).
 PORTAIL_MAIL_DELIVER_ON_COMMIT = env_bool("PORTAIL_MAIL_DELIVER_ON_COMMIT", True)
 # Attempts before a queued email is given up (each retried by `portail send-mail`).
 PORTAIL_MAIL_MAX_ATTEMPTS = env_int("PORTAIL_MAIL_MAX_ATTEMPTS", 8)
+
+# --- Mail queue (portail/mail/queue.py) ---------------------------------------------------------
+# Seconds for the SMTP connect and for each command's answer. RFC 5321 §4.5.3.2 allows a relay
+# minutes; ours is local, and a mail whose answer came late is retried with the same Message-ID.
+EMAIL_TIMEOUT = env_int("PORTAIL_MAIL_SMTP_TIMEOUT", 5)
+# Mails a worker reserves at once and sends over one SMTP connection.
+PORTAIL_MAIL_BATCH_SIZE = env_int("PORTAIL_MAIL_BATCH_SIZE", 50)
+# Seconds a reservation lasts: a worker that died mid-batch gives its mails back after this.
+PORTAIL_MAIL_LEASE_SECONDS = env_int("PORTAIL_MAIL_LEASE_SECONDS", 300)
+# Seconds `send-mail --loop` sleeps between looks at the queue when no NOTIFY wakes it.
+PORTAIL_MAIL_POLL_SECONDS = env_int("PORTAIL_MAIL_POLL_SECONDS", 10)
+# Longest wait between retries of one mail (the backoff doubles from 1 minute up to this).
+PORTAIL_MAIL_MAX_BACKOFF_MINUTES = env_int("PORTAIL_MAIL_MAX_BACKOFF_MINUTES", 60)
 
 # --- Security headers -------------------------------------------------------------------------
 

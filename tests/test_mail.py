@@ -59,6 +59,8 @@ def test_smtp_failure_keeps_the_mail_and_a_later_run_sends_it(template_dir, sett
         EMAIL_TIMEOUT=2,
     ):
         send_template("hello", "a@example.org", {"name": "Lucas"})
+        assert OutgoingMail.objects.get().attempts == 0  # the request never talks to the relay
+        assert deliver_due() == 0  # the worker's pass
     row = OutgoingMail.objects.get()
     assert row.status == OutgoingMail.Status.PENDING and row.attempts == 1
     assert "ConnectionRefusedError" in row.last_error
@@ -107,6 +109,7 @@ def test_gives_up_after_max_attempts(template_dir, settings):
         EMAIL_TIMEOUT=2,
     ):
         send_template("hello", "a@example.org", {"name": "Inès"})
+        deliver_due()
     assert OutgoingMail.objects.get().status == OutgoingMail.Status.FAILED
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import mail_views, views
 
 app_name = "console"
 urlpatterns = [
@@ -28,6 +28,7 @@ urlpatterns = [
         "doublons/<int:pk>/<int:other_pk>/fusionner", views.merge_duplicate, name="merge_duplicate"
     ),
     path("referents", views.referents, name="referents"),
+    path("courriels", mail_views.failed_mails, name="failed_mails"),
     path("referents/<int:structure_pk>/", views.structure_referents, name="structure_referents"),
     path(
         "referents/<int:structure_pk>/nommer/<int:pk>",

@@ -13,7 +13,7 @@ class OutgoingMail(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "à envoyer"
         SENT = "sent", "envoyé"
-        FAILED = "failed", "abandonné"
+        FAILED = "failed", "en échec"  # retry budget spent: shown to operators, requeued by hand
 
     to = models.EmailField()
     subject = models.CharField(max_length=255)
@@ -25,6 +25,12 @@ class OutgoingMail(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     next_attempt_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # Set once at enqueue and on every attempt, so a resend after an unclear answer is the same
+    # message (RFC 5322 §3.6.4), which the receiving side can recognise.
+    message_id = models.CharField(max_length=255, blank=True)
+    # The lease of the worker sending it (portail/mail/queue.py): free again once it expires.
+    reserved_by = models.CharField(max_length=80, blank=True)
+    reserved_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["status", "next_attempt_at"])]

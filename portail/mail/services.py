@@ -1,30 +1,36 @@
 """send_template(): render a French message from its three templates and queue it durably.
 
-The row is written inside the caller's transaction; delivery is tried once the transaction
-commits, and `portail send-mail` retries whatever could not be sent (with backoff).
+The row is written inside the caller's transaction. At its commit the mail workers are woken
+(`portail send-mail --loop`, see portail/mail/queue.py); a request never waits on the SMTP relay.
+A local backend (the dev mailbox, locmem) is delivered in-process at commit instead.
 """
 
 import logging
-from datetime import timedelta
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template import Context
 from django.template.loader import get_template, render_to_string
-from django.utils import timezone
 
 from portail.security import sealing
 
 from .models import OutgoingMail
+from .queue import SEAL_PURPOSE, Worker, is_local_backend, new_message_id, wake_workers
 
-SEAL_PURPOSE = "mail.body"
+__all__ = ["SEAL_PURPOSE", "deliver", "deliver_due", "send_template"]
 
 log = logging.getLogger(__name__)
 
 
-def send_template(name: str, to: str, context: dict) -> int:
-    """Templates mail/<name>.subject.txt, .txt and .html; `context` holds plain values only."""
+def send_template(name: str, to: str, context: dict, *, deliver_now: bool | None = None) -> int:
+    """Templates mail/<name>.subject.txt, .txt and .html; `context` holds plain values only.
+
+    `deliver_now` (default PORTAIL_MAIL_DELIVER_ON_COMMIT): wake the workers at commit, and with a
+    local backend deliver in-process. False: only queue; the workers find it by polling, and the
+    request does exactly the same work whatever happens to the mail (neutral recovery answers).
+    """
+    if deliver_now is None:
+        deliver_now = settings.PORTAIL_MAIL_DELIVER_ON_COMMIT
     context = {"base_url": settings.PORTAIL_BASE_URL, **context}
     subject = " ".join(_render_plain(f"mail/{name}.subject.txt", context).split())
     mail = OutgoingMail.objects.create(
@@ -32,9 +38,13 @@ def send_template(name: str, to: str, context: dict) -> int:
         subject=subject,
         sealed_text=sealing.seal(SEAL_PURPOSE, _render_plain(f"mail/{name}.txt", context)),
         sealed_html=sealing.seal(SEAL_PURPOSE, render_to_string(f"mail/{name}.html", context)),
+        message_id=new_message_id(),
     )
-    if settings.PORTAIL_MAIL_DELIVER_ON_COMMIT:
-        transaction.on_commit(lambda: deliver(mail.pk))
+    if deliver_now:
+        if is_local_backend():
+            transaction.on_commit(lambda: deliver(mail.pk))
+        else:
+            wake_workers()  # NOTIFY, delivered by PostgreSQL when the transaction commits
     return mail.pk
 
 
@@ -45,38 +55,14 @@ def _render_plain(template_name: str, context: dict) -> str:
 
 
 def deliver(mail_id: int) -> bool:
-    mail = OutgoingMail.objects.filter(pk=mail_id, status=OutgoingMail.Status.PENDING).first()
-    if mail is None:
-        return False
-    mail.attempts += 1
+    """Send this one mail now if it is due and free (reserved like any worker would)."""
     try:
-        message = EmailMultiAlternatives(
-            mail.subject,
-            sealing.unseal(SEAL_PURPOSE, mail.sealed_text),
-            settings.DEFAULT_FROM_EMAIL,
-            [mail.to],
-        )
-        if html := sealing.unseal(SEAL_PURPOSE, mail.sealed_html):
-            message.attach_alternative(html, "text/html")
-        message.send()
-    except Exception as exc:  # transport failure or unreadable body: keep the mail, retry later
-        log.warning("mail %s not sent (attempt %s): %s", mail.pk, mail.attempts, type(exc).__name__)
-        mail.last_error = f"{type(exc).__name__}: {exc}"[:255]
-        if mail.attempts >= settings.PORTAIL_MAIL_MAX_ATTEMPTS:
-            mail.status = OutgoingMail.Status.FAILED
-        # Exponential backoff: 1, 2, 4, … minutes.
-        mail.next_attempt_at = timezone.now() + timedelta(minutes=2 ** (mail.attempts - 1))
-        mail.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
+        return Worker(batch_size=1).drain(ids=[mail_id]) == 1
+    except Exception as exc:  # after the commit: a failure here must not become the user's 500
+        log.warning("mail %s: in-process delivery failed: %s", mail_id, type(exc).__name__)
         return False
-    mail.status = OutgoingMail.Status.SENT
-    mail.sent_at = timezone.now()
-    mail.sealed_text = mail.sealed_html = ""  # sent: the links in it are no business of ours
-    mail.save(update_fields=["attempts", "status", "sent_at", "sealed_text", "sealed_html"])
-    return True
 
 
-def deliver_due(limit: int = 100) -> int:
-    due = OutgoingMail.objects.filter(
-        status=OutgoingMail.Status.PENDING, next_attempt_at__lte=timezone.now()
-    ).values_list("pk", flat=True)[:limit]
-    return sum(deliver(pk) for pk in list(due))
+def deliver_due(limit: int | None = 100) -> int:
+    """One pass of a worker over what is due now; the number of mails sent."""
+    return Worker().drain(limit=limit)
