@@ -117,6 +117,8 @@ def test_counts_are_whole_across_several_workers(tmp_path):
     labels = {"route": "health-ready", "method": "GET", "status": "200"}
     for text in scrapes:
         assert value(text, "portail_http_requests_total", **labels) == requests
+        # Read from the database at scrape time: present whichever worker answers.
+        assert 'portail_mail_queue_depth{state="pending"} 0.0' in text
 
 
 def test_prepare_multiprocess_dir_empties_it_and_switches_to_files(tmp_path):

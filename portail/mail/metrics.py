@@ -7,7 +7,7 @@ scrape time by a collector: the table is the truth, whichever process or node an
 
 import logging
 
-from prometheus_client import REGISTRY, Counter
+from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
 
 log = logging.getLogger(__name__)
@@ -55,5 +55,7 @@ _registered = False
 def register() -> None:
     global _registered
     if not _registered:
-        REGISTRY.register(QueueCollector())
+        from portail.ops.metrics import register_scrape_time_collector
+
+        register_scrape_time_collector(QueueCollector())
         _registered = True

@@ -173,6 +173,16 @@ def allowed(address: str | None) -> bool:
     return any(ip in network for network in _networks())
 
 
+# Collectors that read their values at scrape time (from the database): the same in every process,
+# so they are added to the per-scrape registry of the multiprocess mode too.
+_SCRAPE_TIME_COLLECTORS = []
+
+
+def register_scrape_time_collector(collector) -> None:
+    _SCRAPE_TIME_COLLECTORS.append(collector)
+    REGISTRY.register(collector)
+
+
 def metrics_view(request):
     # Both the peer and the address the proxy vouched for must be allowed: a scraper reaching the
     # node directly cannot pass with a forged X-Forwarded-For, nor a client through the proxy.
@@ -185,6 +195,8 @@ def metrics_view(request):
 
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
+        for collector in _SCRAPE_TIME_COLLECTORS:
+            registry.register(collector)
     else:
         registry = REGISTRY
     # The classic text format (0.0.4), which every Prometheus version reads.
