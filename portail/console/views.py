@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 import segno
 from django.contrib import messages
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Prefetch, Q
@@ -20,6 +21,7 @@ from django.views.decorators.http import require_POST
 
 from portail.accounts.models import State, User
 from portail.accounts.services import DomainError, usable_activation_token
+from portail.audit import queries as audit_queries
 from portail.directory.models import Function, Relationship, Structure, is_regional_admin
 from portail.security import ratelimit
 from portail.security.views import rate_limited
@@ -529,8 +531,13 @@ def letters(request):
 
 @console_view
 def audit_log(request):
+    # Region scale (issue 8 §5): a cursor instead of page numbers and a count, the actions from
+    # the index; see portail/audit/queries.py.
     events = scoping.visible_events(request.user).select_related("actor", "target")
-    tags = sorted(set(events.values_list("tag", flat=True).distinct()))
+    tags = audit_queries.known_tags()
+    if request.GET.get("tag") and request.GET["tag"] not in tags:
+        cache.delete(audit_queries.TAGS_CACHE_KEY)  # an action recorded since the list was made
+        tags = audit_queries.known_tags()
     form = AuditFilterForm(request.GET or None, tags=tags)
     if form.is_valid():
         data = form.cleaned_data
@@ -549,16 +556,16 @@ def audit_log(request):
                     data["until"] + datetime.timedelta(days=1), datetime.time.min, tz
                 )
             )
-    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = audit_queries.page_of(events, request.GET.get("avant", ""), PAGE_SIZE)
     query = request.GET.copy()
-    query.pop("page", None)
+    query.pop("avant", None)
     return render(
         request,
         "console/audit.html",
         {
             "form": form,
             "page": page,
-            "rows": [(e, tag_label(e.tag)) for e in page],
+            "rows": [(e, tag_label(e.tag)) for e in page.events],
             "query": query.urlencode(),
         },
     )

@@ -1,0 +1,81 @@
+"""Reading the audit log at a region's scale (tens of millions of events) in bounded time.
+
+- Pages by cursor, never by offset or COUNT(*): a page is the next `size` events before the last
+  one shown, in (at, id) order, which one index walks backwards (models.Event.Meta.indexes).
+- The filter's list of actions comes from a skip scan of the (tag, at, id) index (one probe per
+  distinct tag and partition), cached, not from a DISTINCT over the whole table.
+"""
+
+import datetime
+from dataclasses import dataclass
+
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import Q
+
+from .models import Event
+
+TAGS_CACHE_KEY = "audit:tags"
+TAGS_CACHE_SECONDS = 600
+
+
+@dataclass
+class Page:
+    events: list
+    next_cursor: str  # "" on the last page
+    first: bool  # no cursor: the newest events
+
+
+def cursor_of(event) -> str:
+    return f"{event.at.isoformat()}~{event.pk}"
+
+
+def parse_cursor(value: str):
+    """(at, id) from a cursor; None for anything else (a hand-edited URL gets the first page)."""
+    try:
+        at, pk = (value or "").split("~")
+        at = datetime.datetime.fromisoformat(at)
+        pk = int(pk)
+    except ValueError:
+        return None
+    if at.tzinfo is None:
+        return None
+    return at, pk
+
+
+def page_of(events, cursor: str = "", size: int = 50) -> Page:
+    """`size` events of the queryset `events`, newest first, after `cursor` (see module doc)."""
+    position = parse_cursor(cursor)
+    events = events.order_by("-at", "-id")
+    if position is not None:
+        at, pk = position
+        events = events.filter(Q(at__lt=at) | Q(at=at, id__lt=pk), at__lte=at)
+    rows = list(events[: size + 1])
+    more = len(rows) > size
+    rows = rows[:size]
+    return Page(rows, cursor_of(rows[-1]) if more else "", position is None)
+
+
+_DISTINCT_TAGS = """
+WITH RECURSIVE tags(tag) AS (
+    (SELECT tag FROM audit_event ORDER BY tag LIMIT 1)
+    UNION ALL
+    SELECT (SELECT e.tag FROM audit_event e WHERE e.tag > tags.tag ORDER BY e.tag LIMIT 1)
+    FROM tags WHERE tags.tag IS NOT NULL
+)
+SELECT tag FROM tags WHERE tag IS NOT NULL
+"""
+
+
+def known_tags() -> list[str]:
+    """Every action ever recorded (the tags are code constants: listing them reveals nothing)."""
+    tags = cache.get(TAGS_CACHE_KEY)
+    if tags is None:
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(_DISTINCT_TAGS)
+                tags = [tag for (tag,) in cursor.fetchall()]
+        else:
+            tags = sorted(Event.objects.values_list("tag", flat=True).distinct())
+        cache.set(TAGS_CACHE_KEY, tags, TAGS_CACHE_SECONDS)
+    return tags
