@@ -98,7 +98,7 @@ def fill(events: int) -> dict:
         today = datetime.datetime.now(datetime.UTC).date()
         partitions.ensure_months(c, today - datetime.timedelta(days=366), today)
         # Rows first, indexes after: the same indexes, built once.
-        for index in ("audit_event_at_id", "audit_event_target_at", "audit_event_tag_at"):
+        for index in ("audit_event_at_id", "audit_event_target_tag_at", "audit_event_tag_at"):
             c.execute(f"DROP INDEX {index}")
         tag_sql = (
             "CASE "

@@ -84,3 +84,24 @@ def test_journal_of_another_school_stays_hidden(console, school, pending_pupil):
     Event.objects.create(tag="account.login", target=other)
     page = text(console.get("/console/journal"))
     assert "zoe.ailleurs" not in page
+
+
+def test_pages_run_across_months_newest_first_and_end(pending_pupil):
+    from portail.audit.queries import page_of
+
+    pupil, _ = pending_pupil
+    now = timezone.now()
+    made = []
+    for months in (0, 1, 2, 5, 9):  # gaps: some months have no event at all
+        for k in range(3):
+            at = now - datetime.timedelta(days=31 * months, minutes=k)
+            made.append(Event.objects.create(tag="account.login", target=pupil, at=at))
+    newest_first = [e.pk for e in sorted(made, key=lambda e: (e.at, e.pk), reverse=True)]
+    got, cursor = [], ""
+    while True:
+        page = page_of(Event.objects.filter(target=pupil), cursor, 4)
+        got += [e.pk for e in page.events]
+        cursor = page.next_cursor
+        if not cursor:
+            break
+    assert got == newest_first

@@ -43,11 +43,12 @@ class Event(models.Model):
         ordering = ["-at", "-id"]
         verbose_name = "événement"
         # The console reads newest first, a page at a time from a (at, id) cursor, for the whole
-        # log, one account's trail, or one action: each query walks one of these backwards.
+        # log, the accounts of a school, one account's trail, or one action.
         # On PostgreSQL the table is partitioned by month (partitions.py; migration 0004).
         indexes = [
             models.Index(fields=["-at", "-id"], name="audit_event_at_id"),
-            models.Index(fields=["target", "-at", "-id"], name="audit_event_target_at"),
+            # Tag second: a filtered trail is found in the index, not by reading every row.
+            models.Index(fields=["target", "tag", "-at", "-id"], name="audit_event_target_tag_at"),
             models.Index(fields=["tag", "-at", "-id"], name="audit_event_tag_at"),
         ]
 

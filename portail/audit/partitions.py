@@ -30,6 +30,10 @@ def next_month(day: datetime.date) -> datetime.date:
     return datetime.date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
+def previous_month(day: datetime.date) -> datetime.date:
+    return (day.replace(day=1) - datetime.timedelta(days=1)).replace(day=1)
+
+
 def partition_name(month: datetime.date) -> str:
     return f"audit_event_y{month.year:04d}m{month.month:02d}"
 
@@ -128,7 +132,8 @@ CONVERT_AFTER = [
     "DROP TABLE audit_event_plain",
     # The indexes of the model's Meta, created on the parent: every partition gets its own.
     'CREATE INDEX audit_event_at_id ON audit_event ("at" DESC, "id" DESC)',
-    'CREATE INDEX audit_event_target_at ON audit_event ("target_id", "at" DESC, "id" DESC)',
+    "CREATE INDEX audit_event_target_tag_at ON audit_event "
+    '("target_id", "tag", "at" DESC, "id" DESC)',
     'CREATE INDEX audit_event_tag_at ON audit_event ("tag", "at" DESC, "id" DESC)',
     'CREATE INDEX "audit_event_actor_id_fdb5de2b" ON audit_event ("actor_id")',
     # Rows stay append-only: the trigger of migration 0002, now on every partition too.

@@ -1,7 +1,11 @@
 """Reading the audit log at a region's scale (tens of millions of events) in bounded time.
 
 - Pages by cursor, never by offset or COUNT(*): a page is the next `size` events before the last
-  one shown, in (at, id) order, which one index walks backwards (models.Event.Meta.indexes).
+  one shown, in (at, id) order (models.Event.Meta.indexes).
+- A page is looked for one calendar month at a time, newest first, until it is full: each query
+  then reads one monthly partition (PostgreSQL prunes the others). A référent's school of 500
+  accounts has ~4,000 events a month at a region's rate; the query reads those through the
+  (target, tag, at) index instead of the whole year's.
 - The filter's list of actions comes from a skip scan of the (tag, at, id) index (one probe per
   distinct tag and partition), cached, not from a DISTINCT over the whole table.
 """
@@ -12,7 +16,9 @@ from dataclasses import dataclass
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import Q
+from django.utils import timezone
 
+from . import partitions
 from .models import Event
 
 TAGS_CACHE_KEY = "audit:tags"
@@ -43,6 +49,10 @@ def parse_cursor(value: str):
     return at, pk
 
 
+def _utc(month):
+    return datetime.datetime(month.year, month.month, 1, tzinfo=datetime.UTC)
+
+
 def page_of(events, cursor: str = "", size: int = 50) -> Page:
     """`size` events of the queryset `events`, newest first, after `cursor` (see module doc)."""
     position = parse_cursor(cursor)
@@ -50,7 +60,18 @@ def page_of(events, cursor: str = "", size: int = 50) -> Page:
     if position is not None:
         at, pk = position
         events = events.filter(Q(at__lt=at) | Q(at=at, id__lt=pk), at__lte=at)
-    rows = list(events[: size + 1])
+    oldest = Event.objects.order_by("at").values_list("at", flat=True).first()
+    rows = []
+    if oldest is not None:
+        # The newest window has no upper bound (a clock set ahead stays visible).
+        low = partitions.month_start(position[0] if position else timezone.now())
+        window = events.filter(at__gte=_utc(low))
+        while True:
+            rows += list(window[: size + 1 - len(rows)])
+            if len(rows) > size or _utc(low) <= oldest:
+                break
+            high, low = low, partitions.previous_month(low)
+            window = events.filter(at__gte=_utc(low), at__lt=_utc(high))
     more = len(rows) > size
     rows = rows[:size]
     return Page(rows, cursor_of(rows[-1]) if more else "", position is None)
