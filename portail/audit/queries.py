@@ -2,8 +2,9 @@
 
 - Pages by cursor, never by offset or COUNT(*): a page is the next `size` events before the last
   one shown, in (at, id) order (models.Event.Meta.indexes).
-- A page is looked for one calendar month at a time, newest first, until it is full: each query
-  then reads one monthly partition (PostgreSQL prunes the others). A référent's school of 500
+- A page is looked for in windows of whole months, newest first (this month, the one before, the
+  two before, four, ...) until it is full: each query then reads a few monthly partitions
+  (PostgreSQL prunes the others). A référent's school of 500
   accounts has ~4,000 events a month at a region's rate; the query reads those through the
   (target, tag, at) index instead of the whole year's.
 - The filter's list of actions comes from a skip scan of the (tag, at, id) index (one probe per
@@ -66,11 +67,17 @@ def page_of(events, cursor: str = "", size: int = 50) -> Page:
         # The newest window has no upper bound (a clock set ahead stays visible).
         low = partitions.month_start(position[0] if position else timezone.now())
         window = events.filter(at__gte=_utc(low))
+        span = 1
         while True:
             rows += list(window[: size + 1 - len(rows)])
             if len(rows) > size or _utc(low) <= oldest:
                 break
-            high, low = low, partitions.previous_month(low)
+            # Sparse results (one account, a rare action): each window twice as long as the
+            # last, so a year takes at most five queries.
+            high = low
+            for _ in range(span):
+                low = partitions.previous_month(low)
+            span *= 2
             window = events.filter(at__gte=_utc(low), at__lt=_utc(high))
     more = len(rows) > size
     rows = rows[:size]
