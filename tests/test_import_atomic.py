@@ -167,6 +167,8 @@ def test_killed_import_leaves_nothing_or_accounts_and_then_letters(
     assert len(waiting_identifiers(portal, uai)) == (PUPILS if committed else 0)
     # Committed accounts have their codes sealed in the database, never in clear.
     assert (pending_rows(portal) > 0) == committed
+    for (sealed,) in portal["db"].execute("SELECT sealed FROM directory_pendingletters"):
+        assert sealed.startswith("gcm1:") and "Élève" not in sealed and "bench" not in sealed
 
     # The same command again: the letters of every account still waiting, and nothing else left.
     code, said = import_users(portal, source, uai, output)
@@ -228,3 +230,30 @@ def test_an_account_activated_meanwhile_gets_no_letter(portal, tmp_path):
     assert code == 0, said
     names = {r["Identifiant"] for r in letters(output)}
     assert activated not in names and names == waiting_identifiers(portal, uai)
+
+
+def test_killed_aaf_import_writes_its_letters_on_the_next_run(portal, tmp_path):
+    from tests.directory import aaf_feed as feed
+
+    export = tmp_path / "aaf"
+    feed.write(export, "EtabEducNat", [feed.structure("900", "0000008H", "LYCEE AAF", "LYC")])
+    feed.write(
+        export,
+        "Eleve",
+        [
+            feed.pupil(f"K{i}", "Élève", f"AAF{i:03d}", "03/04/2010", "900", "2NDE1", [])
+            for i in range(40)
+        ],
+    )
+    output = tmp_path / "codes.csv"
+    args = ("import-aaf", str(export), "--output", str(output))
+    portail(portal, *args, pause="after-commit")
+    assert not output.exists() and pending_rows(portal) > 0
+
+    code, said = portail(portal, *args)
+    assert code == 0, said
+    rows = list(csv.DictReader(io.StringIO(output.read_text("utf-8")), delimiter=";"))
+    assert {r["Identifiant"] for r in rows} == waiting_identifiers(portal, "0000008H")
+    assert len(rows) == 40 and rows[0]["Profil"]
+    assert pending_rows(portal) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["aaf", "codes.csv"]
