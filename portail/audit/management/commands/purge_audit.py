@@ -5,6 +5,7 @@ creates the partitions of the coming months (PostgreSQL; see portail/audit/parti
 SQLite it deletes the events of those same whole months. The purge itself is an audit event.
 """
 
+import argparse
 import datetime
 
 from django.conf import settings
@@ -15,6 +16,12 @@ from django.utils import timezone
 from portail.audit import partitions
 from portail.audit.models import Event
 from portail.audit.services import record
+
+
+def _months(value: str) -> int:
+    if not value.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"« {value} » n'est pas un nombre de mois.")
+    return int(value)
 
 
 class Command(BaseCommand):
@@ -28,7 +35,7 @@ class Command(BaseCommand):
             "--dry-run", action="store_true", help="dire ce qui serait supprimé, sans rien faire"
         )
         parser.add_argument(
-            "--ahead", type=int, default=3, help="nombre de mois à venir à préparer (défaut 3)"
+            "--ahead", type=_months, default=3, help="nombre de mois à venir à préparer (défaut 3)"
         )
 
     def handle(self, *args, dry_run, ahead, **options):
