@@ -84,9 +84,14 @@ def test_journal_of_another_school_stays_hidden(console, school, pending_pupil):
     Event.objects.create(tag="account.login", target=other)
     page = text(console.get("/console/journal"))
     assert "zoe.ailleurs" not in page
+    # Named in the filter, still not shown; an unknown name shows nothing, not an error.
+    other_page = text(console.get("/console/journal?account=zoe.ailleurs"))
+    assert "Connexion</td>" not in other_page and "0 événement" in other_page
+    assert "0 événement" in text(console.get("/console/journal?account=personne"))
 
 
-def test_pages_run_across_months_newest_first_and_end(pending_pupil):
+@pytest.mark.parametrize("by_target", [False, True])
+def test_pages_run_across_months_newest_first_and_end(pending_pupil, by_target):
     from portail.audit.queries import page_of
 
     pupil, _ = pending_pupil
@@ -99,7 +104,9 @@ def test_pages_run_across_months_newest_first_and_end(pending_pupil):
     newest_first = [e.pk for e in sorted(made, key=lambda e: (e.at, e.pk), reverse=True)]
     got, cursor = [], ""
     while True:
-        page = page_of(Event.objects.filter(target=pupil), cursor, 4)
+        page = page_of(
+            Event.objects.filter(target_id__in=[pupil.pk]), cursor, 4, by_target=by_target
+        )
         got += [e.pk for e in page.events]
         cursor = page.next_cursor
         if not cursor:

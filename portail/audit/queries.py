@@ -54,8 +54,26 @@ def _utc(month):
     return datetime.datetime(month.year, month.month, 1, tzinfo=datetime.UTC)
 
 
-def page_of(events, cursor: str = "", size: int = 50) -> Page:
-    """`size` events of the queryset `events`, newest first, after `cursor` (see module doc)."""
+def _newest(window, need: int, by_target: bool) -> list:
+    if not by_target:
+        return list(window[:need])
+    # The (at, id) of the window's events come from the (target, tag, at, id) index alone, with
+    # no ORDER BY ... LIMIT that could tempt the planner into walking the whole region's month
+    # by date; the newest `need` are then read whole, by primary key.
+    keys = sorted(window.order_by().values_list("at", "id"), reverse=True)[:need]
+    if not keys:
+        return []
+    return list(
+        window.filter(id__in=[pk for _, pk in keys], at__gte=keys[-1][0], at__lte=keys[0][0])
+    )
+
+
+def page_of(events, cursor: str = "", size: int = 50, *, by_target: bool = False) -> Page:
+    """`size` events of the queryset `events`, newest first, after `cursor` (see module doc).
+
+    `by_target`: `events` is filtered on a list of accounts (a référent's school): each window is
+    read through their index (see _newest), whatever the planner's statistics.
+    """
     position = parse_cursor(cursor)
     events = events.order_by("-at", "-id")
     if position is not None:
@@ -69,7 +87,7 @@ def page_of(events, cursor: str = "", size: int = 50) -> Page:
         window = events.filter(at__gte=_utc(low))
         span = 1
         while True:
-            rows += list(window[: size + 1 - len(rows)])
+            rows += _newest(window, size + 1 - len(rows), by_target)
             if len(rows) > size or _utc(low) <= oldest:
                 break
             # Sparse results (one account, a rare action): each window twice as long as the
