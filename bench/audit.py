@@ -1,11 +1,11 @@
 """Audit log benchmark: the console's journal pages over tens of millions of events (PostgreSQL).
 
-    python bench/audit.py [--events 50000000] [--loads 15] [--keep-db]
+    python bench/audit.py [--events 50000000] [--accounts N] [--loads 15] [--keep-db]
 
 DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/portail_bench_audit (dropped, created
 and migrated unless --keep-db). The fill (SQL generate_series, indexes built after the rows)
-spreads the events over the last 12 months' partitions and over one account per 100 events
-(at least 20,000), 500 accounts per structure. Then the pages are loaded through Django's test
+spreads the events over the last 12 months' partitions and over --accounts accounts (default one
+per 100 events, at least 20,000), 500 accounts per structure. Then the pages are loaded through Django's test
 client (the whole view: scoping, query, template) by a regional administrator and by the
 référent of one school: first page, the next page by its cursor, filters by action, account and
 dates, and an account's page with its trail. Prints p50/p95 per page and, as the reference
@@ -46,7 +46,7 @@ def prepare_database(url: str, keep: bool):
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def fill(events: int) -> dict:
+def fill(events: int, accounts: int | None = None) -> dict:
     import datetime
 
     from django.core.management import call_command
@@ -55,7 +55,7 @@ def fill(events: int) -> dict:
     from portail.audit import partitions
 
     call_command("migrate", verbosity=0)
-    accounts = max(20_000, events // 100)
+    accounts = accounts or max(20_000, events // 100)
     structures = max(2, accounts // 500)
     started = time.monotonic()
     with connection.cursor() as c:
@@ -175,6 +175,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=50_000_000)
     parser.add_argument("--loads", type=int, default=15)
+    parser.add_argument(
+        "--accounts", type=int, default=None, help="default: one per 100 events, at least 20,000"
+    )
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args()
 
@@ -211,7 +214,7 @@ def main():
         print("Reusing the filled database (--keep-db).")
     else:
         print(f"Filling {args.events:,} events over 12 months ...", flush=True)
-        info = fill(args.events)
+        info = fill(args.events, args.accounts)
         print(
             f"Fill: {args.events:,} events, {info['accounts']:,} accounts, "
             f"{info['structures']:,} structures in {info['seconds']:.0f} s "
