@@ -169,6 +169,8 @@ def stack(tmp_path_factory):
         PORTAIL_SECRET_KEY=secrets.token_urlsafe(50),
         PORTAIL_BASE_URL=f"https://127.0.0.1:{https_port}",
         PORTAIL_BEHIND_PROXY="1",
+        # nginx alone is the proxy (the client's own loopback address, 127.0.0.2, is not).
+        PORTAIL_TRUSTED_PROXIES="127.0.0.1/32",
         PORTAIL_ALLOWED_HOSTS="127.0.0.1",
         PORTAIL_VAR_DIR=str(var),
         EMAIL_URL="smtp://127.0.0.1:1",  # a failed login sends no mail
