@@ -63,8 +63,11 @@ def _newest(window, need: int, by_target: bool) -> list:
     keys = sorted(window.order_by().values_list("at", "id"), reverse=True)[:need]
     if not keys:
         return []
+    # By primary key alone (id, at): the rows were chosen, their filters need no second check.
     return list(
-        window.filter(id__in=[pk for _, pk in keys], at__gte=keys[-1][0], at__lte=keys[0][0])
+        Event.objects.filter(
+            id__in=[pk for _, pk in keys], at__gte=keys[-1][0], at__lte=keys[0][0]
+        ).order_by("-at", "-id")
     )
 
 
