@@ -274,6 +274,14 @@ def settle(target: Path | None, say: Callable[[str], None]) -> list:
             continue
         if target is None and not path.parent.is_dir():
             continue  # kept sealed until an import with a letters file adopts them
-        written, count = deliver(run)
+        try:
+            written, count = deliver(run)
+        except OSError as exc:
+            say(
+                f"Avertissement : les courriers d'une importation interrompue n'ont pas pu être "
+                f"écrits dans {path} ({exc.strerror}) ; ils restent chiffrés en base et seront "
+                "écrits par une prochaine importation."
+            )
+            continue
         say(f"Importation interrompue : {count} courrier(s) en attente écrit(s) dans {written}.")
     return adopt_runs
