@@ -512,3 +512,8 @@ OAUTH2_PROVIDER = {
     "OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT": False,
     "OIDC_RP_INITIATED_LOGOUT_STRICT_REDIRECT_URIS": True,
 }
+
+# --- Audit retention and imports (opsdeploy) ----------------------------------------------------
+# Days the audit log keeps an event; `portail purge-audit` drops whole older months. CNIL
+# (recommandation « journalisation », 2021): access logs are kept 6 months to 1 year.
+PORTAIL_AUDIT_RETENTION_DAYS = env_int("PORTAIL_AUDIT_RETENTION_DAYS", 365)

@@ -185,3 +185,7 @@ def accounts_administered_by(user):
     return User.objects.filter(
         pk__in=User.structures.through.objects.filter(structure__in=structures).values("user_id")
     )
+
+
+# The sealed letters of an import whose file is not written yet (issue 8 §4; see its module).
+from portail.directory.imports.pending import PendingLetters  # noqa: E402,F401

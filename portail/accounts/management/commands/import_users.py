@@ -8,18 +8,18 @@ structure, the absent ones become "sortant". `--dry-run`: say what would happen,
 
 All or nothing: a file with a bad row changes nothing and names every bad row and why. The
 letters file holds the new accounts' activation codes in clear: it is created readable by its
-owner only, and never overwrites an earlier one (whose codes could not be printed again).
+owner only, and never overwrites an earlier one (whose codes could not be printed again). The
+accounts and their letters are one unit, even if the command is killed: see
+`portail.directory.imports.pending` (a re-run writes the letters an interrupted run owed).
 """
 
-import os
-import tempfile
 from pathlib import Path
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from portail.accounts.models import Profile
-from portail.directory.imports.letters import write_letters
+from portail.directory.imports import pending
 from portail.directory.imports.region_csv import import_region_csv
 from portail.directory.imports.report import ImportFileError
 from portail.directory.models import Structure
@@ -84,14 +84,15 @@ class Command(BaseCommand):
         if not dry_run:
             if not output:
                 raise Erreur("Indiquez le fichier des codes d'activation à créer : --output.")
-            target = Path(output)
+            target = Path(output).absolute()
+            if not target.parent.is_dir():
+                raise Erreur(f"Le dossier de {target} n'existe pas.")
+            self.adopted = pending.settle(target, self.stdout.write)
             if target.exists():
                 raise Erreur(
                     f"{target} existe déjà : choisissez un autre nom de fichier de sortie "
                     "(il contient peut-être les codes d'une importation précédente)."
                 )
-            if not target.parent.is_dir():
-                raise Erreur(f"Le dossier de {target} n'existe pas.")
 
         def run():
             report = import_region_csv(
@@ -131,21 +132,22 @@ class Command(BaseCommand):
             self.stdout.write(f"Identifiants et codes d'activation : {target}")
 
     def _import_and_write(self, run, target):
-        # The letters are written next to their final name (0600, mkstemp) inside the
-        # transaction: if writing fails, no account exists whose code nobody could print.
-        fd, tmp = tempfile.mkstemp(prefix=".portail-import-", suffix=".csv", dir=target.parent)
+        # The letters are sealed into the database in the import's transaction, and the file is
+        # written from them once it has committed (pending's module doc): no kill can separate
+        # the accounts from their codes, and no temporary file with codes stays behind.
+        run_id = pending.new_run()
+        with transaction.atomic():
+            report = run()
+            pending.adopt(run_id, self.adopted, target, "region")
+            pending.stash(run_id, target, "region", report.created)
+            pending.checkpoint("before-commit")
+        pending.checkpoint("after-commit")
         try:
-            # UTF-8 with BOM: Excel then shows the accents right.
-            with (
-                os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as stream,
-                transaction.atomic(),
-            ):
-                report = run()
-                write_letters(report.created, stream)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            pending.deliver(run_id, target, "region")
+        except OSError as exc:
+            raise Erreur(
+                f"Les comptes sont créés mais {target} n'a pas pu être écrit ({exc.strerror}). "
+                "Les codes sont conservés chiffrés : relancez la même commande pour écrire "
+                "les courriers."
+            ) from None
         return report

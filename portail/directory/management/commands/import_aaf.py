@@ -1,12 +1,16 @@
-"""portail import-aaf DIR: import the académie's full AAF export (structures, accounts, links)."""
+"""portail import-aaf DIR: import the académie's full AAF export (structures, accounts, links).
 
-import csv
-import os
+With `--output`, the accounts and their letters file are one unit even if the command is killed:
+see `portail.directory.imports.pending` (a re-run writes the letters an interrupted run owed).
+"""
+
 import time
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
-from portail.accounts.models import Profile
+from portail.directory.imports import pending
 from portail.directory.imports.aaf import import_aaf
 from portail.directory.imports.report import ImportFileError
 
@@ -38,37 +42,41 @@ class Command(BaseCommand):
 
     def handle(self, directory, dry_run, no_leavers, output, workers, **options):
         started = time.monotonic()
+        target = adopted = None
+        if output and not dry_run:
+            target = Path(output).absolute()
+            if not target.parent.is_dir():
+                raise CommandError(f"Le dossier de {target} n'existe pas.")
+            adopted = pending.settle(target, self.stdout.write)
+            if target.exists():
+                raise CommandError(
+                    f"{target} existe déjà : choisissez un autre nom de fichier de sortie "
+                    "(il contient peut-être les codes d'une importation précédente)."
+                )
+        run_id = pending.new_run()
         try:
-            report = import_aaf(directory, dry_run=dry_run, leavers=not no_leavers, workers=workers)
+            # The letters are sealed in the import's transaction, written after it commits.
+            with transaction.atomic():
+                report = import_aaf(
+                    directory, dry_run=dry_run, leavers=not no_leavers, workers=workers
+                )
+                if target is not None:
+                    pending.adopt(run_id, adopted, target, "aaf")
+                    pending.stash(run_id, target, "aaf", report.created)
+                    pending.checkpoint("before-commit")
         except ImportFileError as exc:
             raise CommandError(f"{exc} Rien n'a été modifié.") from exc
+        pending.checkpoint("after-commit")
         elapsed = time.monotonic() - started
         self.stdout.write(report.summary())
         self.stdout.write(f"Durée : {elapsed:.1f} s")
-        if output and not dry_run:
-            write_credentials(output, report)
+        if target is not None:
+            try:
+                pending.deliver(run_id, target, "aaf")
+            except OSError as exc:
+                raise CommandError(
+                    f"Les comptes sont créés mais {target} n'a pas pu être écrit "
+                    f"({exc.strerror}). Les codes sont conservés chiffrés : relancez la même "
+                    "commande pour écrire les courriers."
+                ) from None
             self.stdout.write(f"Identifiants et codes écrits dans {output}")
-
-
-def write_credentials(path, report):
-    # Activation codes in clear: readable by the owner only, like a key file.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with open(fd, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f, delimiter=";")
-        writer.writerow(["Nom", "Prénom", "Profil", "Classes", "Identifiant", "Code d'activation"])
-        for a in report.created:
-            writer.writerow(
-                [
-                    _cell(a.last_name),
-                    _cell(a.first_name),
-                    Profile(a.profile).label,
-                    _cell(", ".join(a.classes)),
-                    a.identifier,
-                    a.activation_code,
-                ]
-            )
-
-
-def _cell(value: str) -> str:
-    # A spreadsheet runs cells that start with = + - @ as formulas (CSV injection, OWASP).
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
