@@ -393,3 +393,34 @@ OAUTH2_PROVIDER = {
     "OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT": False,
     "OIDC_RP_INITIATED_LOGOUT_STRICT_REDIRECT_URIS": True,
 }
+
+# --- Serving (portail serve: admission control in front of Django) -----------------------------
+
+# Largest request body accepted anywhere, refused with 413 before it is read or written to disk.
+# OWASP ASVS 5.0 V5.2.1: accept only sizes the application can process without a denial of service.
+PORTAIL_MAX_BODY_BYTES = env_int("PORTAIL_MAX_BODY_BYTES", 256 * 1024)
+# The larger limit of the console's CSV import (5 MB file + multipart framing), with a session only.
+PORTAIL_MAX_UPLOAD_BYTES = env_int("PORTAIL_MAX_UPLOAD_BYTES", 6 * 1024 * 1024)
+# Paths that may receive the larger upload limit.
+PORTAIL_UPLOAD_PATHS = env_list("PORTAIL_UPLOAD_PATHS", ["/console/import"])
+# POSTs under these prefixes compute Argon2 and go through the per-process lane.
+PORTAIL_EXPENSIVE_PATHS = env_list(
+    "PORTAIL_EXPENSIVE_PATHS",
+    [
+        "/auth/login",
+        "/auth/activation",
+        "/auth/reset/",
+        "/auth/lost-",
+        "/o/token/",
+        "/compte/mot-de-passe",
+    ],
+)
+# Expensive requests run at once per process (Django's sync code runs in one thread per process).
+PORTAIL_EXPENSIVE_CONCURRENCY = env_int("PORTAIL_EXPENSIVE_CONCURRENCY", 1)
+# An expensive request that waited longer than this for its lane is answered 503 without being
+# computed: the client gets an answer within about a second, never works that nobody waits for.
+PORTAIL_EXPENSIVE_QUEUE_MS = env_int("PORTAIL_EXPENSIVE_QUEUE_MS", 1000)
+# Most expensive requests queued per process; beyond, 503 at once.
+PORTAIL_EXPENSIVE_QUEUE_MAX = env_int("PORTAIL_EXPENSIVE_QUEUE_MAX", 200)
+# Retry-After of a 503 (RFC 9110 §10.2.3), in seconds: the page says « dans une minute ».
+PORTAIL_RETRY_AFTER_SECONDS = env_int("PORTAIL_RETRY_AFTER_SECONDS", 60)
