@@ -151,6 +151,18 @@ def redact_path(path: str, query: str = "") -> str:
     return logged
 
 
+class RedactPaths(logging.Filter):
+    """Django logs every 4xx/5xx as « Not Found: /path »: the path goes through redact_path too."""
+
+    def filter(self, record):
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                redact_path(arg) if isinstance(arg, str) and arg.startswith("/") else arg
+                for arg in record.args
+            )
+        return True
+
+
 class Admission:
     """The ASGI application `portail serve` runs: Django behind size limits and the expensive lane."""
 
@@ -170,6 +182,9 @@ class Admission:
         )
         self.page_413 = (TEMPLATES / "413.html").read_text()
         self.page_503 = (TEMPLATES / "503.html").read_text()
+        request_log = logging.getLogger("django.request")
+        if not any(isinstance(f, RedactPaths) for f in request_log.filters):
+            request_log.addFilter(RedactPaths())
 
     # --- classification -------------------------------------------------------------------------
 
