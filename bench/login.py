@@ -1,11 +1,12 @@
 """Login throughput of `portail serve` against the Argon2id limit of the same cores, in one run.
 
-    python bench/login.py [--seconds 15] [--workers 2] [--connections 16] [--accounts 400]
+    python bench/login.py [--seconds 15] [--workers 2,3] [--connections N] [--accounts 400]
 
 1. The reference: N processes (N = cores) verify Argon2id hashes with the portal's parameters
    (PORTAIL_ARGON2_*) for --seconds: verifications/s, the most logins these cores can ever do.
 2. The portal: `portail serve` (gunicorn + uvicorn workers, admission control) on PostgreSQL
-   (its own database, portail_bench_serving) + Redis (db 9); --connections keep-alive clients each
+   (its own database, portail_bench_serving) + Redis (db 9), once per --workers value (processes;
+   default: cores, then cores + 1); --connections keep-alive clients (default 2 per worker + 2) each
    take a CSRF cookie and token once, then post real logins (CSRF checked, session opened in Redis
    and PostgreSQL, audit written) for --accounts different accounts in turn, for --seconds.
    A login counts when it answers 302 to /.
@@ -62,8 +63,8 @@ async def post_logins(port, seconds, connections, accounts):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=15)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", default=None, help="comma-separated process counts")
+    parser.add_argument("--connections", type=int, default=0)
     parser.add_argument("--accounts", type=int, default=400)
     parser.add_argument("--skip-setup", action="store_true", help="reuse the bench database")
     args = parser.parse_args()
@@ -74,45 +75,48 @@ def main():
         s.prepare_database(args.accounts)
 
     print(f"load average before: {s.load_average()}", flush=True)
-    reference = s.argon2_limit(cores, args.seconds)
-    print(
-        f"Argon2id limit, {cores} processes, {args.seconds:.0f} s: {reference:.1f} verifications/s",
-        flush=True,
-    )
-
-    with s.Server(workers=args.workers) as server:
-        # Warm-up: connections to PostgreSQL and Redis, templates compiled.
-        asyncio.run(post_logins(server.port, 2, args.connections, args.accounts))
-        cpu_before, pg_before = server.cpu_seconds(), s.postgres_cpu()
-        client_before = time.process_time()
-        started = time.monotonic()
-        counts, latencies = asyncio.run(
-            post_logins(server.port, args.seconds, args.connections, args.accounts)
-        )
-        elapsed = time.monotonic() - started
-        server_cpu = server.cpu_seconds() - cpu_before
-        pg_cpu = s.postgres_cpu() - pg_before
-        client_cpu = time.process_time() - client_before
-
-    rate = counts["ok"] / elapsed
-    print(
-        f"portail serve, {args.workers} workers, {args.connections} connections, "
-        f"{elapsed:.1f} s: {counts['ok']} logins, {rate:.1f} logins/s "
-        f"(other answers: {counts['other'] or 'none'})"
-    )
-    print(
-        f"  latency p50 {s.percentile(latencies, 50) * 1000:.0f} ms, "
-        f"p99 {s.percentile(latencies, 99) * 1000:.0f} ms"
-    )
-    if counts["ok"]:
-        per = 1000 / counts["ok"]
+    for workers in [int(w) for w in (args.workers or f"{cores},{cores + 1}").split(",")]:
+        connections = args.connections or 2 * workers + 2
+        # The reference, measured right before each server run (the machine's load drifts).
+        reference = s.argon2_limit(cores, args.seconds)
         print(
-            f"  CPU per login: server {server_cpu * per:.1f} ms, PostgreSQL {pg_cpu * per:.1f} ms "
-            f"(all backends), load generator {client_cpu * per:.1f} ms; "
-            f"one Argon2id verification ≈ {cores * 1000 / reference:.1f} ms"
+            f"Argon2id limit, {cores} processes, {args.seconds:.0f} s: "
+            f"{reference:.1f} verifications/s",
+            flush=True,
         )
-    print(f"ratio logins/s ÷ Argon2id verifications/s: {rate / reference:.2f} (goal ≥ 0.90)")
-    print(f"load average after: {s.load_average()}")
+        with s.Server(workers=workers) as server:
+            # Warm-up: connections to PostgreSQL and Redis, templates compiled.
+            asyncio.run(post_logins(server.port, 2, connections, args.accounts))
+            cpu_before, pg_before = server.cpu_seconds(), s.postgres_cpu()
+            client_before = time.process_time()
+            started = time.monotonic()
+            counts, latencies = asyncio.run(
+                post_logins(server.port, args.seconds, connections, args.accounts)
+            )
+            elapsed = time.monotonic() - started
+            server_cpu = server.cpu_seconds() - cpu_before
+            pg_cpu = s.postgres_cpu() - pg_before
+            client_cpu = time.process_time() - client_before
+
+        rate = counts["ok"] / elapsed
+        print(
+            f"portail serve, {workers} workers, {connections} connections, "
+            f"{elapsed:.1f} s: {counts['ok']} logins, {rate:.1f} logins/s "
+            f"(other answers: {counts['other'] or 'none'})"
+        )
+        print(
+            f"  latency p50 {s.percentile(latencies, 50) * 1000:.0f} ms, "
+            f"p99 {s.percentile(latencies, 99) * 1000:.0f} ms"
+        )
+        if counts["ok"]:
+            per = 1000 / counts["ok"]
+            print(
+                f"  CPU per login: server {server_cpu * per:.1f} ms, PostgreSQL {pg_cpu * per:.1f} ms "
+                f"(all backends), load generator {client_cpu * per:.1f} ms; "
+                f"one Argon2id verification ≈ {cores * 1000 / reference:.1f} ms"
+            )
+        print(f"  ratio logins/s ÷ Argon2id verifications/s: {rate / reference:.2f} (goal ≥ 0.90)")
+        print(f"  load average: {s.load_average()}", flush=True)
 
 
 if __name__ == "__main__":
