@@ -112,7 +112,7 @@ def main():
             per = 1000 / counts["ok"]
             print(
                 f"  CPU per login: server {server_cpu * per:.1f} ms, PostgreSQL {pg_cpu * per:.1f} ms "
-                f"(all backends), load generator {client_cpu * per:.1f} ms; "
+                f"(its backends), load generator {client_cpu * per:.1f} ms; "
                 f"one Argon2id verification ≈ {cores * 1000 / reference:.1f} ms"
             )
         print(f"  ratio logins/s ÷ Argon2id verifications/s: {rate / reference:.2f} (goal ≥ 0.90)")
