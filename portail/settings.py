@@ -424,3 +424,15 @@ PORTAIL_EXPENSIVE_QUEUE_MS = env_int("PORTAIL_EXPENSIVE_QUEUE_MS", 1000)
 PORTAIL_EXPENSIVE_QUEUE_MAX = env_int("PORTAIL_EXPENSIVE_QUEUE_MAX", 200)
 # Retry-After of a 503 (RFC 9110 §10.2.3), in seconds: the page says « dans une minute ».
 PORTAIL_RETRY_AFTER_SECONDS = env_int("PORTAIL_RETRY_AFTER_SECONDS", 60)
+# Under ASGI each request runs in a context of its own, so Django's persistent connections are
+# never reused: every request would open a PostgreSQL connection (a backend fork, measured by
+# bench/login.py). A psycopg pool per process keeps them open (Django 5.1+; CONN_MAX_AGE must be 0).
+# 0 turns the pool off (persistent connections as configured above).
+PORTAIL_DB_POOL_SIZE = env_int("PORTAIL_DB_POOL_SIZE", 8)
+if PORTAIL_DB_POOL_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": PORTAIL_DB_POOL_SIZE,
+        "timeout": 10,  # seconds a request waits for a free connection before an error
+    }
