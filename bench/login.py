@@ -1,12 +1,13 @@
 """Login throughput of `portail serve` against the Argon2id limit of the same cores, in one run.
 
-    python bench/login.py [--seconds 15] [--workers 2,3] [--connections N] [--accounts 400]
+    python bench/login.py [--seconds 15] [--variants "2 PORTAIL_DB_POOL_SIZE=0;2;3"] [--connections N]
 
 1. The reference: N processes (N = cores) verify Argon2id hashes with the portal's parameters
    (PORTAIL_ARGON2_*) for --seconds: verifications/s, the most logins these cores can ever do.
 2. The portal: `portail serve` (gunicorn + uvicorn workers, admission control) on PostgreSQL
-   (its own database, portail_bench_serving) + Redis (db 9), once per --workers value (processes;
-   default: cores, then cores + 1); --connections keep-alive clients (default 2 per worker + 2) each
+   (its own database, portail_bench_serving) + Redis (db 9), once per variant: a process count and
+   environment variables for the server (default: cores without the PostgreSQL pool, as before;
+   cores; cores + 1); --connections keep-alive clients (default 2 per worker + 2) each
    take a CSRF cookie and token once, then post real logins (CSRF checked, session opened in Redis
    and PostgreSQL, audit written) for --accounts different accounts in turn, for --seconds.
    A login counts when it answers 302 to /.
@@ -63,7 +64,11 @@ async def post_logins(port, seconds, connections, accounts):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=15)
-    parser.add_argument("--workers", default=None, help="comma-separated process counts")
+    parser.add_argument(
+        "--variants",
+        default=None,
+        help="';'-separated: a process count, then KEY=VALUE for the server",
+    )
     parser.add_argument("--connections", type=int, default=0)
     parser.add_argument("--accounts", type=int, default=400)
     parser.add_argument("--skip-setup", action="store_true", help="reuse the bench database")
@@ -75,7 +80,11 @@ def main():
         s.prepare_database(args.accounts)
 
     print(f"load average before: {s.load_average()}", flush=True)
-    for workers in [int(w) for w in (args.workers or f"{cores},{cores + 1}").split(",")]:
+    variants = args.variants or f"{cores} PORTAIL_DB_POOL_SIZE=0;{cores};{cores + 1}"
+    for variant in variants.split(";"):
+        workers, *extra = variant.split()
+        workers = int(workers)
+        env = dict(item.split("=", 1) for item in extra)
         connections = args.connections or 2 * workers + 2
         # The reference, measured right before each server run (the machine's load drifts).
         reference = s.argon2_limit(cores, args.seconds)
@@ -84,7 +93,7 @@ def main():
             f"{reference:.1f} verifications/s",
             flush=True,
         )
-        with s.Server(workers=workers) as server:
+        with s.Server(workers=workers, **env) as server:
             # Warm-up: connections to PostgreSQL and Redis, templates compiled.
             asyncio.run(post_logins(server.port, 2, connections, args.accounts))
             cpu_before, pg_before = server.cpu_seconds(), s.postgres_cpu()
@@ -100,7 +109,7 @@ def main():
 
         rate = counts["ok"] / elapsed
         print(
-            f"portail serve, {workers} workers, {connections} connections, "
+            f"portail serve, {workers} workers {' '.join(extra)}, {connections} connections, "
             f"{elapsed:.1f} s: {counts['ok']} logins, {rate:.1f} logins/s "
             f"(other answers: {counts['other'] or 'none'})"
         )
