@@ -144,14 +144,15 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def postgres_cpu() -> float:
-    """CPU seconds of every PostgreSQL process (shared by everyone: a rough figure)."""
-    total = 0.0
-    for line in subprocess.run(
-        ["pgrep", "postgres"], capture_output=True, text=True
-    ).stdout.split():
-        total += process_cpu(int(line))
-    return total
+def postgres_cpu() -> dict:
+    """CPU seconds of each PostgreSQL backend serving the bench database, by process id."""
+    found = subprocess.run(["pgrep", "-f", f"postgres: .*{DBNAME}"], capture_output=True, text=True)
+    return {int(pid): process_cpu(int(pid)) for pid in found.stdout.split()}
+
+
+def postgres_cpu_since(before: dict) -> float:
+    """CPU seconds spent since `before` by the backends alive now (new ones count whole)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in postgres_cpu().items())
 
 
 # --- A small HTTP/1.1 client on asyncio ---------------------------------------------------------
@@ -233,15 +234,16 @@ def _hash_for(seconds: float, memory: int, time_cost: int, parallelism: int, out
         time_cost=time_cost, memory_cost=memory, parallelism=parallelism, type=Type.ID
     )
     encoded = hasher.hash(PASSWORD)
-    count, end = 0, time.monotonic() + seconds
+    count, end, cpu = 0, time.monotonic() + seconds, time.process_time()
     while time.monotonic() < end:
         hasher.verify(encoded, PASSWORD)
         count += 1
-    out.put(count)
+    out.put((count, time.process_time() - cpu))
 
 
-def argon2_limit(processes: int, seconds: float) -> float:
-    """Argon2id verifications per second of `processes` processes with the portal's parameters."""
+def argon2_limit(processes: int, seconds: float) -> tuple[float, float]:
+    """Argon2id verifications per second of `processes` processes with the portal's parameters,
+    and the CPU seconds one verification costs (what an idle machine's limit follows from)."""
     memory = int(os.environ.get("PORTAIL_ARGON2_MEMORY_KIB", 19 * 1024))
     time_cost = int(os.environ.get("PORTAIL_ARGON2_TIME_COST", 2))
     parallelism = int(os.environ.get("PORTAIL_ARGON2_PARALLELISM", 1))
@@ -254,10 +256,11 @@ def argon2_limit(processes: int, seconds: float) -> float:
     ]
     for w in workers:
         w.start()
-    total = sum(out.get() for _ in workers)
+    results = [out.get() for _ in workers]
     for w in workers:
         w.join()
-    return total / seconds
+    count = sum(r[0] for r in results)
+    return count / seconds, sum(r[1] for r in results) / max(count, 1)
 
 
 def load_average() -> str:

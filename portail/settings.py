@@ -434,5 +434,7 @@ if PORTAIL_DB_POOL_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backend
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
         "max_size": PORTAIL_DB_POOL_SIZE,
-        "timeout": 10,  # seconds a request waits for a free connection before an error
+        # Seconds a request waits for a free connection: short, so that an unreachable database
+        # gives an error page within seconds rather than a hung request.
+        "timeout": 3,
     }
