@@ -7,7 +7,7 @@
 2. The portal: `portail serve` (gunicorn + uvicorn workers, admission control) on PostgreSQL
    (its own database, portail_bench_serving) + Redis (db 9), once per variant: a process count and
    environment variables for the server (default: cores without the PostgreSQL pool, as before;
-   cores; cores + 1); --connections keep-alive clients (default 2 per worker + 2) each
+   cores; cores with two expensive requests at once per process); --connections keep-alive clients (default 2 per worker + 2) each
    take a CSRF cookie and token once, then post real logins (CSRF checked, session opened in Redis
    and PostgreSQL, audit written) for --accounts different accounts in turn, for --seconds.
    A login counts when it answers 302 to /.
@@ -80,7 +80,9 @@ def main():
         s.prepare_database(args.accounts)
 
     print(f"load average before: {s.load_average()}", flush=True)
-    variants = args.variants or f"{cores} PORTAIL_DB_POOL_SIZE=0;{cores};{cores + 1}"
+    variants = args.variants or (
+        f"{cores} PORTAIL_DB_POOL_SIZE=0;{cores};{cores} PORTAIL_EXPENSIVE_CONCURRENCY=2"
+    )
     for variant in variants.split(";"):
         workers, *extra = variant.split()
         workers = int(workers)
