@@ -251,6 +251,21 @@ def test_slow_header_connections_do_not_block_a_normal_request(server):
             sock.close()
 
 
+def test_endless_headers_are_cut_off(server):
+    port = server["port"]
+    answer = None
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        try:
+            sock.sendall(f"GET /auth/login HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n".encode())
+            for number in range(4000):  # 4 MB of headers
+                sock.sendall(f"X-Big-{number}: {'a' * 1000}\r\n".encode())
+            sock.sendall(b"\r\n")
+            answer = read_response(sock)[0]
+        except OSError:  # cut off: the server closed the connection
+            pass
+    assert answer is None or answer >= 400
+
+
 def test_a_slow_upload_within_the_limit_completes_while_others_are_served(server):
     port = server["port"]
     headers, token = login_form(port)
