@@ -152,6 +152,8 @@ def test_a_login_queued_past_the_deadline_gets_503_and_the_page():
         assert second.status == 503
         headers = dict(second.sent[0]["headers"])
         assert headers[b"retry-after"] == b"60"
+        assert headers[b"x-frame-options"] == b"DENY"
+        assert b"form-action 'self'" in headers[b"content-security-policy"]
         page = second.sent[1]["body"].decode()
         assert "réessayer dans une minute" in page
         assert 'value="léa.martin"' in page and "secret" not in page

@@ -352,6 +352,15 @@ class Admission:
             (b"content-length", str(len(body)).encode()),
             (b"cache-control", b"no-store"),
             (b"connection", b"close"),
+            # The headers Django's middleware would have added to a page of ours.
+            (b"content-language", b"fr"),
+            (b"x-content-type-options", b"nosniff"),
+            (b"x-frame-options", b"DENY"),
+            (b"referrer-policy", b"same-origin"),
+            (
+                b"content-security-policy",
+                b"default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            ),
         ]
         if retry_after:
             headers.append((b"retry-after", retry_after.encode()))
