@@ -415,7 +415,9 @@ PORTAIL_EXPENSIVE_PATHS = env_list(
         "/compte/mot-de-passe",
     ],
 )
-# Expensive requests run at once per process (Django's sync code runs in one thread per process).
+# Expensive requests run at once per process. Django's ASGI handler gives each request a thread of
+# its own (asgiref ThreadSensitiveContext), and Argon2 releases the GIL: one per core keeps the
+# cores busy without letting logins crowd out pages.
 PORTAIL_EXPENSIVE_CONCURRENCY = env_int("PORTAIL_EXPENSIVE_CONCURRENCY", 1)
 # An expensive request that waited longer than this for its lane is answered 503 without being
 # computed: the client gets an answer within about a second, never works that nobody waits for.
