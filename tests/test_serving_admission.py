@@ -117,6 +117,27 @@ def test_lane_refuses_beyond_its_queue_and_after_the_deadline():
     run(main())
 
 
+def test_lane_refuses_at_once_what_would_wait_past_the_deadline():
+    async def main():
+        lane = Lane(concurrency=1, queue_max=100)
+        lane.record_hold(0.5)  # a place is held half a second on average
+        assert await lane.acquire(1) == "ok"
+        queued = [asyncio.create_task(lane.acquire(10)) for _ in range(3)]
+        await asyncio.sleep(0)
+        # Three ahead and itself, 0.5 s each: 2 s expected, over twice a 0.9 s deadline: refused.
+        assert await lane.acquire(0.9) == "late"
+        assert len(lane.waiters) == 3
+        # With a 5 s deadline the same wait is worth queueing for.
+        queued.append(asyncio.create_task(lane.acquire(5)))
+        await asyncio.sleep(0)
+        assert len(lane.waiters) == 4
+        for task in queued:
+            task.cancel()
+        await asyncio.gather(*queued, return_exceptions=True)
+
+    run(main())
+
+
 def test_a_login_whose_client_left_while_queued_is_never_computed():
     async def main():
         app = Downstream()

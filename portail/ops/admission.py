@@ -57,20 +57,37 @@ TOKEN_LIKE = re.compile(r"^[A-Za-z0-9_\-.:=~%]{16,}$")
 
 
 class Lane:
-    """At most `concurrency` holders at once; the others wait in FIFO order, `queue_max` at most."""
+    """At most `concurrency` holders at once; the others wait in FIFO order, `queue_max` at most.
+
+    A request that would certainly wait past the deadline (the waiters ahead of it times the
+    average time a place is held, over the concurrency) is refused at once ('late'): its client
+    gets the 503 in milliseconds instead of after the deadline.
+    """
 
     def __init__(self, concurrency: int, queue_max: int):
+        self.concurrency = concurrency
         self.free = concurrency
         self.queue_max = queue_max
         self.waiters: collections.deque[asyncio.Future] = collections.deque()
+        self.hold_seconds = 0.0  # moving average of how long a place is held
+
+    def expected_wait(self) -> float:
+        return (len(self.waiters) + 1) * self.hold_seconds / self.concurrency
+
+    def record_hold(self, seconds: float) -> None:
+        self.hold_seconds = (
+            seconds if not self.hold_seconds else 0.8 * self.hold_seconds + 0.2 * seconds
+        )
 
     async def acquire(self, timeout: float) -> str:
-        """'ok' when a place is held (release() it), else 'full' or 'timeout' (nothing held)."""
+        """'ok' when a place is held (release() it), else 'full', 'late' or 'timeout'."""
         if self.free > 0 and not self.waiters:
             self.free -= 1
             return "ok"
         if len(self.waiters) >= self.queue_max:
             return "full"
+        if self.expected_wait() > 2 * timeout:  # twice: the average is only an estimate
+            return "late"
         waiter = asyncio.get_running_loop().create_future()
         self.waiters.append(waiter)
         try:
@@ -258,9 +275,11 @@ class Admission:
             SHED.labels("queue_" + verdict).inc()
             await self.answer(send, 503, self.page_for_503(scope, body), self.retry_after)
             return
+        admitted = time.monotonic()
         try:
             await self.app(scope, self.replay(body, receive), send)
         finally:
+            self.lane.record_hold(time.monotonic() - admitted)
             self.lane.release()
 
     # --- bodies ---------------------------------------------------------------------------------
