@@ -180,6 +180,13 @@ async def run(args):
         print(f"  GET /auth/login during the surge: {summary(page_samples)}")
         print(f"  GET static file during the surge: {summary(static_samples)}")
         print(f"  back to a quiet login {back:.1f} s after the surge ended")
+        # The machine may be shared: the capacity again, right after, tells the surge's own cost
+        # from the neighbours' load.
+        after, _ = await capacity(port, 5, 2 * args.workers + 2, args.accounts)
+        print(
+            f"  capacity measured again after the surge: {after:.1f} logins/s "
+            f"(served during the surge = {results['served'] / args.seconds / after:.2f} × that)"
+        )
         print(
             f"  load generator CPU: {client_cpu:.1f} s; load average {s.load_average()}", flush=True
         )
