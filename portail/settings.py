@@ -517,3 +517,52 @@ OAUTH2_PROVIDER = {
 # Days the audit log keeps an event; `portail purge-audit` drops whole older months. CNIL
 # (recommandation « journalisation », 2021): access logs are kept 6 months to 1 year.
 PORTAIL_AUDIT_RETENTION_DAYS = env_int("PORTAIL_AUDIT_RETENTION_DAYS", 365)
+# --- Serving (portail serve: admission control in front of Django) -----------------------------
+
+# Largest request body accepted anywhere, refused with 413 before it is read or written to disk.
+# OWASP ASVS 5.0 V5.2.1: accept only sizes the application can process without a denial of service.
+PORTAIL_MAX_BODY_BYTES = env_int("PORTAIL_MAX_BODY_BYTES", 256 * 1024)
+# The larger limit of the console's CSV import (5 MB file + multipart framing), with a session only.
+PORTAIL_MAX_UPLOAD_BYTES = env_int("PORTAIL_MAX_UPLOAD_BYTES", 6 * 1024 * 1024)
+# Paths that may receive the larger upload limit.
+PORTAIL_UPLOAD_PATHS = env_list("PORTAIL_UPLOAD_PATHS", ["/console/import"])
+# POSTs under these prefixes compute Argon2 and go through the per-process lane.
+PORTAIL_EXPENSIVE_PATHS = env_list(
+    "PORTAIL_EXPENSIVE_PATHS",
+    [
+        "/auth/login",
+        "/auth/activation",
+        "/auth/reset/",
+        "/auth/lost-",
+        "/o/token/",
+        "/compte/mot-de-passe",
+    ],
+)
+# Expensive requests run at once per process. Django's ASGI handler gives each request a thread of
+# its own (asgiref ThreadSensitiveContext), and Argon2 releases the GIL: one per core keeps the
+# cores busy without letting logins crowd out pages.
+PORTAIL_EXPENSIVE_CONCURRENCY = env_int("PORTAIL_EXPENSIVE_CONCURRENCY", 1)
+# An expensive request that waited longer than this for its lane is answered 503 without being
+# computed: the client gets an answer within about a second, never works that nobody waits for.
+PORTAIL_EXPENSIVE_QUEUE_MS = env_int("PORTAIL_EXPENSIVE_QUEUE_MS", 1000)
+# Most expensive requests queued per process; beyond, 503 at once.
+PORTAIL_EXPENSIVE_QUEUE_MAX = env_int("PORTAIL_EXPENSIVE_QUEUE_MAX", 200)
+# Retry-After of a 503 (RFC 9110 §10.2.3), in seconds: the page says « dans une minute ».
+PORTAIL_RETRY_AFTER_SECONDS = env_int("PORTAIL_RETRY_AFTER_SECONDS", 60)
+# Under ASGI each request runs in a context of its own, so Django's persistent connections are
+# never reused: every request would open a PostgreSQL connection (a backend fork, measured by
+# bench/login.py). A psycopg pool per process keeps them open (Django 5.1+; CONN_MAX_AGE must be 0).
+# 0 turns the pool off (persistent connections as configured above).
+PORTAIL_DB_POOL_SIZE = env_int("PORTAIL_DB_POOL_SIZE", 8)
+if PORTAIL_DB_POOL_SIZE and DATABASES["default"]["ENGINE"] in {
+    "django.db.backends.postgresql",
+    "portail.ops.postgresql",  # Django's backend with deadlines (faults): pooled connections too
+}:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": PORTAIL_DB_POOL_SIZE,
+        # Seconds a request waits for a free connection: short, so that an unreachable database
+        # gives an error page within seconds rather than a hung request.
+        "timeout": 3,
+    }

@@ -165,7 +165,7 @@ def test_portail_entry_runs_add_structure_and_import_users_with_dashes(portail_e
     assert "Traceback" not in result.stderr
 
 
-def test_portail_serve_answers_with_gunicorn(portail_env):
+def test_portail_serve_answers_with_gunicorn_and_uvicorn(portail_env):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -199,7 +199,7 @@ def test_portail_serve_answers_with_gunicorn(portail_env):
         assert page is not None, "portail serve did not answer"
         status, body, server = page
         assert status == 200 and "Connexion" in body
-        assert "gunicorn" in server.lower()
+        assert "uvicorn" in server.lower()  # gunicorn manages uvicorn workers
         css = body.split('href="/static/portail/css/', 1)[1].split('"', 1)[0]
         assert css != "portail.css"  # hashed name: collectstatic ran
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/static/portail/css/{css}") as r:

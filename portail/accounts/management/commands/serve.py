@@ -1,4 +1,11 @@
-"""`portail serve`: the production server, gunicorn running portail.wsgi, one worker per core."""
+"""`portail serve`: the production server.
+
+gunicorn manages one process per core; each runs uvicorn (asyncio) with Django's ASGI handler behind
+Portail's admission control (portail/ops/admission.py): a slow client costs a coroutine, not a
+worker; oversized bodies get 413 before being read; logins, activations, recoveries and token
+requests wait in a bounded per-process lane and get 503 + Retry-After once they have waited longer
+than PORTAIL_EXPENSIVE_QUEUE_MS. The stack and its measurements: portail/ops/serving.py, README.md.
+"""
 
 import os
 
@@ -6,50 +13,16 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import connections
 
+from portail.ops import metrics
+from portail.ops.serving import build_application, default_workers, gunicorn_options
+
 from ._errors import Erreur
 
 DEFAULT_BIND = "127.0.0.1:8000"  # behind the reverse proxy that terminates TLS
 
 
-def default_workers() -> int:
-    # Portail's requests are short and CPU-bound (Argon2): one worker per core.
-    return os.cpu_count() or 1
-
-
-def gunicorn_options(bind: str, workers: int) -> dict:
-    return {
-        "bind": [bind],
-        "workers": workers,
-        "accesslog": "-",
-        "errorlog": "-",
-        # Argon2 with OWASP's parameters takes tens of ms; 30 s only catches a stuck worker.
-        "timeout": 30,
-        "graceful_timeout": 20,
-        "proc_name": "portail",
-        # gunicorn's control socket defaults to one path per user ($HOME/.gunicorn/gunicorn.ctl):
-        # two instances on a host would take each other's. Signals still manage the server.
-        "control_socket_disable": True,
-    }
-
-
-def build_application(options: dict):
-    from gunicorn.app.base import BaseApplication
-
-    class PortailApplication(BaseApplication):
-        def load_config(self):
-            for key, value in options.items():
-                self.cfg.set(key, value)
-
-        def load(self):
-            from portail.wsgi import application
-
-            return application
-
-    return PortailApplication()
-
-
 class Command(BaseCommand):
-    help = "Sert Portail en production avec gunicorn (un processus par cœur par défaut)."
+    help = "Sert Portail en production : gunicorn et uvicorn, un processus par cœur par défaut."
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -82,4 +55,14 @@ class Command(BaseCommand):
         connections.close_all()
         self.stdout.write(f"Portail écoute sur http://{bind} avec {workers} processus.")
         self.stdout.flush()
-        build_application(gunicorn_options(bind, workers)).run()
+        # /metrics counts every worker: prometheus_client's multiprocess files, prepared in the
+        # master before forking (the operator's PROMETHEUS_MULTIPROC_DIR if set, else a temp dir).
+        operator_dir = os.environ.get(metrics.MULTIPROC_ENV)
+        metrics_dir = metrics.prepare_multiprocess_dir()
+        options = gunicorn_options(bind, workers)
+        options["child_exit"] = metrics.worker_exited
+        try:
+            build_application(options).run()
+        finally:
+            if not operator_dir:
+                metrics.cleanup_multiprocess_dir(metrics_dir)
