@@ -23,7 +23,7 @@ SEAL_PURPOSE = "mail.body"
 log = logging.getLogger(__name__)
 
 
-def send_template(name: str, to: str, context: dict) -> int:
+def send_template(name: str, to: str, context: dict, *, deliver_now: bool = True) -> int:
     """Templates mail/<name>.subject.txt, .txt and .html; `context` holds plain values only."""
     context = {"base_url": settings.PORTAIL_BASE_URL, **context}
     subject = " ".join(_render_plain(f"mail/{name}.subject.txt", context).split())
@@ -33,7 +33,7 @@ def send_template(name: str, to: str, context: dict) -> int:
         sealed_text=sealing.seal(SEAL_PURPOSE, _render_plain(f"mail/{name}.txt", context)),
         sealed_html=sealing.seal(SEAL_PURPOSE, render_to_string(f"mail/{name}.html", context)),
     )
-    if settings.PORTAIL_MAIL_DELIVER_ON_COMMIT:
+    if deliver_now and settings.PORTAIL_MAIL_DELIVER_ON_COMMIT:  # False: the workers send it
         transaction.on_commit(lambda: deliver(mail.pk))
     return mail.pk
 
