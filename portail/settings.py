@@ -215,9 +215,7 @@ PORTAIL_RATE_LIMITS = {
     "activation:identifier": (10, 15 * 60),
     # Activation forms from one address (a class activating together shares one IP).
     "activation:ip": (300, 15 * 60),
-    # Each recovery request sends an email: 5 per hour per account or address stops mail-bombing.
-    "recovery:identifier": (5, 60 * 60),
-    "recovery:email": (5, 60 * 60),
+    # Recovery requests from one address (per account: PORTAIL_RECOVERY_MAIL_MINUTES below).
     "recovery:ip": (100, 60 * 60),
     # The reset form itself checks the identifier against the link.
     "reset:ip": (50, 15 * 60),
@@ -393,3 +391,10 @@ OAUTH2_PROVIDER = {
     "OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT": False,
     "OIDC_RP_INITIATED_LOGOUT_STRICT_REDIRECT_URIS": True,
 }
+
+# --- Recovery (issue 7: recovery that cannot harass or enumerate) ---
+# At most one recovery mail (reset link, identifier reminder) per account or address in this
+# many minutes: the owner waits for one mail anyway, a harasser gets at most 12 an hour instead
+# of a flooded mailbox; the owner's own known device is never held back (OWASP ASVS 5.0 V6.3.1,
+# anti-automation that does not lock the legitimate user out).
+PORTAIL_RECOVERY_MAIL_MINUTES = env_int("PORTAIL_RECOVERY_MAIL_MINUTES", 5)
