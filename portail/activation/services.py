@@ -2,7 +2,9 @@
 
 import logging
 import time
+from importlib import import_module
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -162,3 +164,27 @@ def save_session_after_commit(request, what: str) -> bool:
         log.exception("%s committed, but its session could not be saved", what)
         request.session.modified = False
         return False
+
+
+def leave_activation_note(old_session_key: str | None, user, token_id) -> None:
+    """Under the browser's former session key, note that this code activated the account.
+
+    Logging in gives the session a new key and deletes the old one; if the answer carrying the
+    new cookie is lost (a cut connection), the browser comes back with the old key. The note
+    (no login, only whose activation it was) turns that retry into AlreadyActivated instead of
+    a silent trip to the login page. Best effort: the login already succeeded.
+    """
+    if not old_session_key:
+        return
+    try:
+        note = import_module(settings.SESSION_ENGINE).SessionStore(old_session_key)
+        # Filled without loading: loading a deleted session would give the store a new key.
+        note._session_cache = {
+            "activation_user_id": user.pk,
+            "activation_token_id": token_id,
+            "activation_started": int(time.time()),
+        }
+        note.set_expiry(ACTIVATION_SESSION_SECONDS)
+        note.save(must_create=True)
+    except Exception:
+        log.warning("activation note not left under the former session key")

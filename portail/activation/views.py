@@ -62,6 +62,7 @@ def charter(request):
 def _after_activation(request, user):
     """The account is active (committed): log in and go on. Nothing here may turn into a 500;
     if the session cannot be opened, the person is told to log in with the new password."""
+    former_key = request.session.session_key
     state = services.end_activation(request)
     try:
         # A fresh session id, lasting as "Se souvenir de moi" asked at login.
@@ -81,6 +82,7 @@ def _after_activation(request, user):
         # of the form gets AlreadyActivated. The message travels in the messages cookie.
         messages.success(request, services.ACTIVATED_LOG_IN_MESSAGE)
         return redirect("accounts:login")
+    services.leave_activation_note(former_key, user, state["activation_token_id"])
     messages.success(request, "Votre compte est activé. Bienvenue dans votre ENT !")
     return redirect(safe_next(request, state["activation_next"]))
 
