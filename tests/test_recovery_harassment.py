@@ -208,3 +208,13 @@ def test_a_retry_after_the_reset_is_told_the_password_was_already_changed(smtp, 
     assert services.ResetAlreadyDone.message in text(again)
     assert services.ResetAlreadyDone.message in text(open_link(owner, link))
     assert services.TokenInvalid.message in text(open_link(Client(), link))
+
+
+def test_the_cadence_survives_a_cache_that_lost_its_keys(smtp, active_user):
+    from django.core.cache import cache
+
+    other = classmate()
+    ask_reset(other)
+    cache.clear()  # Redis restarted empty, or evicted the slot
+    assert "Un courriel vous a déjà été envoyé" in text(ask_reset(other))
+    assert len(smtp.sent_to(EMAIL)) == 1

@@ -189,28 +189,40 @@ def _cadence_seconds() -> int:
 
 
 def _sent_recently(users) -> bool:
-    """From the audit trail: did a recovery mail leave for one of `users` within the cadence?"""
+    """From the audit trail: did a recovery mail leave for one of `users` within the cadence?
+
+    The database is the record that survives a Redis restart or an eviction. With no account
+    (an unknown identifier), the same indexed query runs on an id that no account has, so that
+    every case costs the same.
+    """
     since = timezone.now() - timedelta(seconds=_cadence_seconds())
     return Event.objects.filter(
-        target__in=users, tag__in=(RESET_TAG, IDENTIFIER_TAG), at__gte=since, data__outcome="sent"
+        target_id__in=[user.pk for user in users] or [0],
+        tag__in=(RESET_TAG, IDENTIFIER_TAG),
+        at__gte=since,
+        data__outcome="sent",
     ).exists()
 
 
 def _take_mail_slot(request, key: str, users) -> bool:
     """Take the cadence slot of `key`: True when a recovery mail may leave now.
 
-    The owner's own known device always may (and starts a new period for everybody else); any
-    other request gets the slot only if no mail left within the cadence. cache.add is atomic
-    (SET NX on Redis): of two requests at the same instant, one mail leaves.
+    The owner's own known device always may (and starts a new period for everybody else). Any
+    other request may only if no mail left within the cadence, by the audit trail (the record)
+    and by the cache, whose add is atomic (SET NX on Redis): of two requests at the same instant,
+    one mail leaves.
     """
-    try:
-        if any(is_known_device(request, user) for user in users):
+    if any(is_known_device(request, user) for user in users):
+        with contextlib.suppress(Exception):  # the cache may be down: the trail still records
             cache.set(key, 1, _cadence_seconds())
-            return True
+        return True
+    if _sent_recently(users):
+        return False
+    try:
         return bool(cache.add(key, 1, _cadence_seconds()))
-    except Exception:  # the cache is unreachable: the audit trail knows when the last mail left
-        log.warning("recovery cadence: cache unavailable, checked in the audit trail")
-        return not _sent_recently(users)
+    except Exception:  # the cache is unreachable: the audit trail said no mail left meanwhile
+        log.warning("recovery cadence: cache unavailable, decided by the audit trail alone")
+        return True
 
 
 def _give_back_mail_slot(key: str) -> None:
@@ -219,9 +231,10 @@ def _give_back_mail_slot(key: str) -> None:
 
 
 def _touch_mail_slot(key: str) -> None:
-    """The cache round trip a refused case makes, so that it costs what a sent one does."""
-    with contextlib.suppress(Exception):  # only there to spend the same time
-        cache.get(key)
+    """The work a refused case does in place of the cadence check, so that it costs the same."""
+    _sent_recently([])
+    with contextlib.suppress(Exception):
+        cache.add(key + ":none", 1, 1)
 
 
 # --- Lost password ----------------------------------------------------------------------------
