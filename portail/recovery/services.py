@@ -26,6 +26,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
@@ -40,7 +41,7 @@ from portail.accounts.services import (
 from portail.audit.models import Event
 from portail.audit.services import record
 from portail.mail.services import send_template
-from portail.security import ratelimit, tokens
+from portail.security import ratelimit, sealing, tokens
 from portail.security.devices import is_known_device
 
 log = logging.getLogger(__name__)
@@ -237,6 +238,14 @@ def _touch_mail_slot(key: str) -> None:
         cache.add(key + ":none", 1, 1)
 
 
+def _work_alike(name: str, context: dict) -> None:
+    """Neutral mode, a refused case: render and seal the mail a sent case queues, then drop it,
+    so that the CPU work does not tell the cases apart (issue 7 §3: equal work on every path)."""
+    context = {"base_url": settings.PORTAIL_BASE_URL, **context}
+    for part in ("subject.txt", "txt", "html"):
+        sealing.seal("recovery.alike", render_to_string(f"mail/{name}.{part}", context))
+
+
 # --- Lost password ----------------------------------------------------------------------------
 
 
@@ -269,6 +278,19 @@ def request_password_reset(request, typed_identifier: str) -> User:
     key = _cadence_key("account", user.pk if user is not None else identifier)
     if refusal is not None:
         _touch_mail_slot(key)
+        if _neutral():
+            secret = tokens.new_url_token()
+            tokens.digest(Token.Purpose.RESET, secret)
+            _work_alike(
+                "password_reset",
+                {
+                    "first_name": getattr(user, "first_name", ""),
+                    "identifier": identifier,
+                    "link": settings.PORTAIL_BASE_URL
+                    + reverse("recovery:reset_link", args=[secret]),
+                    "minutes": settings.PORTAIL_RESET_LINK_MINUTES,
+                },
+            )
         if user is None:
             record(RESET_TAG, request=request, subject=identifier, outcome=outcome)
         else:
@@ -474,6 +496,9 @@ def send_identifier_reminder(request, email: str, *, first_name: str | None = No
     key = _cadence_key("address", folded)
     if not candidates:
         _touch_mail_slot(key)
+        if _neutral():
+            entry = {"first_name": "", "last_name": "", "identifier": folded, "schools": ""}
+            _work_alike("identifier_reminder", {"accounts": [entry], "by_first_name": False})
         blocked = next((u for u in accounts if u.state == State.BLOCKED), None)
         if blocked is not None:
             record(IDENTIFIER_TAG, request=request, target=blocked, outcome="blocked")
