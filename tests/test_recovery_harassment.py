@@ -218,3 +218,14 @@ def test_the_cadence_survives_a_cache_that_lost_its_keys(smtp, active_user):
     cache.clear()  # Redis restarted empty, or evicted the slot
     assert "Un courriel vous a déjà été envoyé" in text(ask_reset(other))
     assert len(smtp.sent_to(EMAIL)) == 1
+
+
+def test_a_referent_sends_a_link_from_the_console_whatever_the_cadence(smtp, active_user):
+    ask_reset(classmate())  # the cadence's slot is taken
+    referent = User.objects.create_user(
+        "marc.referent", STRONG_PASSWORD, first_name="Marc", last_name="Référent", state="active"
+    )
+    request = RequestFactory().post("/console/")
+    request.user, request.client_ip, request.session = referent, "127.0.0.1", {}
+    services.request_password_reset(request, "jean.dupont", by_referent=True)
+    assert len(smtp.sent_to(EMAIL)) == 2
