@@ -542,7 +542,10 @@ def send_identifier_reminder(request, email: str, *, first_name: str | None = No
             raise SeveralAccounts
         chosen = [u for u in candidates if _same_first_name(u.first_name, first_name)]
     if not _take_mail_slot(request, key, candidates):
-        record(IDENTIFIER_TAG, request=request, subject=folded, outcome="too_soon")
+        with transaction.atomic():
+            if _neutral():
+                _writes_alike(1)
+            record(IDENTIFIER_TAG, request=request, subject=folded, outcome="too_soon")
         raise MailJustSent
     try:
         with transaction.atomic():
