@@ -285,9 +285,6 @@ PORTAIL_RATE_LIMITS = {
     # submit it 10 times in 15 minutes (each submission costs a strength estimate). There is no
     # per-address rule: a whole school activates on the first morning from one address.
     "activation:identifier": (10, 15 * 60),
-    # Each recovery request sends an email: 5 per hour per account or address stops mail-bombing.
-    "recovery:identifier": (5, 60 * 60),
-    "recovery:email": (5, 60 * 60),
     "recovery:ip": (100, 60 * 60),
     # The reset form itself checks the identifier against the link.
     "reset:ip": (50, 15 * 60),
@@ -566,3 +563,9 @@ if PORTAIL_DB_POOL_SIZE and DATABASES["default"]["ENGINE"] in {
         # gives an error page within seconds rather than a hung request.
         "timeout": 3,
     }
+# --- Recovery (issue 7: recovery that cannot harass or enumerate) ---
+# At most one recovery mail (reset link, identifier reminder) per account or address in this
+# many minutes: the owner waits for one mail anyway, a harasser gets at most 12 an hour instead
+# of a flooded mailbox; the owner's own known device is never held back (OWASP ASVS 5.0 V6.3.1,
+# anti-automation that does not lock the legitimate user out).
+PORTAIL_RECOVERY_MAIL_MINUTES = env_int("PORTAIL_RECOVERY_MAIL_MINUTES", 5)

@@ -90,19 +90,19 @@ def redis_settings(settings, key_prefix):
 
 def test_rate_limit_counters_are_shared_by_two_nodes(key_prefix, settings, monkeypatch):
     node_a, node_b = redis_node(key_prefix), redis_node(key_prefix)
-    limit, _window = settings.PORTAIL_RATE_LIMITS["recovery:identifier"]
+    limit, _window = settings.PORTAIL_RATE_LIMITS["account:user"]
     monkeypatch.setattr(ratelimit, "cache", node_a)
     for _ in range(limit):
-        ratelimit.hit("recovery:identifier", "jean.dupont")
+        ratelimit.hit("account:user", "jean.dupont")
     monkeypatch.setattr(ratelimit, "cache", node_b)
     with pytest.raises(ratelimit.RateLimited) as exc:
-        ratelimit.check("recovery:identifier", "jean.dupont")
+        ratelimit.check("account:user", "jean.dupont")
     assert 1 <= exc.value.minutes <= 120
-    ratelimit.check("recovery:identifier", "marie.curie")  # other accounts are not affected
+    ratelimit.check("account:user", "marie.curie")  # other accounts are not affected
     # A success on node B clears the counter for node A too.
-    ratelimit.clear("recovery:identifier", "jean.dupont")
+    ratelimit.clear("account:user", "jean.dupont")
     monkeypatch.setattr(ratelimit, "cache", node_a)
-    ratelimit.check("recovery:identifier", "jean.dupont")
+    ratelimit.check("account:user", "jean.dupont")
 
 
 @pytest.mark.django_db

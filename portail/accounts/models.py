@@ -7,6 +7,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from .identifiers import fold_email
+
 identifier_validator = RegexValidator(
     r"^[0-9a-z.]+$",
     "L'identifiant ne comporte que des minuscules sans accent, des chiffres et des points.",
@@ -67,6 +69,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     # Indexed in Meta: a plain b-tree for the exact lookups of recovery, without the LIKE index
     # that db_index adds on PostgreSQL (nothing searches emails by prefix; imports pay for it).
     email = models.EmailField("adresse de messagerie", blank=True)
+    # identifiers.fold_email(email), kept by save(): lost identifier finds accounts by an exact,
+    # indexed match on it (never a case-insensitive scan), with the folding of its limit keys.
+    email_folded = models.CharField(max_length=254, blank=True, default="", editable=False)
     # Optional mobile, E.164 (+33612345678).
     phone = models.CharField("téléphone mobile", max_length=20, blank=True)
     structures = models.ManyToManyField(
@@ -121,6 +126,7 @@ class User(AbstractBaseUser, PermissionsMixin):
             # Matching without an external id (names + birth date), and the duplicates list.
             models.Index(fields=["last_name", "first_name", "birth_date"], name="user_names_birth"),
             models.Index(fields=["email"], name="user_email"),
+            models.Index(fields=["email_folded"], name="user_email_folded"),
             # Partial: only leavers are indexed, so importing a million present people costs
             # nothing here.
             models.Index(
@@ -138,6 +144,14 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self):
         return self.identifier
+
+    def save(self, *args, **kwargs):
+        # The folded address follows the address, also when only "email" is saved.
+        self.email_folded = fold_email(self.email or "")
+        fields = kwargs.get("update_fields")
+        if fields is not None and "email" in fields and "email_folded" not in fields:
+            kwargs["update_fields"] = [*fields, "email_folded"]
+        super().save(*args, **kwargs)
 
     @property
     def is_active(self):

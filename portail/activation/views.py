@@ -1,3 +1,5 @@
+import logging
+
 from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect, render
@@ -12,11 +14,15 @@ from portail.security.views import rate_limited
 from . import services
 from .forms import ActivationForm
 
+log = logging.getLogger(__name__)
+
 
 def activate(request):
     """ "Première connexion": new password, email, mobile, charter — then logged in, at home."""
     try:
         user = services.pending_activation(request)
+    except services.AlreadyActivated as exc:
+        return _back_to_login(request, exc, level=messages.SUCCESS)
     except services.ActivationExpired as exc:
         return _back_to_login(request, exc)
 
@@ -37,21 +43,12 @@ def activate(request):
             )
         except WeakPassword as exc:
             form.add_error("new_password", weak_password_message(exc.errors))
+        except services.AlreadyActivated as exc:
+            return _back_to_login(request, exc, level=messages.SUCCESS)
         except services.ActivationExpired as exc:
             return _back_to_login(request, exc)
         else:
-            state = services.end_activation(request)
-            # A fresh session id, lasting as "Se souvenir de moi" asked at login.
-            log_in(
-                request,
-                user,
-                remember=bool(state["activation_remember"]),
-                remember_days=settings.PORTAIL_REMEMBER_ME_DAYS,
-            )
-            messages.success(request, "Votre compte est activé. Bienvenue dans votre ENT !")
-            response = redirect(safe_next(request, state["activation_next"]))
-            remember_device(request, response, user)  # the code proved the owner: a known device
-            return response
+            return _after_activation(request, user)
     return render(
         request,
         "activation/activate.html",
@@ -63,7 +60,37 @@ def charter(request):
     return render(request, "activation/charter.html")
 
 
-def _back_to_login(request, exc):
+def _after_activation(request, user):
+    """The account is active (committed): log in and go on. Nothing here may turn into a 500;
+    if the session cannot be opened, the person is told to log in with the new password."""
+    former_key = request.session.session_key
+    state = services.end_activation(request)
+    try:
+        # A fresh session id, lasting as "Se souvenir de moi" asked at login.
+        log_in(
+            request,
+            user,
+            remember=bool(state["activation_remember"]),
+            remember_days=settings.PORTAIL_REMEMBER_ME_DAYS,
+        )
+        logged_in = services.save_session_after_commit(request, "activation")
+    except Exception:
+        log.exception("activation committed, but the login that follows failed")
+        request.session.modified = False
+        logged_in = False
+    if not logged_in:
+        # The browser keeps its former session, which still names the activation: a retry
+        # of the form gets AlreadyActivated. The message travels in the messages cookie.
+        messages.success(request, services.ACTIVATED_LOG_IN_MESSAGE)
+        return redirect("accounts:login")
+    services.leave_activation_note(former_key, user, state["activation_token_id"])
+    messages.success(request, "Votre compte est activé. Bienvenue dans votre ENT !")
+    response = redirect(safe_next(request, state["activation_next"]))
+    remember_device(request, response, user)  # the code proved the owner: a known device
+    return response
+
+
+def _back_to_login(request, exc, level=messages.ERROR):
     if services.end_activation(request)["activation_user_id"]:
-        messages.error(request, exc.message)  # a first connection was under way: say why
+        messages.add_message(request, level, exc.message)  # a first connection was under way
     return redirect("accounts:login")

@@ -276,7 +276,7 @@ def send_reset_link(request, account):
     if not account.email:
         raise NoEmail
     # Its own audit event ("account.password.reset_requested") names the référent as actor.
-    request_password_reset(request, account.identifier)
+    request_password_reset(request, account.identifier, by_referent=True)
     _audit("console.account.reset_link_sent", request, account)
 
 

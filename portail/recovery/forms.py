@@ -16,22 +16,17 @@ class LostIdentifierForm(forms.Form):
 
 
 class IdentifierDetailsForm(forms.Form):
-    """Second step when several accounts share the address: the first name, maybe the school."""
+    """Second step when several accounts share the address: the first name only.
+
+    No list of schools: offering the schools of the address's accounts would tell anyone who
+    types a family's address where its children go (issue 7 §4). The mail carries them.
+    """
 
     first_name = forms.CharField(
         label="Prénom",
         max_length=150,
         widget=forms.TextInput(attrs={"autocomplete": "given-name", "autofocus": True}),
     )
-    structure = forms.TypedChoiceField(label="Établissement", coerce=int, required=False)
-
-    def __init__(self, *args, structures=(), ask_structure=False, **kwargs):
-        super().__init__(*args, **kwargs)
-        if ask_structure:
-            self.fields["structure"].choices = [("", "Choisissez l'établissement"), *structures]
-            self.fields["structure"].required = True
-        else:
-            del self.fields["structure"]
 
 
 class ResetPasswordForm(NewPasswordMixin, forms.Form):

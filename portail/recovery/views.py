@@ -5,6 +5,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from portail.accounts.services import DomainError, WeakPassword
+from portail.activation.services import save_session_after_commit
 from portail.security.ratelimit import RateLimited
 from portail.security.views import rate_limited
 
@@ -20,7 +21,10 @@ def _no_referrer(response):
 
 def _invalid_link(request, exc):
     """The page for a reset link that cannot serve; `exc` (a DomainError) says why."""
-    return _no_referrer(render(request, "recovery/reset_invalid.html", {"error": exc.message}))
+    done = isinstance(exc, services.ResetAlreadyDone)
+    return _no_referrer(
+        render(request, "recovery/reset_invalid.html", {"error": exc.message, "done": done})
+    )
 
 
 def help_page(request):
@@ -37,6 +41,8 @@ def lost_password(request):
             services.request_password_reset(request, form.cleaned_data["identifier"])
         except RateLimited as exc:
             return rate_limited(request, exc)
+        except services.MailJustSent as exc:
+            return _answer(request, form, sent_message=exc.message)
         except DomainError as exc:
             if neutral := _answer(request, form, refusal=exc):
                 return neutral
@@ -87,6 +93,8 @@ def lost_identifier(request):
             services.send_identifier_reminder(request, email)
         except RateLimited as exc:
             return rate_limited(request, exc)
+        except services.MailJustSent as exc:
+            return _answer(request, form, sent_message=exc.message)
         except services.SeveralAccounts:
             # Only the address crosses to the next step; the accounts are looked up again there.
             request.session[services.SESSION_IDENTIFIER_EMAIL] = email
@@ -101,32 +109,28 @@ def lost_identifier(request):
 
 @require_http_methods(["GET", "POST"])
 def lost_identifier_details(request):
+    """Several accounts share the address: the first name, then one answer whatever it is."""
     email = request.session.get(services.SESSION_IDENTIFIER_EMAIL)
-    candidates = services.identifier_candidates(email) if email else []
-    if len(candidates) < 2:
+    if not email or len(services.identifier_candidates(email)) < 2:
         return redirect("recovery:lost_identifier")
-    options = {
-        "structures": services.structures_of(candidates),
-        "ask_structure": services.first_names_repeat(candidates),
-    }
-    form = IdentifierDetailsForm(request.POST or None, **options)
+    form = IdentifierDetailsForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
             services.send_identifier_reminder(
-                request,
-                email,
-                first_name=form.cleaned_data["first_name"],
-                structure_id=form.cleaned_data.get("structure"),
+                request, email, first_name=form.cleaned_data["first_name"]
             )
         except RateLimited as exc:
             return rate_limited(request, exc)
-        except DomainError as exc:
+        except services.MailJustSent as exc:
+            message = exc.message
+        except DomainError as exc:  # the accounts changed since the first step
             form.add_error(None, exc.message)
+            return render(request, "recovery/lost_identifier_details.html", {"form": form})
         else:
-            del request.session[services.SESSION_IDENTIFIER_EMAIL]
-            return _sent(
-                request, services.IDENTIFIER_SENT_MESSAGE, reverse("recovery:lost_identifier")
-            )
+            # The same words whether the first name matched or not: only the mail tells.
+            message = services.DETAILS_SENT_MESSAGE
+        del request.session[services.SESSION_IDENTIFIER_EMAIL]
+        return _sent(request, message, reverse("recovery:lost_identifier"))
     return render(request, "recovery/lost_identifier_details.html", {"form": form})
 
 
@@ -161,9 +165,11 @@ def reset(request):
         except WeakPassword as exc:
             for error in exc.errors:
                 form.add_error("new_password", error)
-        except services.TokenInvalid as exc:
+        except (services.TokenInvalid, services.ResetAlreadyDone) as exc:
             return _invalid_link(request, exc)
         else:
+            # Committed: a session store failing now must not show an error (issue 8 §2).
+            save_session_after_commit(request, "reset")
             messages.success(request, services.PASSWORD_CHANGED_MESSAGE)
             return _no_referrer(redirect("accounts:login"))
     # Not no-referrer here: this URL holds no token (it left at the redirect above), and under

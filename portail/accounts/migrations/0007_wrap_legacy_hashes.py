@@ -37,8 +37,7 @@ def wrap_existing(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        # The lead renumbers at merge: another branch adds a 0006.
-        ("accounts", "0005_email_plain_index"),
+        ("accounts", "0006_email_folded"),
     ]
 
     operations = [migrations.RunPython(wrap_existing, migrations.RunPython.noop, elidable=True)]

@@ -35,7 +35,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Func, Value
 from django.utils import timezone
 
-from portail.accounts.identifiers import _strip_accents, identifier_part
+from portail.accounts.identifiers import _strip_accents, fold_email, identifier_part
 from portail.accounts.models import Profile, State, Token, User
 from portail.audit.services import record as audit
 from portail.security import tokens
@@ -648,6 +648,7 @@ class _Run:
                     "profile": r.profile,
                     "state": state,
                     "email": r.email,
+                    "email_folded": fold_email(r.email),  # rows skip User.save(): fold here
                     # Always the source, even without an external id (a school CSV without Id
                     # column): a later full import of the same source finds its leavers by it.
                     "external_source": self.source,
