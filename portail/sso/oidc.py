@@ -34,6 +34,9 @@ ENT_CLAIM_SCOPE = {
 # Set by the authorization view around the toolkit's code issuance: the portal session's login
 # time (services.AUTH_TIME_KEY), which the validator stores with the code.
 session_auth_time = contextvars.ContextVar("portail_session_auth_time", default=None)
+# Set by the authorization view: whether this request has a portal session recent enough for
+# prompt=none (OIDC Core §3.1.2.1: logged in, and within max_age when one is given).
+silent_login_possible = contextvars.ContextVar("portail_silent_login_possible", default=False)
 
 
 def _family_ended(family, auth_time) -> bool:
@@ -133,6 +136,15 @@ class PortailOAuth2Validator(OAuth2Validator):
         if response_type != "code":
             return False
         return client.allows_grant_type(AbstractApplication.GRANT_AUTHORIZATION_CODE)
+
+    def validate_silent_login(self, request):
+        # prompt=none (OIDC Core §3.1.2.6): False is answered with login_required.
+        return silent_login_possible.get()
+
+    def validate_silent_authorization(self, request):
+        # prompt=none: the consent screen cannot be shown; False is consent_required.
+        client = getattr(request, "client", None)
+        return bool(client is not None and client.skip_authorization)
 
     def validate_user(self, *args, **kwargs):
         return False  # the password grant is never accepted

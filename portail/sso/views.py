@@ -3,11 +3,16 @@
 import json
 import logging
 import time
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.utils.decorators import method_decorator
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET
+from oauth2_provider.models import get_application_model
+from oauth2_provider.settings import oauth2_settings
 from oauth2_provider.views import AuthorizationView, ConnectDiscoveryInfoView, UserInfoView
 
 from portail.accounts import services as account_services
@@ -159,21 +164,30 @@ def cas_proxy(request):
     return answers.proxy_success(ticket, as_json=as_json)
 
 
+def _add_query(url: str, params: dict) -> str:
+    return url + ("&" if "?" in url else "?") + urlencode(params)
+
+
+@method_decorator(csrf_exempt, name="dispatch")  # only the authorization request; see dispatch
 class PortailAuthorizationView(AuthorizationView):
     """DOT's authorization endpoint, refused to users whose profile or school lacks the app.
 
     The check sits in dispatch so that it covers GET and the consent form's POST alike (the
     toolkit's form_valid would otherwise issue a code on its own); both answers that carry a code
     go through _issued (remembered for logout, audited, CSP-safe redirect).
+
+    Every redirect to the client carries ``iss`` (RFC 9207 §2), errors included; an error goes
+    back to the client only when its client_id and redirect_uri are registered (RFC 6749
+    §4.1.2.1), otherwise the user reads a French page.
     """
 
     def _client_id(self, request):
         return request.GET.get("client_id") or request.POST.get("client_id") or ""
 
-    def _wants_fresh_credentials(self, request) -> bool:
-        """OIDC Core §3.1.2.1: prompt=login, or a max_age the session's login is older than."""
-        if "login" in request.GET.get("prompt", "").split():
-            return True
+    def _prompt(self, request) -> list[str]:
+        return request.GET.get("prompt", "").split()
+
+    def _max_age_exceeded(self, request) -> bool:
         try:
             max_age = int(request.GET["max_age"])
         except (KeyError, ValueError):
@@ -181,9 +195,104 @@ class PortailAuthorizationView(AuthorizationView):
         typed = request.session.get(services.AUTH_TIME_KEY)
         return typed is None or time.time() - typed >= max_age
 
+    def _wants_fresh_credentials(self, request) -> bool:
+        """OIDC Core §3.1.2.1: prompt=login, or a max_age the session's login is older than."""
+        return "login" in self._prompt(request) or self._max_age_exceeded(request)
+
+    def redirect(self, redirect_to, application):
+        # RFC 9207 §2: "iss" on every authorization response, errors too (the toolkit adds it to
+        # successful ones only); openid-client rejects an error response without it.
+        if "iss" not in parse_qs(urlsplit(redirect_to).query):
+            issuer = oauth2_settings.oauth2_authorization_server_issuer(self.request)
+            redirect_to = _add_query(redirect_to, {"iss": issuer})
+        return super().redirect(redirect_to, application)
+
+    def _registered_redirect(self, request):
+        """(client, redirect_uri) when both are registered, else None: no open redirector."""
+        client = get_application_model().objects.filter(client_id=self._client_id(request)).first()
+        if client is None:
+            return None
+        uri = request.GET.get("redirect_uri", "")
+        if not uri:
+            uris = client.redirect_uris.split()
+            uri = uris[0] if len(uris) == 1 else ""
+        if not uri or not client.redirect_uri_allowed(uri):
+            return None
+        return client, uri
+
+    def _error_to_client(self, request, error, description="", unsafe=None):
+        """OIDC Core §3.1.2.6: the error goes back to the client, with state and iss."""
+        target = self._registered_redirect(request)
+        if target is None:
+            if unsafe is not None:
+                return unsafe
+            return render(
+                request, "oauth2_provider/authorize.html", {"error": {"error": error}}, status=400
+            )
+        client, uri = target
+        params = {"error": error}
+        if description:
+            params["error_description"] = description
+        if request.GET.get("state"):
+            params["state"] = request.GET["state"]
+        return self.redirect(_add_query(uri, params), client)
+
+    def _is_consent_form(self, request) -> bool:
+        # The consent form (templates/oauth2_provider/authorize.html) always carries the CSRF
+        # token; "allow" is its approval button.
+        return "csrfmiddlewaretoken" in request.POST or "allow" in request.POST
+
     def dispatch(self, request, *args, **kwargs):
+        if request.method == "POST":
+            if self._is_consent_form(request):
+                # The consent form keeps Django's CSRF check (the view itself is exempt).
+                return csrf_protect(self._dispatch)(request, *args, **kwargs)
+            # OIDC Core §3.1.2.1: the authorization request may be POSTed (form-encoded). It is
+            # the same request as its GET form, which the rest of the flow (login redirects
+            # included) knows how to resume: answered by a 303 to it.
+            response = HttpResponseRedirect(_add_query(request.path, request.POST.dict()))
+            response.status_code = 303
+            return response
+        return self._dispatch(request, *args, **kwargs)
+
+    def _refusal(self, request):
+        """Request parameters Portail does not support, refused as OIDC Core requires."""
+        if "request" in request.GET:
+            # OIDC Core §6.1: request objects are not supported.
+            return self._error_to_client(request, "request_not_supported")
+        if "request_uri" in request.GET:
+            return self._error_to_client(request, "request_uri_not_supported")  # §6.2
+        mode = request.GET.get("response_mode")
+        if mode is not None and mode != "query":
+            # Only the query response mode (the default of the code flow); form_post is not
+            # implemented, and not advertised in discovery.
+            return self._error_to_client(
+                request, "invalid_request", "response_mode: only query is supported"
+            )
+        prompt = self._prompt(request)
+        if "none" in prompt and len(set(prompt)) > 1:
+            # OIDC Core §3.1.2.1: "none" with any other value is an error.
+            return self._error_to_client(
+                request, "invalid_request", "prompt=none cannot be combined with other values"
+            )
+        if "none" in prompt and (
+            not request.user.is_authenticated or self._max_age_exceeded(request)
+        ):
+            # OIDC Core §3.1.2.6: silent authentication impossible without a (recent) login.
+            return self._error_to_client(request, "login_required")
+        return None
+
+    def _dispatch(self, request, *args, **kwargs):
+        self.request = request
         self.portail_app = None
-        self.fresh = request.method == "GET" and self._wants_fresh_credentials(request)
+        if request.method == "GET":
+            refusal = self._refusal(request)
+            if refusal is not None:
+                return refusal
+        silent = "none" in self._prompt(request)
+        self.fresh = (
+            request.method == "GET" and not silent and self._wants_fresh_credentials(request)
+        )
         if self.fresh and not services.credentials_just_typed(request):
             # The same mechanism as CAS renew=true: the password must be typed after this point.
             services.ask_for_credentials(request)
@@ -204,7 +313,14 @@ class PortailAuthorizationView(AuthorizationView):
                 .first()
             )
             if self.portail_app is not None and not self.portail_app.is_available_to(request.user):
-                return _refused(request, services.ApplicationNotAvailable())
+                page = _refused(request, services.ApplicationNotAvailable())
+                if request.method != "GET":
+                    return page
+                # OIDC Core §3.1.2.6 (RFC 6749 §4.1.2.1): the application learns the refusal;
+                # the French page only when the request names no registered redirect.
+                return self._error_to_client(
+                    request, "access_denied", "profile not allowed for this application", page
+                )
         return super().dispatch(request, *args, **kwargs)
 
     def _issued(self, request, response):
@@ -214,14 +330,27 @@ class PortailAuthorizationView(AuthorizationView):
             oidc_logout.remember_client(request.session, client_id)
             name = self.portail_app.name if self.portail_app else client_id
             record("sso.oidc.authorize", request=request, target=request.user, application=name)
+            if "none" in self._prompt(request):
+                return response  # silent: never a page, only the redirect
             return _to_application(request, response["Location"], name)
+        if (
+            request.method == "GET"
+            and response.status_code == 200
+            and "none" in self._prompt(request)
+        ):
+            # The consent screen would be shown: OIDC Core §3.1.2.6 consent_required.
+            return self._error_to_client(request, "consent_required")
         return response
 
     def _with_auth_time(self, handler, request, *args, **kwargs):
         mark = oidc.session_auth_time.set(request.session.get(services.AUTH_TIME_KEY))
+        silent = oidc.silent_login_possible.set(
+            request.user.is_authenticated and not self._max_age_exceeded(request)
+        )
         try:
             return self._issued(request, handler(request, *args, **kwargs))
         finally:
+            oidc.silent_login_possible.reset(silent)
             oidc.session_auth_time.reset(mark)
 
     def get(self, request, *args, **kwargs):

@@ -1,0 +1,181 @@
+"""OpenID Connect by the book: silent authentication, error responses, POST where allowed.
+
+Each test here failed on the code before issue 9 (HTTP 500, 403 CSRF page, missing "iss", …).
+"""
+
+import secrets
+import time
+from html import unescape
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from django.test import Client as DjangoClient
+from oauth2_provider.models import Grant
+
+from portail.sso import services
+from tests.sso.conftest import REDIRECT_URI
+from tests.sso.test_oidc import ISSUER
+
+
+def request_params(oidc_client, **extra):
+    params = {
+        "response_type": "code",
+        "client_id": oidc_client.client_id,
+        "redirect_uri": REDIRECT_URI,
+        "scope": "openid profile",
+        "state": "etat-" + secrets.token_urlsafe(8),
+        "nonce": secrets.token_urlsafe(8),
+        "code_challenge": create_s256_code_challenge(secrets.token_urlsafe(48)),
+        "code_challenge_method": "S256",
+    }
+    params.update(extra)
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def answer(response):
+    """The parameters of a redirect back to the client (asserting it is one)."""
+    assert response.status_code == 302, response.content[:300]
+    location = response["Location"]
+    assert location.startswith(REDIRECT_URI + "?"), location
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+def recent_login(client):
+    session = client.session
+    session[services.AUTH_TIME_KEY] = time.time()
+    session.save()
+
+
+# --- prompt=none (OIDC Core §3.1.2.1, §3.1.2.6) ---
+
+
+def test_prompt_none_with_a_session_returns_a_code_silently(logged_in, oidc_client):
+    recent_login(logged_in)
+    params = request_params(oidc_client, prompt="none")
+    got = answer(logged_in.get("/o/authorize/", params))
+    assert got["code"] and got["state"] == params["state"] and got["iss"] == ISSUER
+
+
+def test_prompt_none_without_a_session_is_login_required(client, oidc_client):
+    params = request_params(oidc_client, prompt="none")
+    got = answer(client.get("/o/authorize/", params))
+    assert got == {"error": "login_required", "state": params["state"], "iss": ISSUER}
+    assert not Grant.objects.exists()
+
+
+def test_prompt_none_past_max_age_is_login_required_not_the_login_page(logged_in, oidc_client):
+    session = logged_in.session
+    session[services.AUTH_TIME_KEY] = time.time() - 600
+    session.save()
+    got = answer(
+        logged_in.get("/o/authorize/", request_params(oidc_client, prompt="none", max_age="60"))
+    )
+    assert got["error"] == "login_required" and got["iss"] == ISSUER
+    assert not Grant.objects.exists()
+
+
+def test_prompt_none_within_max_age_returns_a_code(logged_in, oidc_client):
+    recent_login(logged_in)
+    got = answer(
+        logged_in.get("/o/authorize/", request_params(oidc_client, prompt="none", max_age="600"))
+    )
+    assert "code" in got
+
+
+def test_prompt_none_when_consent_is_needed_is_consent_required(logged_in, oidc_client):
+    oidc_client.skip_authorization = False
+    oidc_client.save()
+    recent_login(logged_in)
+    got = answer(logged_in.get("/o/authorize/", request_params(oidc_client, prompt="none")))
+    assert got["error"] == "consent_required" and got["iss"] == ISSUER
+    assert not Grant.objects.exists()
+
+
+@pytest.mark.parametrize("prompt", ["none login", "login none", "none consent"])
+def test_prompt_none_with_another_value_is_invalid_request(logged_in, client, oidc_client, prompt):
+    recent_login(logged_in)
+    for browser in (logged_in, client):
+        got = answer(browser.get("/o/authorize/", request_params(oidc_client, prompt=prompt)))
+        assert got["error"] == "invalid_request" and got["iss"] == ISSUER
+    assert not Grant.objects.exists()
+
+
+def test_prompt_none_with_an_unregistered_redirect_is_never_redirected(client, oidc_client):
+    params = request_params(oidc_client, prompt="none", redirect_uri="https://evil.example.test/")
+    response = client.get("/o/authorize/", params)
+    assert response.status_code == 400
+    assert "evil" not in response.get("Location", "")
+
+
+# --- iss and access_denied (RFC 9207 §2, RFC 6749 §4.1.2.1) ---
+
+
+def test_error_redirects_carry_the_issuer(logged_in, oidc_client):
+    got = answer(logged_in.get("/o/authorize/", request_params(oidc_client, code_challenge=None)))
+    assert got["error"] == "invalid_request" and got["iss"] == ISSUER
+
+
+def test_user_outside_the_profile_goes_back_with_access_denied(logged_in, oidc_client):
+    app = oidc_client.portail_application
+    app.profiles = ["eleve"]
+    app.save()
+    params = request_params(oidc_client)
+    got = answer(logged_in.get("/o/authorize/", params))
+    assert got["error"] == "access_denied"
+    assert got["state"] == params["state"] and got["iss"] == ISSUER
+    assert not Grant.objects.exists()
+
+
+def test_refused_user_with_an_unregistered_redirect_reads_a_french_page(logged_in, oidc_client):
+    app = oidc_client.portail_application
+    app.profiles = ["eleve"]
+    app.save()
+    params = request_params(oidc_client, redirect_uri="https://evil.example.test/cb")
+    response = logged_in.get("/o/authorize/", params)
+    assert response.status_code == 403
+    assert "ne donne pas accès à cette application" in unescape(response.content.decode())
+
+
+# --- Unsupported request parameters (OIDC Core §6.1, §6.2; OAuth 2.0 Form Post) ---
+
+
+@pytest.mark.parametrize(
+    "extra, error",
+    [
+        ({"request": "eyJhbGciOiJub25lIn0.e30."}, "request_not_supported"),
+        ({"request_uri": "https://rp.example.test/req.jwt"}, "request_uri_not_supported"),
+        ({"response_mode": "form_post"}, "invalid_request"),
+        ({"response_mode": "fragment"}, "invalid_request"),
+    ],
+)
+def test_unsupported_request_parameters_are_refused(logged_in, oidc_client, extra, error):
+    got = answer(logged_in.get("/o/authorize/", request_params(oidc_client, **extra)))
+    assert got["error"] == error and got["iss"] == ISSUER
+    assert not Grant.objects.exists()
+
+
+# --- POST to the authorization endpoint (OIDC Core §3.1.2.1), CSRF kept for the consent form ---
+
+
+def test_posted_authorization_request_is_answered_like_its_get(db, active_user, oidc_client):
+    browser = DjangoClient(enforce_csrf_checks=True)
+    browser.force_login(active_user)
+    recent_login(browser)
+    params = request_params(oidc_client)
+    response = browser.post("/o/authorize/", params)
+    assert response.status_code == 303
+    assert response["Location"].startswith("/o/authorize/?")
+    got = answer(browser.get(response["Location"]))
+    assert got["code"] and got["state"] == params["state"]
+
+
+def test_consent_form_without_its_csrf_token_is_still_refused(db, active_user, oidc_client):
+    oidc_client.skip_authorization = False
+    oidc_client.save()
+    browser = DjangoClient(enforce_csrf_checks=True)
+    browser.force_login(active_user)
+    response = browser.post("/o/authorize/", {**request_params(oidc_client), "allow": "Autoriser"})
+    assert response.status_code == 403
+    assert "code=" not in response.get("Location", "")
+    assert not Grant.objects.exists()
