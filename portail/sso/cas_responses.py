@@ -2,9 +2,12 @@
 or JSON when the client asks format=JSON (CAS 3.0 §2.5.1), and the plain 1.0 answer."""
 
 import json
+import time
 from xml.sax.saxutils import escape
 
 from django.http import HttpResponse
+
+from .services import AUTHENTICATION_DATE, cas_datetime
 
 CAS_NS = "http://www.yale.edu/tp/cas"
 
@@ -23,14 +26,23 @@ def _json(body: dict) -> HttpResponse:
     )
 
 
+def _with_authentication(result) -> dict:
+    """The user's attributes after the three that CAS 3.0 Appendix A (schema 3.0.3) requires
+    first, in this order, in cas:attributes: authenticationDate,
+    longTermAuthenticationRequestTokenUsed (§4.1.3), isFromNewLogin."""
+    released = dict(result.attributes)
+    # A ticket issued before authenticationDate was kept: the validation time stands in.
+    when = released.pop(AUTHENTICATION_DATE, None) or cas_datetime(time.time())
+    return {
+        AUTHENTICATION_DATE: when,
+        "longTermAuthenticationRequestTokenUsed": "true" if result.remembered else "false",
+        "isFromNewLogin": "true" if result.from_new_login else "false",
+        **released,
+    }
+
+
 def authentication_success(result, *, as_json: bool, with_attributes: bool = True):
-    attributes = dict(result.attributes) if with_attributes else {}
-    if with_attributes:
-        # CAS 3.0 §4.1.3 (and Appendix A's example): how this ticket's authentication was made.
-        attributes["isFromNewLogin"] = "true" if result.from_new_login else "false"
-        attributes["longTermAuthenticationRequestTokenUsed"] = (
-            "true" if result.remembered else "false"
-        )
+    attributes = _with_authentication(result) if with_attributes else {}
     if as_json:
         success = {"user": result.identifier}
         if attributes:

@@ -28,6 +28,7 @@ oidc_urlpatterns = [
         name="oidc-connect-discovery-info",
     ),
     path("userinfo/", views.PortailUserInfoView.as_view(), name="user-info"),
+    path("logout/", views.PortailLogoutView.as_view(), name="rp-initiated-logout"),
     *dot_urls.oidc_urlpatterns,
 ]
 

@@ -10,10 +10,15 @@ from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 from oauth2_provider.models import get_application_model
 from oauth2_provider.settings import oauth2_settings
-from oauth2_provider.views import AuthorizationView, ConnectDiscoveryInfoView, UserInfoView
+from oauth2_provider.views import (
+    AuthorizationView,
+    ConnectDiscoveryInfoView,
+    RPInitiatedLogoutView,
+    UserInfoView,
+)
 
 from portail.accounts import services as account_services
 from portail.audit.services import record
@@ -25,9 +30,9 @@ from .models import Application
 log = logging.getLogger(__name__)
 
 
-def _flag(request, name) -> bool:
+def _flag(params, name) -> bool:
     # CAS 3.0 §2.1.1: "renew"/"gateway" are set by their presence; "false" is treated as unset.
-    value = request.GET.get(name)
+    value = params.get(name)
     return value is not None and value.lower() != "false"
 
 
@@ -45,7 +50,7 @@ def _to_application(request, url, name):
 @require_GET
 def cas_login(request):
     service = request.GET.get("service", "")
-    renew, gateway = _flag(request, "renew"), _flag(request, "gateway")
+    renew, gateway = _flag(request.GET, "renew"), _flag(request.GET, "gateway")
     app = None
     if service:
         try:
@@ -81,9 +86,26 @@ def cas_logout(request):
     return render(request, "sso/logged_out.html")
 
 
+def _params(request):
+    """The CAS parameters, from the query string or a form-encoded POST body (which wins)."""
+    params = request.GET.copy()
+    if request.method == "POST":
+        params.update(request.POST)
+    return params
+
+
+def _validation_endpoint(view):
+    """A server-to-server CAS endpoint: GET, or POST (some clients post their parameters).
+
+    csrf_exempt on these endpoints only: they read no cookie and act for the calling
+    application, with the ticket as its credential.
+    """
+    return csrf_exempt(require_http_methods(["GET", "POST"])(view))
+
+
 def _format(request):
     """CAS 3.0 §2.5.1: XML (the default) or JSON; anything else is None."""
-    value = request.GET.get("format", "XML").upper()
+    value = _params(request).get("format", "XML").upper()
     return value if value in ("XML", "JSON") else None
 
 
@@ -93,16 +115,17 @@ INTERNAL_ERROR = services.CasError(
 
 
 def _validation(request, *, accept_proxy_tickets: bool):
+    params = _params(request)
     answer_format = _format(request)
     as_json = answer_format == "JSON"
     try:
         result = services.validate_ticket(
-            request.GET.get("ticket", ""),
-            request.GET.get("service", ""),
+            params.get("ticket", ""),
+            params.get("service", ""),
             accept_proxy_tickets=accept_proxy_tickets,
-            renew=_flag(request, "renew"),
+            renew=_flag(params, "renew"),
             # An unusable answer format fails the validation: no PGT delivered for it.
-            pgt_url=request.GET.get("pgtUrl", "") if answer_format else "",
+            pgt_url=params.get("pgtUrl", "") if answer_format else "",
         )
     except services.CasError as exc:
         return answers.authentication_failure(exc, as_json=as_json)
@@ -116,15 +139,16 @@ def _validation(request, *, accept_proxy_tickets: bool):
     return answers.authentication_success(result, as_json=as_json)
 
 
-@require_GET
+@_validation_endpoint
 def cas_validate(request):
     """CAS 1.0: "yes\\n<user>\\n" or "no\\n\\n"; service tickets only."""
+    params = _params(request)
     try:
         result = services.validate_ticket(
-            request.GET.get("ticket", ""),
-            request.GET.get("service", ""),
+            params.get("ticket", ""),
+            params.get("service", ""),
             accept_proxy_tickets=False,
-            renew=_flag(request, "renew"),
+            renew=_flag(params, "renew"),
         )
     except services.CasError:
         result = None
@@ -134,27 +158,26 @@ def cas_validate(request):
     return answers.validate_v1(result)
 
 
-@require_GET
+@_validation_endpoint
 def cas_service_validate(request):
     return _validation(request, accept_proxy_tickets=False)
 
 
-@require_GET
+@_validation_endpoint
 def cas_proxy_validate(request):
     return _validation(request, accept_proxy_tickets=True)
 
 
-@require_GET
+@_validation_endpoint
 def cas_proxy(request):
+    params = _params(request)
     answer_format = _format(request)
     as_json = answer_format == "JSON"
     if answer_format is None:
         error = services.CasError("INVALID_REQUEST", "Unsupported format: use XML or JSON.")
         return answers.proxy_failure(error, as_json=False)
     try:
-        ticket = services.grant_proxy_ticket(
-            request.GET.get("pgt", ""), request.GET.get("targetService", "")
-        )
+        ticket = services.grant_proxy_ticket(params.get("pgt", ""), params.get("targetService", ""))
     except services.CasError as exc:
         return answers.proxy_failure(exc, as_json=as_json)
     except Exception:
@@ -166,6 +189,23 @@ def cas_proxy(request):
 
 def _add_query(url: str, params: dict) -> str:
     return url + ("&" if "?" in url else "?") + urlencode(params)
+
+
+def _is_portal_form(request) -> bool:
+    # The portal's own consent and logout-confirmation forms always carry the CSRF token;
+    # "allow" is their approval button.
+    return "csrfmiddlewaretoken" in request.POST or "allow" in request.POST
+
+
+def _posted_request_as_get(request):
+    """A protocol request POSTed by a relying party, answered by a 303 to its GET form.
+
+    OIDC Core §3.1.2.1 and RP-Initiated Logout §2 let the client POST (form-encoded) what it
+    could send by GET; the rest of the flow (login redirects included) resumes GET requests.
+    """
+    response = HttpResponseRedirect(_add_query(request.path, request.POST.dict()))
+    response.status_code = 303
+    return response
 
 
 @method_decorator(csrf_exempt, name="dispatch")  # only the authorization request; see dispatch
@@ -237,22 +277,12 @@ class PortailAuthorizationView(AuthorizationView):
             params["state"] = request.GET["state"]
         return self.redirect(_add_query(uri, params), client)
 
-    def _is_consent_form(self, request) -> bool:
-        # The consent form (templates/oauth2_provider/authorize.html) always carries the CSRF
-        # token; "allow" is its approval button.
-        return "csrfmiddlewaretoken" in request.POST or "allow" in request.POST
-
     def dispatch(self, request, *args, **kwargs):
         if request.method == "POST":
-            if self._is_consent_form(request):
+            if _is_portal_form(request):
                 # The consent form keeps Django's CSRF check (the view itself is exempt).
                 return csrf_protect(self._dispatch)(request, *args, **kwargs)
-            # OIDC Core §3.1.2.1: the authorization request may be POSTed (form-encoded). It is
-            # the same request as its GET form, which the rest of the flow (login redirects
-            # included) knows how to resume: answered by a 303 to it.
-            response = HttpResponseRedirect(_add_query(request.path, request.POST.dict()))
-            response.status_code = 303
-            return response
+            return _posted_request_as_get(request)  # OIDC Core §3.1.2.1
         return self._dispatch(request, *args, **kwargs)
 
     def _refusal(self, request):
@@ -375,6 +405,26 @@ class PortailDiscoveryView(ConnectDiscoveryInfoView):
         return response
 
 
+@method_decorator(csrf_exempt, name="dispatch")
+class PortailLogoutView(RPInitiatedLogoutView):
+    """RP-initiated logout, which the client may also POST (RP-Initiated Logout 1.0 §2).
+
+    Only the relying party's request is exempt from CSRF; the portal's confirmation form keeps
+    Django's check.
+    """
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.method == "POST":
+            if _is_portal_form(request):
+                return csrf_protect(super().dispatch)(request, *args, **kwargs)
+            return _posted_request_as_get(request)
+        return super().dispatch(request, *args, **kwargs)
+
+
+# OIDC Core §5.3.1 and RFC 6750 §2.2: userinfo by GET or POST, the token in the Authorization
+# header or the form body. No cookie is read there, so there is nothing for CSRF to protect (the
+# toolkit's view is exempt too; this subclass's own dispatch must say it again).
+@method_decorator(csrf_exempt, name="dispatch")
 class PortailUserInfoView(UserInfoView):
     """userinfo, refusing an access token in the URL (RFC 9700 §4.3.2, RFC 6750 §2.3).
 

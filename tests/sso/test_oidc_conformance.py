@@ -9,13 +9,14 @@ from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from django.test import Client as DjangoClient
 from oauth2_provider.models import Grant
 
 from portail.sso import services
 from tests.sso.conftest import REDIRECT_URI
-from tests.sso.test_oidc import ISSUER
+from tests.sso.test_oidc import ISSUER, code_login
 
 
 def request_params(oidc_client, **extra):
@@ -179,3 +180,51 @@ def test_consent_form_without_its_csrf_token_is_still_refused(db, active_user, o
     assert response.status_code == 403
     assert "code=" not in response.get("Location", "")
     assert not Grant.objects.exists()
+
+
+# --- userinfo and logout by POST (OIDC Core §5.3.1, RFC 6750 §2.2, RP-Initiated Logout §2) ---
+
+
+def test_userinfo_answers_a_post_with_the_token_in_the_header_or_the_body(
+    logged_in, rp, live_server
+):
+    token, _, _ = code_login(logged_in, rp, live_server)
+    url = live_server.url + "/o/userinfo/"
+    by_header = requests.post(
+        url, headers={"Authorization": f"Bearer {token['access_token']}"}, timeout=5
+    )
+    assert by_header.status_code == 200, by_header.text[:300]
+    assert by_header.json()["identifier"] == "jean.dupont"
+    by_body = requests.post(url, data={"access_token": token["access_token"]}, timeout=5)
+    assert by_body.status_code == 200, by_body.text[:300]
+    assert by_body.json()["sub"] == by_header.json()["sub"]
+    # Still refused in the query string (RFC 9700 §4.3.2).
+    assert (
+        requests.post(url + "?access_token=" + token["access_token"], timeout=5).status_code == 401
+    )
+
+
+def test_rp_initiated_logout_may_be_posted(logged_in, rp, oidc_client, live_server):
+    token, _, _ = code_login(logged_in, rp, live_server)
+    browser = DjangoClient(enforce_csrf_checks=True)
+    browser.cookies = logged_in.cookies
+    params = {
+        "id_token_hint": token["id_token"],
+        "post_logout_redirect_uri": "https://rp.example.test/bye",
+        "client_id": oidc_client.client_id,
+        "state": "au-revoir",
+    }
+    response = browser.post("/o/logout/", params)
+    assert response.status_code == 303
+    response = browser.get(response["Location"])
+    assert response.status_code == 302
+    assert response["Location"].startswith("https://rp.example.test/bye")
+    assert "_auth_user_id" not in browser.session
+
+
+def test_logout_confirmation_form_keeps_its_csrf_check(logged_in, oidc_client):
+    browser = DjangoClient(enforce_csrf_checks=True)
+    browser.cookies = logged_in.cookies
+    response = browser.post("/o/logout/", {"allow": "Se déconnecter"})
+    assert response.status_code == 403
+    assert "_auth_user_id" in browser.session
