@@ -4,10 +4,12 @@ import contextvars
 import time
 
 from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.db.models import Min
 from oauth2_provider.models import AbstractApplication, RefreshToken
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.scopes import SettingsScopes
+from oauthlib.oauth2.rfc6749 import errors
 
 from .models import DEFAULT_RELEASE, Application, AuthorizationTime
 from .services import user_attributes
@@ -82,6 +84,35 @@ class PortailOAuth2Validator(OAuth2Validator):
         if previous is None and when is not None:
             AuthorizationTime.objects.create(token_family=token.token_family, auth_time=when)
         return token
+
+    def _save_bearer_token(self, token, request, *args, **kwargs):
+        previous = getattr(request, "refresh_token_instance", None)
+        if request.grant_type == "refresh_token" and isinstance(previous, RefreshToken):
+            # Two refreshes with the same token both pass validation before either rotates it.
+            # Under this row lock (held until the new tokens commit), only the first finds it
+            # unrevoked; the second is invalid_grant, as RFC 6749 §5.2 says of a used grant,
+            # instead of the toolkit's grace-period answer (a 500 with hashed token storage).
+            # A later replay of the same token revokes the family (reuse protection).
+            alive = (
+                RefreshToken.objects.select_for_update()
+                .filter(pk=previous.pk, revoked__isnull=True)
+                .values_list("pk", flat=True)
+                .first()
+            )
+            if alive is None:
+                raise errors.InvalidGrantError(
+                    description="Refresh token already used.", request=request
+                )
+            try:
+                with transaction.atomic():
+                    return super()._save_bearer_token(token, request, *args, **kwargs)
+            except IntegrityError as exc:
+                # Without row locks (SQLite), the loser of the race trips on the one-to-one
+                # between the old refresh token and its successor: the same invalid_grant.
+                raise errors.InvalidGrantError(
+                    description="Refresh token already used.", request=request
+                ) from exc
+        return super()._save_bearer_token(token, request, *args, **kwargs)
 
     def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):
         valid = super().validate_refresh_token(refresh_token, client, request, *args, **kwargs)

@@ -1,0 +1,67 @@
+"""The token endpoint under races and replays (issue 9): concurrent refreshes, replayed codes,
+redirect_uri mismatches. Run on PostgreSQL too (DATABASE_URL), where the race is real."""
+
+import threading
+
+import pytest
+import requests
+from django.db import connection
+from oauth2_provider.models import RefreshToken
+
+from tests.sso.test_oidc import code_login
+
+
+def refresh(live_server, client_id, secret, refresh_token):
+    return requests.post(
+        live_server.url + "/o/token/",
+        data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+        auth=(client_id, secret),
+        timeout=30,
+    )
+
+
+def at_once(count, action):
+    """Run `action` in `count` threads released together; their results, in thread order."""
+    barrier = threading.Barrier(count)
+    results = [None] * count
+
+    def run(index):
+        barrier.wait()
+        results[index] = action()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="a real race needs PostgreSQL: the live server shares in-memory SQLite across threads",
+)
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("trial", range(5))
+def test_two_concurrent_refreshes_give_one_success_and_one_invalid_grant(
+    logged_in, rp, oidc_client, rp_secret, live_server, trial
+):
+    token, _, _ = code_login(logged_in, rp, live_server)
+    old = token["refresh_token"]
+    answers = at_once(2, lambda: refresh(live_server, oidc_client.client_id, rp_secret, old))
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [200, 400], [a.text[:200] for a in answers]
+    loser = next(a for a in answers if a.status_code == 400)
+    assert loser.json()["error"] == "invalid_grant"
+    winner = next(a for a in answers if a.status_code == 200).json()
+    # The winner's new tokens work until a replay of the old one revokes the family.
+    assert refresh(live_server, oidc_client.client_id, rp_secret, old).status_code == 400
+    replayed = refresh(live_server, oidc_client.client_id, rp_secret, winner["refresh_token"])
+    assert replayed.status_code == 400
+    assert not RefreshToken.objects.filter(revoked=None).exists()
+    userinfo = requests.get(
+        live_server.url + "/o/userinfo/",
+        headers={"Authorization": f"Bearer {winner['access_token']}"},
+        timeout=5,
+    )
+    assert userinfo.status_code == 401
