@@ -280,6 +280,28 @@ class AuthorizationTime(models.Model):
         return f"auth_time du code {self.grant_id}"
 
 
+class SpentCode(models.Model):
+    """An authorization code already exchanged, and the refresh-token family it produced.
+
+    RFC 6749 §4.1.2: a code presented twice is refused, and the server SHOULD revoke the tokens
+    previously issued from it (a replay means the code leaked). The toolkit deletes the code on
+    use, so this digest is what remembers it, for the code's own lifetime.
+    """
+
+    digest = models.CharField(max_length=64, unique=True)  # SHA-256 of the code
+    client = models.ForeignKey(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    token_family = models.UUIDField(null=True, blank=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = "code OIDC échangé"
+
+    def __str__(self):
+        return f"code échangé {self.digest[:8]}…"
+
+
 class SingleLogoutRecord(models.Model):
     """A (ticket, service) handed out with single logout on, kept per user and session.
 

@@ -1,18 +1,25 @@
 """OpenID Connect with django-oauth-toolkit: the ENT claims, and the flows we refuse."""
 
 import contextvars
+import hashlib
+import logging
 import time
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Min
+from django.utils import timezone
 from oauth2_provider.models import AbstractApplication, RefreshToken
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.scopes import SettingsScopes
+from oauth2_provider.settings import oauth2_settings
 from oauthlib.oauth2.rfc6749 import errors
 
-from .models import DEFAULT_RELEASE, Application, AuthorizationTime
+from .models import DEFAULT_RELEASE, Application, AuthorizationTime, SpentCode
 from .services import user_attributes
+
+log = logging.getLogger(__name__)
 
 # The ENT claims (the same names as the CAS attributes) come with the "ent" scope, the email with
 # "email"; the standard profile claims with "profile".
@@ -58,6 +65,24 @@ def _family_ended(family, auth_time) -> bool:
     return time.time() >= started + settings.PORTAIL_REMEMBER_ME_DAYS * 24 * 3600
 
 
+def _code_digest(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def revoke_tokens_of_replayed_code(code, client):
+    """RFC 6749 §4.1.2: a code used twice revokes what its first exchange issued."""
+    if not code or client is None:
+        return
+    spent = SpentCode.objects.filter(
+        digest=_code_digest(code), client=client, expires_at__gt=timezone.now()
+    ).first()
+    if spent is None or spent.token_family is None:
+        return
+    for token in RefreshToken.objects.filter(token_family=spent.token_family, revoked=None):
+        token.revoke()  # and its access token
+    log.warning("authorization code replayed: tokens of client %s revoked", client.client_id)
+
+
 class PortailOAuth2Validator(OAuth2Validator):
     oidc_claim_scope = {**OAuth2Validator.oidc_claim_scope, **ENT_CLAIM_SCOPE}
 
@@ -70,6 +95,8 @@ class PortailOAuth2Validator(OAuth2Validator):
 
     def validate_code(self, client_id, code, client, request, *args, **kwargs):
         valid = super().validate_code(client_id, code, client, request, *args, **kwargs)
+        if not valid:
+            revoke_tokens_of_replayed_code(code, client)
         if valid:
             request.portail_auth_time = (
                 AuthorizationTime.objects.filter(grant__code=code, grant__application=client)
@@ -78,8 +105,26 @@ class PortailOAuth2Validator(OAuth2Validator):
             )
         return valid
 
+    def confirm_redirect_uri(self, client_id, code, redirect_uri, client, *args, **kwargs):
+        if not super().confirm_redirect_uri(client_id, code, redirect_uri, client, *args, **kwargs):
+            # RFC 6749 §5.2: a redirect_uri unlike the authorization request's is invalid_grant
+            # (oauthlib would answer invalid_request).
+            raise errors.InvalidGrantError(
+                description="redirect_uri does not match the authorization request."
+            )
+        return True
+
     def _create_refresh_token(self, request, refresh_token_code, access_token, previous):
         token = super()._create_refresh_token(request, refresh_token_code, access_token, previous)
+        if previous is None and request.grant_type == "authorization_code" and request.code:
+            # Remembered so that a replay of this code revokes this family (RFC 6749 §4.1.2).
+            SpentCode.objects.create(
+                digest=_code_digest(request.code),
+                client=request.client,
+                token_family=token.token_family,
+                expires_at=timezone.now()
+                + timedelta(seconds=oauth2_settings.AUTHORIZATION_CODE_EXPIRE_SECONDS),
+            )
         when = getattr(request, "portail_auth_time", None)
         if previous is None and when is not None:
             AuthorizationTime.objects.create(token_family=token.token_family, auth_time=when)

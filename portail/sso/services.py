@@ -280,7 +280,9 @@ def purge_expired_tickets() -> int:
     SingleLogoutRecord.objects.filter(created_at__lte=now - timedelta(days=session_days)).delete()
     from oauth2_provider.models import RefreshToken
 
-    from .models import AuthorizationTime
+    from .models import AuthorizationTime, SpentCode
+
+    SpentCode.objects.filter(expires_at__lte=now).delete()
 
     # auth_time of refresh-token families that no longer have a token.
     AuthorizationTime.objects.filter(grant=None).exclude(

@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
@@ -16,6 +17,7 @@ from oauth2_provider.settings import oauth2_settings
 from oauth2_provider.views import (
     AuthorizationView,
     ConnectDiscoveryInfoView,
+    JwksInfoView,
     RPInitiatedLogoutView,
     UserInfoView,
 )
@@ -401,7 +403,37 @@ class PortailDiscoveryView(ConnectDiscoveryInfoView):
         data["grant_types_supported"] = ["authorization_code", "refresh_token"]
         data["backchannel_logout_supported"] = True
         data["backchannel_logout_session_supported"] = False
+        # RFC 8414 §2 (RFC 7009, RFC 7662): where clients revoke and introspect tokens.
+        data["revocation_endpoint"] = self._get_endpoint_url(request, "revoke-token", True)
+        data["introspection_endpoint"] = self._get_endpoint_url(request, "introspect", True)
+        authenticated = ["client_secret_basic", "client_secret_post"]
+        data["revocation_endpoint_auth_methods_supported"] = [*authenticated, "none"]
+        data["introspection_endpoint_auth_methods_supported"] = authenticated
+        # Only the query response mode (no form_post, see PortailAuthorizationView._refusal);
+        # request objects are refused (OIDC Discovery §3 defaults, said explicitly).
+        data["response_modes_supported"] = ["query"]
+        data["request_parameter_supported"] = False
+        data["request_uri_parameter_supported"] = False
         response.content = json.dumps(data)
+        return response
+
+
+def root_discovery(request):
+    """/.well-known/openid-configuration: the issuer is BASE_URL/o, whose document lives at
+    /o/.well-known/openid-configuration (OIDC Discovery §4: issuer + this path). Sending clients
+    there keeps one issuer everywhere; serving the same document here would break §4.3 (the
+    issuer must be the prefix the document was fetched from)."""
+    response = HttpResponseRedirect(reverse("oauth2_provider:oidc-connect-discovery-info"))
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+class PortailJwksView(JwksInfoView):
+    """The JWKS, cacheable: the toolkit's public max-age, without the portal's no-store."""
+
+    def get(self, request, *args, **kwargs):
+        response = super().get(request, *args, **kwargs)
+        response.portail_cacheable = True  # NoStoreMiddleware leaves its Cache-Control alone
         return response
 
 

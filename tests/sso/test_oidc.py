@@ -57,7 +57,7 @@ def verify_id_token(id_token, live_server, client_id, nonce, access_token=None):
 
 def test_discovery_announces_code_flow_s256_and_rs256(client, db):
     for path in ("/.well-known/openid-configuration", "/o/.well-known/openid-configuration"):
-        config = client.get(path).json()
+        config = client.get(path, follow=True).json()
         assert config["issuer"] == ISSUER
         assert config["response_types_supported"] == ["code"]
         assert config["code_challenge_methods_supported"] == ["S256"]
@@ -373,7 +373,7 @@ def test_clients_registered_in_the_admin_skip_the_consent_screen(client, db):
 
 
 def test_discovery_advertises_only_rs256_and_the_code_and_refresh_grants(client, db):
-    config = client.get("/.well-known/openid-configuration").json()
+    config = client.get("/.well-known/openid-configuration", follow=True).json()
     assert config["id_token_signing_alg_values_supported"] == ["RS256"]
     assert config["grant_types_supported"] == ["authorization_code", "refresh_token"]
 

@@ -16,7 +16,7 @@ from oauth2_provider.models import Grant
 
 from portail.sso import services
 from tests.sso.conftest import REDIRECT_URI
-from tests.sso.test_oidc import ISSUER, code_login
+from tests.sso.test_oidc import ISSUER, code_login, verify_id_token
 
 
 def request_params(oidc_client, **extra):
@@ -228,3 +228,49 @@ def test_logout_confirmation_form_keeps_its_csrf_check(logged_in, oidc_client):
     response = browser.post("/o/logout/", {"allow": "Se déconnecter"})
     assert response.status_code == 403
     assert "_auth_user_id" in browser.session
+
+
+# --- Discovery and JWKS (OIDC Discovery §4, RFC 8414 §2) ---
+
+
+def test_both_discovery_urls_lead_to_the_one_issuers_document(client, db):
+    root = client.get("/.well-known/openid-configuration")
+    assert root.status_code == 302
+    assert root["Location"] == "/o/.well-known/openid-configuration"
+    config = client.get(root["Location"]).json()
+    # §4.3: the issuer is the prefix of the URL the document was fetched from.
+    assert config["issuer"] == ISSUER
+    assert config["issuer"] + "/.well-known/openid-configuration" == (
+        "https://ent.example.test/o/.well-known/openid-configuration"
+    )
+
+
+def test_discovery_lists_public_clients_revocation_and_introspection(client, db):
+    config = client.get("/o/.well-known/openid-configuration").json()
+    assert "none" in config["token_endpoint_auth_methods_supported"]
+    assert {"client_secret_basic", "client_secret_post"} <= set(
+        config["token_endpoint_auth_methods_supported"]
+    )
+    assert config["revocation_endpoint"] == "https://ent.example.test/o/revoke_token/"
+    assert config["introspection_endpoint"] == "https://ent.example.test/o/introspect/"
+    assert config["response_modes_supported"] == ["query"]
+    assert config["request_parameter_supported"] is False
+    assert config["request_uri_parameter_supported"] is False
+
+
+def test_id_tokens_carry_the_discovered_issuer(logged_in, rp, oidc_client, live_server):
+    token, nonce, _ = code_login(logged_in, rp, live_server)
+    config = requests.get(live_server.url + "/.well-known/openid-configuration", timeout=5).json()
+    claims = verify_id_token(token["id_token"], live_server, oidc_client.client_id, nonce)
+    assert claims["iss"] == config["issuer"] == ISSUER
+
+
+def test_jwks_is_publicly_cacheable_without_no_store(client, db):
+    response = client.get("/o/.well-known/jwks.json")
+    cache_control = [part.strip() for part in response["Cache-Control"].split(",")]
+    assert "public" in cache_control
+    assert any(part.startswith("max-age=") and int(part[8:]) > 0 for part in cache_control)
+    assert not {"no-store", "no-cache", "private", "must-revalidate"} & set(cache_control)
+    assert response.json()["keys"]
+    # Everything else stays out of shared caches.
+    assert "no-store" in client.get("/o/.well-known/openid-configuration")["Cache-Control"]

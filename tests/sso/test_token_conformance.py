@@ -2,13 +2,15 @@
 redirect_uri mismatches. Run on PostgreSQL too (DATABASE_URL), where the race is real."""
 
 import threading
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 from django.db import connection
 from oauth2_provider.models import RefreshToken
 
-from tests.sso.test_oidc import code_login
+from tests.sso.conftest import REDIRECT_URI
+from tests.sso.test_oidc import authorize, code_login
 
 
 def refresh(live_server, client_id, secret, refresh_token):
@@ -65,3 +67,56 @@ def test_two_concurrent_refreshes_give_one_success_and_one_invalid_grant(
         timeout=5,
     )
     assert userinfo.status_code == 401
+
+
+def exchange(live_server, client_id, secret, code, verifier, redirect_uri=REDIRECT_URI):
+    return requests.post(
+        live_server.url + "/o/token/",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "code_verifier": verifier,
+        },
+        auth=(client_id, secret),
+        timeout=10,
+    )
+
+
+def test_a_replayed_code_revokes_the_tokens_of_its_first_exchange(
+    logged_in, rp, oidc_client, rp_secret, live_server
+):
+    response, verifier, _ = authorize(logged_in, rp, live_server)
+    code = parse_qs(urlsplit(response["Location"]).query)["code"][0]
+    first = exchange(live_server, oidc_client.client_id, rp_secret, code, verifier)
+    assert first.status_code == 200
+    tokens = first.json()
+    userinfo = live_server.url + "/o/userinfo/"
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert requests.get(userinfo, headers=bearer, timeout=5).status_code == 200
+
+    replay = exchange(live_server, oidc_client.client_id, rp_secret, code, verifier)
+    assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
+    # RFC 6749 §4.1.2: what the first exchange issued is revoked.
+    assert requests.get(userinfo, headers=bearer, timeout=5).status_code == 401
+    again = refresh(live_server, oidc_client.client_id, rp_secret, tokens["refresh_token"])
+    assert again.status_code == 400
+
+
+def test_redirect_uri_mismatch_at_the_token_endpoint_is_invalid_grant(
+    logged_in, rp, oidc_client, rp_secret, live_server
+):
+    oidc_client.redirect_uris = REDIRECT_URI + " https://rp.example.test/other"
+    oidc_client.save()
+    response, verifier, _ = authorize(logged_in, rp, live_server)
+    code = parse_qs(urlsplit(response["Location"]).query)["code"][0]
+    answer = exchange(
+        live_server,
+        oidc_client.client_id,
+        rp_secret,
+        code,
+        verifier,
+        redirect_uri="https://rp.example.test/other",
+    )
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "invalid_grant"
