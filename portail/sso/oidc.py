@@ -2,6 +2,7 @@
 
 import contextvars
 import hashlib
+import json
 import logging
 import time
 from datetime import timedelta
@@ -10,6 +11,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Min
 from django.utils import timezone
+from jwcrypto import jwk, jws
 from oauth2_provider.models import AbstractApplication, RefreshToken
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.scopes import SettingsScopes
@@ -46,6 +48,37 @@ session_auth_time = contextvars.ContextVar("portail_session_auth_time", default=
 # Set by the authorization view: whether this request has a portal session recent enough for
 # prompt=none (OIDC Core §3.1.2.1: logged in, and within max_age when one is given).
 silent_login_possible = contextvars.ContextVar("portail_silent_login_possible", default=False)
+# Set by the authorization view: the portal session's user (None when anonymous), for the
+# id_token_hint check.
+session_user = contextvars.ContextVar("portail_session_user", default=None)
+
+
+def _id_token_hint_subject(hint: str) -> str | None:
+    """The sub of an ID token this portal signed (expired or not), else None.
+
+    OIDC Core §3.1.2.1: an id_token_hint may have expired; its signature and issuer are what
+    make it ours.
+    """
+    try:
+        signed = jws.JWS()
+        signed.deserialize(hint)
+        for pem in (
+            oauth2_settings.OIDC_RSA_PRIVATE_KEY,
+            *oauth2_settings.OIDC_RSA_PRIVATE_KEYS_INACTIVE,
+        ):
+            try:
+                signed.verify(jwk.JWK.from_pem(pem.encode()), alg="RS256")
+                break
+            except jws.InvalidJWSSignature:
+                continue
+        else:
+            return None
+        claims = json.loads(signed.payload)
+    except (jws.InvalidJWSObject, ValueError, TypeError):
+        return None
+    if claims.get("iss") != oauth2_settings.OIDC_ISS_ENDPOINT:
+        return None
+    return str(claims.get("sub", "")) or None
 
 
 def _family_ended(family, auth_time) -> bool:
@@ -216,6 +249,14 @@ class PortailOAuth2Validator(OAuth2Validator):
     def validate_silent_login(self, request):
         # prompt=none (OIDC Core §3.1.2.6): False is answered with login_required.
         return silent_login_possible.get()
+
+    def validate_user_match(self, id_token_hint, scopes, claims, request):
+        # OIDC Core §3.1.2.1: the hinted user must be the session's; otherwise login_required.
+        if not id_token_hint:
+            return True
+        user = session_user.get()
+        subject = _id_token_hint_subject(id_token_hint)
+        return user is not None and subject is not None and subject == str(user.pk)
 
     def validate_silent_authorization(self, request):
         # prompt=none: the consent screen cannot be shown; False is consent_required.

@@ -379,9 +379,11 @@ class PortailAuthorizationView(AuthorizationView):
         silent = oidc.silent_login_possible.set(
             request.user.is_authenticated and not self._max_age_exceeded(request)
         )
+        user = oidc.session_user.set(request.user if request.user.is_authenticated else None)
         try:
             return self._issued(request, handler(request, *args, **kwargs))
         finally:
+            oidc.session_user.reset(user)
             oidc.silent_login_possible.reset(silent)
             oidc.session_auth_time.reset(mark)
 

@@ -274,3 +274,63 @@ def test_jwks_is_publicly_cacheable_without_no_store(client, db):
     assert response.json()["keys"]
     # Everything else stays out of shared caches.
     assert "no-store" in client.get("/o/.well-known/openid-configuration")["Cache-Control"]
+
+
+# --- id_token_hint (OIDC Core §3.1.2.1) ---
+
+
+def id_token_for(subject, client_id, *, key_pem=None, age=0):
+    from django.conf import settings
+    from jwcrypto import jwk, jwt
+
+    pem = key_pem or settings.OAUTH2_PROVIDER["OIDC_RSA_PRIVATE_KEY"]
+    key = jwk.JWK.from_pem(pem.encode())
+    now = int(time.time()) - age
+    token = jwt.JWT(
+        header={"alg": "RS256", "kid": key.thumbprint()},
+        claims={"iss": ISSUER, "sub": str(subject), "aud": client_id, "iat": now, "exp": now + 300},
+    )
+    token.make_signed_token(key)
+    return token.serialize()
+
+
+def test_id_token_hint_of_the_session_user_even_expired_gives_a_code(
+    logged_in, active_user, oidc_client
+):
+    recent_login(logged_in)
+    hint = id_token_for(active_user.pk, oidc_client.client_id, age=3600)
+    got = answer(
+        logged_in.get(
+            "/o/authorize/", request_params(oidc_client, prompt="none", id_token_hint=hint)
+        )
+    )
+    assert "code" in got
+
+
+def test_id_token_hint_of_another_user_is_login_required(logged_in, active_user, oidc_client):
+    recent_login(logged_in)
+    hint = id_token_for(active_user.pk + 1000, oidc_client.client_id)
+    got = answer(
+        logged_in.get(
+            "/o/authorize/", request_params(oidc_client, prompt="none", id_token_hint=hint)
+        )
+    )
+    assert got["error"] == "login_required" and got["iss"] == ISSUER
+    assert not Grant.objects.exists()
+
+
+def test_id_token_hint_not_signed_by_the_portal_is_login_required(
+    logged_in, active_user, oidc_client
+):
+    from jwcrypto import jwk
+
+    recent_login(logged_in)
+    forged_key = jwk.JWK.generate(kty="RSA", size=2048).export_to_pem(True, None).decode()
+    hint = id_token_for(active_user.pk, oidc_client.client_id, key_pem=forged_key)
+    got = answer(
+        logged_in.get(
+            "/o/authorize/", request_params(oidc_client, prompt="none", id_token_hint=hint)
+        )
+    )
+    assert got["error"] == "login_required"
+    assert not Grant.objects.exists()
