@@ -13,6 +13,7 @@ cas_urlpatterns = [
     path("proxyValidate", views.cas_proxy_validate, name="cas-proxy-validate"),
     path("p3/proxyValidate", views.cas_proxy_validate, name="cas-p3-proxy-validate"),
     path("proxy", views.cas_proxy, name="cas-proxy"),
+    path("samlValidate", views.cas_saml_validate, name="cas-saml-validate"),
 ]
 
 # django-oauth-toolkit under /o/: only what an OIDC provider with the code flow needs (no device

@@ -5,13 +5,15 @@ import logging
 import time
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from lxml import etree
 from oauth2_provider.models import get_application_model
 from oauth2_provider.settings import oauth2_settings
 from oauth2_provider.views import (
@@ -168,6 +170,44 @@ def cas_service_validate(request):
 @_validation_endpoint
 def cas_proxy_validate(request):
     return _validation(request, accept_proxy_tickets=True)
+
+
+SAML_REQUEST_MAX_BYTES = 16 * 1024  # a samlp:Request with one artifact is under 1 KiB
+_SAML_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
+)
+
+
+def _assertion_artifact(body: bytes) -> str | None:
+    """The ticket in a SOAP samlp:Request (CAS 3.0 §4.2.2), or None if there is none."""
+    if len(body) > SAML_REQUEST_MAX_BYTES or b"<!DOCTYPE" in body or b"<!ENTITY" in body:
+        return None
+    try:
+        document = etree.fromstring(body, _SAML_PARSER)
+    except etree.XMLSyntaxError:
+        return None
+    artifact = document.find(f".//{{{answers.SAML1P_NS}}}AssertionArtifact")
+    if artifact is None:
+        return None
+    return (artifact.text or "").strip() or None
+
+
+@csrf_exempt  # server to server: the application's back end posts the ticket, no cookie is read
+@require_POST
+def cas_saml_validate(request):
+    """/samlValidate (CAS 3.0 §4.2): SAML 1.1 over SOAP, as phpCAS's SAML mode uses it."""
+    ticket = _assertion_artifact(request.body)
+    if ticket is None:
+        return answers.saml_failure("samlp:Requester", "No AssertionArtifact in the request.")
+    service = request.GET.get("TARGET", "")
+    try:
+        result = services.validate_ticket(ticket, service, accept_proxy_tickets=False, renew=False)
+    except services.CasError as exc:
+        return answers.saml_failure("samlp:Responder", f"{exc.code}: {exc.description}")
+    except Exception:
+        log.exception("CAS SAML validation failed unexpectedly")
+        return answers.saml_failure("samlp:Responder", INTERNAL_ERROR.description)
+    return answers.saml_success(result, service, settings.PORTAIL_BASE_URL + "/cas/")
 
 
 @_validation_endpoint

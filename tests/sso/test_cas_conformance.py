@@ -6,6 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from cas import CASClient
 from django.test import Client as DjangoClient
 from lxml import etree
 
@@ -158,3 +159,65 @@ def test_ipv6_forms_embedding_a_private_ipv4_are_refused(address, settings):
 @pytest.mark.parametrize("address", ["2002:808:808::1", "64:ff9b::808:808", "2a01:e0a::1"])
 def test_ipv6_forms_of_public_addresses_stay_allowed(address):
     assert outbound.address_allowed(address)
+
+
+# --- /samlValidate (CAS 3.0 §4.2), with python-cas's SAML 1.1 client ---
+
+
+def saml_client(live_server, service=CAS_SERVICE):
+    return CASClient(
+        version="CAS_2_SAML_1_0", service_url=service, server_url=live_server.url + "/cas/"
+    )
+
+
+def test_saml_validate_answers_the_user_and_attributes(logged_in, cas_app, live_server):
+    cas_app.released_attributes = ["identifier", "displayName", "uai"]
+    cas_app.save()
+    ticket = ticket_for(logged_in)
+    user, attributes, _ = saml_client(live_server).verify_ticket(ticket)
+    assert user == "jean.dupont"
+    assert attributes["displayName"] == "Jean Dupont"
+    assert attributes["uai"] == "0751234A"
+    assert attributes["isFromNewLogin"] in ("true", "false")
+    assert attributes["longTermAuthenticationRequestTokenUsed"] == "false"
+    # Single use, like every CAS ticket.
+    assert saml_client(live_server).verify_ticket(ticket)[0] is None
+
+
+def test_saml_response_names_its_audience_and_authentication(logged_in, cas_app, live_server):
+    ticket = ticket_for(logged_in)
+    response = saml_client(live_server).fetch_saml_validation(ticket)
+    document = etree.fromstring(response.content)
+    saml = {
+        "samlp": "urn:oasis:names:tc:SAML:1.0:protocol",
+        "saml": "urn:oasis:names:tc:SAML:1.0:assertion",
+    }
+    answer = document.find(".//samlp:Response", saml)
+    assert answer.get("Recipient") == CAS_SERVICE
+    assert answer.find("samlp:Status/samlp:StatusCode", saml).get("Value") == "samlp:Success"
+    assert document.findtext(".//saml:Audience", namespaces=saml) == CAS_SERVICE
+    statement = document.find(".//saml:AuthenticationStatement", saml)
+    assert statement.get("AuthenticationMethod") == "urn:oasis:names:tc:SAML:1.0:am:password"
+    assert statement.get("AuthenticationInstant").endswith("Z")
+
+
+def test_saml_validate_refuses_a_ticket_for_another_service(logged_in, cas_app, live_server):
+    ticket = ticket_for(logged_in)
+    other = saml_client(live_server, service="https://notes.example.test/other")
+    response = other.fetch_saml_validation(ticket)
+    assert b'Value="samlp:Responder"' in response.content
+    assert b"INVALID_SERVICE" in response.content
+    assert saml_client(live_server).verify_ticket(ticket)[0] is None  # burnt all the same
+
+
+def test_saml_validate_refuses_entities_and_garbage_without_a_500(cas_app, live_server):
+    url = live_server.url + "/cas/samlValidate?TARGET=" + CAS_SERVICE
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa">'
+        b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><r>&b;</r>'
+    )
+    for body in (bomb, b"not xml", b""):
+        response = requests.post(url, data=body, headers={"Content-Type": "text/xml"}, timeout=5)
+        assert response.status_code == 200
+        assert b'Value="samlp:Requester"' in response.content
+    assert requests.get(url, timeout=5).status_code == 405
