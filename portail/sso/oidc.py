@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Min
 from django.utils import timezone
 from jwcrypto import jwk, jws
-from oauth2_provider.models import AbstractApplication, RefreshToken
+from oauth2_provider.models import AbstractApplication, Grant, RefreshToken
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.scopes import SettingsScopes
 from oauth2_provider.settings import oauth2_settings
@@ -190,7 +190,51 @@ class PortailOAuth2Validator(OAuth2Validator):
                 raise errors.InvalidGrantError(
                     description="Refresh token already used.", request=request
                 ) from exc
+        if request.grant_type == "authorization_code" and request.code:
+            return self._save_code_exchange(token, request, *args, **kwargs)
         return super()._save_bearer_token(token, request, *args, **kwargs)
+
+    def _save_code_exchange(self, token, request, *args, **kwargs):
+        """The code is consumed in the transaction that stores its tokens, under a row lock.
+
+        The toolkit deletes the code after this transaction: two concurrent exchanges would both
+        store tokens. Here the second waits for the first, finds no code, and is a replay
+        (invalid_grant, and save_bearer_token revokes what the first exchange issued).
+        """
+        grant = (
+            Grant.objects.select_for_update()
+            .filter(code=request.code, application=request.client)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if grant is None:
+            request.portail_code_replayed = True
+            raise errors.InvalidGrantError(description="Code already used.", request=request)
+        try:
+            with transaction.atomic():
+                saved = super()._save_bearer_token(token, request, *args, **kwargs)
+        except IntegrityError as exc:  # SQLite, without row locks: the SpentCode is taken
+            request.portail_code_replayed = True
+            raise errors.InvalidGrantError(
+                description="Code already used.", request=request
+            ) from exc
+        Grant.objects.filter(pk=grant).delete()
+        request.portail_code_consumed = True
+        return saved
+
+    def save_bearer_token(self, token, request, *args, **kwargs):
+        try:
+            return super().save_bearer_token(token, request, *args, **kwargs)
+        except errors.InvalidGrantError:
+            if getattr(request, "portail_code_replayed", False):
+                # After the rollback: the revocation must stay.
+                revoke_tokens_of_replayed_code(request.code, request.client)
+            raise
+
+    def invalidate_authorization_code(self, client_id, code, request, *args, **kwargs):
+        if getattr(request, "portail_code_consumed", False):
+            return  # deleted with its tokens' transaction (_save_code_exchange)
+        super().invalidate_authorization_code(client_id, code, request, *args, **kwargs)
 
     def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):
         valid = super().validate_refresh_token(refresh_token, client, request, *args, **kwargs)

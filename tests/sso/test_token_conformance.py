@@ -120,3 +120,31 @@ def test_redirect_uri_mismatch_at_the_token_endpoint_is_invalid_grant(
     )
     assert answer.status_code == 400
     assert answer.json()["error"] == "invalid_grant"
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="a real race needs PostgreSQL: the live server shares in-memory SQLite across threads",
+)
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("trial", range(3))
+def test_two_concurrent_exchanges_of_one_code_are_a_replay(
+    logged_in, rp, oidc_client, rp_secret, live_server, trial
+):
+    response, verifier, _ = authorize(logged_in, rp, live_server)
+    code = parse_qs(urlsplit(response["Location"]).query)["code"][0]
+    answers = at_once(
+        2, lambda: exchange(live_server, oidc_client.client_id, rp_secret, code, verifier)
+    )
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [200, 400], [a.text[:200] for a in answers]
+    assert next(a for a in answers if a.status_code == 400).json()["error"] == "invalid_grant"
+    # The code was presented twice: what its exchange issued is revoked (RFC 6749 §4.1.2).
+    winner = next(a for a in answers if a.status_code == 200).json()
+    userinfo = requests.get(
+        live_server.url + "/o/userinfo/",
+        headers={"Authorization": f"Bearer {winner['access_token']}"},
+        timeout=5,
+    )
+    assert userinfo.status_code == 401
+    assert not RefreshToken.objects.filter(revoked=None).exists()
