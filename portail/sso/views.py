@@ -245,7 +245,8 @@ def _posted_request_as_get(request):
     OIDC Core §3.1.2.1 and RP-Initiated Logout §2 let the client POST (form-encoded) what it
     could send by GET; the rest of the flow (login redirects included) resumes GET requests.
     """
-    response = HttpResponseRedirect(_add_query(request.path, request.POST.dict()))
+    # urlencode() of the QueryDict keeps repeated parameters (RFC 8707 "resource").
+    response = HttpResponseRedirect(request.path + "?" + request.POST.urlencode())
     response.status_code = 303
     return response
 

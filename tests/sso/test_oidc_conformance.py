@@ -167,6 +167,7 @@ def test_posted_authorization_request_is_answered_like_its_get(db, active_user, 
     response = browser.post("/o/authorize/", params)
     assert response.status_code == 303
     assert response["Location"].startswith("/o/authorize/?")
+    assert parse_qs(urlsplit(response["Location"]).query) == {k: [v] for k, v in params.items()}
     got = answer(browser.get(response["Location"]))
     assert got["code"] and got["state"] == params["state"]
 
