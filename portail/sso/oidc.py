@@ -128,18 +128,37 @@ class PortailOAuth2Validator(OAuth2Validator):
 
     def validate_code(self, client_id, code, client, request, *args, **kwargs):
         valid = super().validate_code(client_id, code, client, request, *args, **kwargs)
+        if valid:
+            # Kept for the checks that follow (PKCE, redirect_uri): a concurrent exchange may
+            # delete the code meanwhile, and the toolkit would then fail with a 500.
+            request.portail_grant = Grant.objects.filter(code=code, application=client).first()
+            valid = request.portail_grant is not None
         if not valid:
             revoke_tokens_of_replayed_code(code, client)
-        if valid:
-            request.portail_auth_time = (
-                AuthorizationTime.objects.filter(grant__code=code, grant__application=client)
-                .values_list("auth_time", flat=True)
-                .first()
-            )
-        return valid
+            return False
+        request.portail_auth_time = (
+            AuthorizationTime.objects.filter(grant__code=code, grant__application=client)
+            .values_list("auth_time", flat=True)
+            .first()
+        )
+        return True
+
+    def _validated_grant(self, code, request):
+        grant = getattr(request, "portail_grant", None)
+        if grant is None or grant.code != code:
+            raise errors.InvalidGrantError(request=request)
+        return grant
+
+    def get_code_challenge(self, code, request):
+        return self._validated_grant(code, request).code_challenge or None
+
+    def get_code_challenge_method(self, code, request):
+        return self._validated_grant(code, request).code_challenge_method or None
 
     def confirm_redirect_uri(self, client_id, code, redirect_uri, client, *args, **kwargs):
-        if not super().confirm_redirect_uri(client_id, code, redirect_uri, client, *args, **kwargs):
+        request = kwargs.get("request") or (args[0] if args else None)
+        grant = self._validated_grant(code, request)
+        if not grant.redirect_uri_allowed(redirect_uri):
             # RFC 6749 §5.2: a redirect_uri unlike the authorization request's is invalid_grant
             # (oauthlib would answer invalid_request).
             raise errors.InvalidGrantError(
