@@ -488,6 +488,12 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
     # Access and refresh tokens stored hashed: a database dump holds no usable token.
     "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    # Public clients (native apps, SPAs) authenticate with PKCE alone (RFC 8414 §2 "none").
+    "OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": [
+        "client_secret_basic",
+        "client_secret_post",
+        "none",
+    ],
     # PKCE for every client, S256 only: "plain" is refused (RFC 9700 §2.1.1, RFC 7636 §4.2).
     "PKCE_REQUIRED": True,
     "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,

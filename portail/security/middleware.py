@@ -32,6 +32,9 @@ class NoStoreMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        if not request.path.startswith(settings.STATIC_URL):
+        # portail_cacheable: public documents that set their own caching (the OIDC JWKS).
+        if not request.path.startswith(settings.STATIC_URL) and not getattr(
+            response, "portail_cacheable", False
+        ):
             add_never_cache_headers(response)  # Cache-Control: no-store (Django 5.2)
         return response

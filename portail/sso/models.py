@@ -6,6 +6,7 @@ ticket, which attributes they receive) or through OpenID Connect (a django-oauth
 """
 
 import re
+from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -35,6 +36,48 @@ def default_release():
 
 def default_profiles():
     return [value for value, _ in Profile.choices]
+
+
+# %2e, %2f, %5c in a path: a dot or a slash the browser or the application may decode later, and
+# so a dot segment that comparing the raw text would not see (CWE-22).
+_ENCODED_DOT_OR_SLASH = re.compile(r"%(2e|2f|5c)", re.IGNORECASE)
+
+
+def _remove_dot_segments(path: str) -> str:
+    """RFC 3986 §5.2.4: what a browser does to "." and ".." before requesting the URL."""
+    output: list[str] = []
+    for segment in path.split("/")[1:]:
+        if segment == "..":
+            if output:
+                output.pop()
+        elif segment != ".":
+            output.append(segment)
+    if path.split("/")[-1] in (".", ".."):
+        output.append("")  # "/a/b/.." is "/a/", a directory
+    return "/" + "/".join(output) if path.startswith("/") else "/".join(output)
+
+
+def normalized_service(service: str) -> str | None:
+    """The service URL as the browser will reach it, or None when it cannot be trusted.
+
+    The ticket is sent to the URL as given, and the browser resolves its dot segments: a pattern
+    https://app.example.org/cas/ must not admit https://app.example.org/cas/../../other-app.
+    Encoded dots, slashes or backslashes in the path, and backslashes anywhere before the
+    query, are refused rather than guessed at.
+    """
+    parts = urlsplit(service)
+    if "\\" in parts.path or "\\" in parts.netloc or _ENCODED_DOT_OR_SLASH.search(parts.path):
+        return None
+    return urlunsplit(parts._replace(path=_remove_dot_segments(parts.path)))
+
+
+def _matches(pattern: str, service: str) -> bool:
+    if pattern.startswith("^"):
+        return re.fullmatch(pattern, service) is not None
+    # A path boundary: https://app.example must not admit https://app.example.evil.
+    return service == pattern or (
+        service.startswith(pattern) and (pattern.endswith("/") or service[len(pattern)] in "/?#")
+    )
 
 
 class Application(models.Model):
@@ -135,17 +178,15 @@ class Application(models.Model):
         return [line.strip() for line in self.cas_service_patterns.splitlines() if line.strip()]
 
     def matches_service(self, service: str) -> bool:
-        for pattern in self.service_patterns():
-            if pattern.startswith("^"):
-                if re.fullmatch(pattern, service):
-                    return True
-            elif service == pattern or (
-                service.startswith(pattern)
-                and (pattern.endswith("/") or service[len(pattern)] in "/?#")
-            ):
-                # A path boundary: https://app.example must not admit https://app.example.evil.
-                return True
-        return False
+        # Both as sent and as the browser resolves it (dot segments): a pattern admits a service
+        # only when the two forms match it.
+        resolved = normalized_service(service)
+        if resolved is None:
+            return False
+        return any(
+            _matches(pattern, service) and _matches(pattern, resolved)
+            for pattern in self.service_patterns()
+        )
 
     def is_available_to(self, user) -> bool:
         if not self.enabled or user.profile not in (self.profiles or []):
@@ -237,6 +278,28 @@ class AuthorizationTime(models.Model):
 
     def __str__(self):
         return f"auth_time du code {self.grant_id}"
+
+
+class SpentCode(models.Model):
+    """An authorization code already exchanged, and the refresh-token family it produced.
+
+    RFC 6749 §4.1.2: a code presented twice is refused, and the server SHOULD revoke the tokens
+    previously issued from it (a replay means the code leaked). The toolkit deletes the code on
+    use, so this digest is what remembers it, for the code's own lifetime.
+    """
+
+    digest = models.CharField(max_length=64, unique=True)  # SHA-256 of the code
+    client = models.ForeignKey(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    token_family = models.UUIDField(null=True, blank=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = "code OIDC échangé"
+
+    def __str__(self):
+        return f"code échangé {self.digest[:8]}…"
 
 
 class SingleLogoutRecord(models.Model):

@@ -1,16 +1,27 @@
 """OpenID Connect with django-oauth-toolkit: the ENT claims, and the flows we refuse."""
 
 import contextvars
+import hashlib
+import json
+import logging
 import time
+from datetime import timedelta
 
 from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.db.models import Min
-from oauth2_provider.models import AbstractApplication, RefreshToken
+from django.utils import timezone
+from jwcrypto import jwk, jws
+from oauth2_provider.models import AbstractApplication, Grant, RefreshToken
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.scopes import SettingsScopes
+from oauth2_provider.settings import oauth2_settings
+from oauthlib.oauth2.rfc6749 import errors
 
-from .models import DEFAULT_RELEASE, Application, AuthorizationTime
+from .models import DEFAULT_RELEASE, Application, AuthorizationTime, SpentCode
 from .services import user_attributes
+
+log = logging.getLogger(__name__)
 
 # The ENT claims (the same names as the CAS attributes) come with the "ent" scope, the email with
 # "email"; the standard profile claims with "profile".
@@ -34,6 +45,40 @@ ENT_CLAIM_SCOPE = {
 # Set by the authorization view around the toolkit's code issuance: the portal session's login
 # time (services.AUTH_TIME_KEY), which the validator stores with the code.
 session_auth_time = contextvars.ContextVar("portail_session_auth_time", default=None)
+# Set by the authorization view: whether this request has a portal session recent enough for
+# prompt=none (OIDC Core §3.1.2.1: logged in, and within max_age when one is given).
+silent_login_possible = contextvars.ContextVar("portail_silent_login_possible", default=False)
+# Set by the authorization view: the portal session's user (None when anonymous), for the
+# id_token_hint check.
+session_user = contextvars.ContextVar("portail_session_user", default=None)
+
+
+def _id_token_hint_subject(hint: str) -> str | None:
+    """The sub of an ID token this portal signed (expired or not), else None.
+
+    OIDC Core §3.1.2.1: an id_token_hint may have expired; its signature and issuer are what
+    make it ours.
+    """
+    try:
+        signed = jws.JWS()
+        signed.deserialize(hint)
+        for pem in (
+            oauth2_settings.OIDC_RSA_PRIVATE_KEY,
+            *oauth2_settings.OIDC_RSA_PRIVATE_KEYS_INACTIVE,
+        ):
+            try:
+                signed.verify(jwk.JWK.from_pem(pem.encode()), alg="RS256")
+                break
+            except jws.InvalidJWSSignature:
+                continue
+        else:
+            return None
+        claims = json.loads(signed.payload)
+    except (jws.InvalidJWSObject, ValueError, TypeError):
+        return None
+    if claims.get("iss") != oauth2_settings.OIDC_ISS_ENDPOINT:
+        return None
+    return str(claims.get("sub", "")) or None
 
 
 def _family_ended(family, auth_time) -> bool:
@@ -53,6 +98,24 @@ def _family_ended(family, auth_time) -> bool:
     return time.time() >= started + settings.PORTAIL_REMEMBER_ME_DAYS * 24 * 3600
 
 
+def _code_digest(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def revoke_tokens_of_replayed_code(code, client):
+    """RFC 6749 §4.1.2: a code used twice revokes what its first exchange issued."""
+    if not code or client is None:
+        return
+    spent = SpentCode.objects.filter(
+        digest=_code_digest(code), client=client, expires_at__gt=timezone.now()
+    ).first()
+    if spent is None or spent.token_family is None:
+        return
+    for token in RefreshToken.objects.filter(token_family=spent.token_family, revoked=None):
+        token.revoke()  # and its access token
+    log.warning("authorization code replayed: tokens of client %s revoked", client.client_id)
+
+
 class PortailOAuth2Validator(OAuth2Validator):
     oidc_claim_scope = {**OAuth2Validator.oidc_claim_scope, **ENT_CLAIM_SCOPE}
 
@@ -66,19 +129,131 @@ class PortailOAuth2Validator(OAuth2Validator):
     def validate_code(self, client_id, code, client, request, *args, **kwargs):
         valid = super().validate_code(client_id, code, client, request, *args, **kwargs)
         if valid:
-            request.portail_auth_time = (
-                AuthorizationTime.objects.filter(grant__code=code, grant__application=client)
-                .values_list("auth_time", flat=True)
-                .first()
+            # Kept for the checks that follow (PKCE, redirect_uri): a concurrent exchange may
+            # delete the code meanwhile, and the toolkit would then fail with a 500.
+            request.portail_grant = Grant.objects.filter(code=code, application=client).first()
+            valid = request.portail_grant is not None
+        if not valid:
+            revoke_tokens_of_replayed_code(code, client)
+            return False
+        request.portail_auth_time = (
+            AuthorizationTime.objects.filter(grant__code=code, grant__application=client)
+            .values_list("auth_time", flat=True)
+            .first()
+        )
+        return True
+
+    def _validated_grant(self, code, request):
+        grant = getattr(request, "portail_grant", None)
+        if grant is None or grant.code != code:
+            raise errors.InvalidGrantError(request=request)
+        return grant
+
+    def get_code_challenge(self, code, request):
+        return self._validated_grant(code, request).code_challenge or None
+
+    def get_code_challenge_method(self, code, request):
+        return self._validated_grant(code, request).code_challenge_method or None
+
+    def confirm_redirect_uri(self, client_id, code, redirect_uri, client, *args, **kwargs):
+        request = kwargs.get("request") or (args[0] if args else None)
+        grant = self._validated_grant(code, request)
+        if not grant.redirect_uri_allowed(redirect_uri):
+            # RFC 6749 §5.2: a redirect_uri unlike the authorization request's is invalid_grant
+            # (oauthlib would answer invalid_request).
+            raise errors.InvalidGrantError(
+                description="redirect_uri does not match the authorization request."
             )
-        return valid
+        return True
 
     def _create_refresh_token(self, request, refresh_token_code, access_token, previous):
         token = super()._create_refresh_token(request, refresh_token_code, access_token, previous)
+        if previous is None and request.grant_type == "authorization_code" and request.code:
+            # Remembered so that a replay of this code revokes this family (RFC 6749 §4.1.2).
+            SpentCode.objects.create(
+                digest=_code_digest(request.code),
+                client=request.client,
+                token_family=token.token_family,
+                expires_at=timezone.now()
+                + timedelta(seconds=oauth2_settings.AUTHORIZATION_CODE_EXPIRE_SECONDS),
+            )
         when = getattr(request, "portail_auth_time", None)
         if previous is None and when is not None:
             AuthorizationTime.objects.create(token_family=token.token_family, auth_time=when)
         return token
+
+    def _save_bearer_token(self, token, request, *args, **kwargs):
+        previous = getattr(request, "refresh_token_instance", None)
+        if request.grant_type == "refresh_token" and isinstance(previous, RefreshToken):
+            # Two refreshes with the same token both pass validation before either rotates it.
+            # Under this row lock (held until the new tokens commit), only the first finds it
+            # unrevoked; the second is invalid_grant, as RFC 6749 §5.2 says of a used grant,
+            # instead of the toolkit's grace-period answer (a 500 with hashed token storage).
+            # A later replay of the same token revokes the family (reuse protection).
+            alive = (
+                RefreshToken.objects.select_for_update()
+                .filter(pk=previous.pk, revoked__isnull=True)
+                .values_list("pk", flat=True)
+                .first()
+            )
+            if alive is None:
+                raise errors.InvalidGrantError(
+                    description="Refresh token already used.", request=request
+                )
+            try:
+                with transaction.atomic():
+                    return super()._save_bearer_token(token, request, *args, **kwargs)
+            except IntegrityError as exc:
+                # Without row locks (SQLite), the loser of the race trips on the one-to-one
+                # between the old refresh token and its successor: the same invalid_grant.
+                raise errors.InvalidGrantError(
+                    description="Refresh token already used.", request=request
+                ) from exc
+        if request.grant_type == "authorization_code" and request.code:
+            return self._save_code_exchange(token, request, *args, **kwargs)
+        return super()._save_bearer_token(token, request, *args, **kwargs)
+
+    def _save_code_exchange(self, token, request, *args, **kwargs):
+        """The code is consumed in the transaction that stores its tokens, under a row lock.
+
+        The toolkit deletes the code after this transaction: two concurrent exchanges would both
+        store tokens. Here the second waits for the first, finds no code, and is a replay
+        (invalid_grant, and save_bearer_token revokes what the first exchange issued).
+        """
+        grant = (
+            Grant.objects.select_for_update()
+            .filter(code=request.code, application=request.client)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if grant is None:
+            request.portail_code_replayed = True
+            raise errors.InvalidGrantError(description="Code already used.", request=request)
+        try:
+            with transaction.atomic():
+                saved = super()._save_bearer_token(token, request, *args, **kwargs)
+        except IntegrityError as exc:  # SQLite, without row locks: the SpentCode is taken
+            request.portail_code_replayed = True
+            raise errors.InvalidGrantError(
+                description="Code already used.", request=request
+            ) from exc
+        Grant.objects.filter(pk=grant).delete()
+        request.portail_code_consumed = True
+        return saved
+
+    def save_bearer_token(self, token, request, *args, **kwargs):
+        try:
+            return super().save_bearer_token(token, request, *args, **kwargs)
+        except errors.InvalidGrantError:
+            if getattr(request, "portail_code_replayed", False):
+                # After the rollback: the revocation must stay.
+                revoke_tokens_of_replayed_code(request.code, request.client)
+            raise
+
+    def invalidate_authorization_code(self, client_id, code, request, *args, **kwargs):
+        if getattr(request, "portail_code_consumed", False):
+            return  # deleted with its tokens' transaction (_save_code_exchange)
+        super().invalidate_authorization_code(client_id, code, request, *args, **kwargs)
 
     def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):
         valid = super().validate_refresh_token(refresh_token, client, request, *args, **kwargs)
@@ -133,6 +308,23 @@ class PortailOAuth2Validator(OAuth2Validator):
         if response_type != "code":
             return False
         return client.allows_grant_type(AbstractApplication.GRANT_AUTHORIZATION_CODE)
+
+    def validate_silent_login(self, request):
+        # prompt=none (OIDC Core §3.1.2.6): False is answered with login_required.
+        return silent_login_possible.get()
+
+    def validate_user_match(self, id_token_hint, scopes, claims, request):
+        # OIDC Core §3.1.2.1: the hinted user must be the session's; otherwise login_required.
+        if not id_token_hint:
+            return True
+        user = session_user.get()
+        subject = _id_token_hint_subject(id_token_hint)
+        return user is not None and subject is not None and subject == str(user.pk)
+
+    def validate_silent_authorization(self, request):
+        # prompt=none: the consent screen cannot be shown; False is consent_required.
+        client = getattr(request, "client", None)
+        return bool(client is not None and client.skip_authorization)
 
     def validate_user(self, *args, **kwargs):
         return False  # the password grant is never accepted

@@ -27,10 +27,33 @@ def loopback_allowed() -> bool:
     return settings.DEBUG or settings.PORTAIL_CAS_ALLOW_HTTP_LOOPBACK_CALLBACK
 
 
+# IPv6 forms that carry an IPv4 address a gateway or translator would reach on our behalf.
+NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052 §2.1
+NAT64_LOCAL_USE = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: never global
+IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # RFC 2765 §2.1 (SIIT)
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # RFC 4291 §2.5.5.1: deprecated
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address a 6to4 (RFC 3056, 2002::/16), NAT64 (RFC 6052) or SIIT address reaches."""
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip in NAT64_WELL_KNOWN or ip in IPV4_TRANSLATED:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def address_allowed(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%")[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped:
+            ip = ip.ipv4_mapped  # ::ffff:a.b.c.d is the IPv4 socket itself (loopback included)
+        elif ip in NAT64_LOCAL_USE or (ip in IPV4_COMPATIBLE and int(ip) > 1):
+            return False
+        elif (embedded := _embedded_ipv4(ip)) is not None:
+            # Reached through a relay or translator: only a public IPv4 destination, never
+            # loopback (not this host's loopback anyway).
+            return not embedded.is_loopback and address_allowed(str(embedded))
     if ip.is_loopback:
         return loopback_allowed()
     return not (

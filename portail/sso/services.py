@@ -23,7 +23,7 @@ import secrets
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode, urlsplit, urlunsplit
 from xml.sax.saxutils import escape
 
@@ -225,6 +225,7 @@ def grant_service_ticket(request, service: str, *, renew: bool, app=None) -> str
         session_key=session_reference(request.session),
         from_credentials=from_credentials,
         remembered=session_remembered(request.session),
+        authenticated_at=request.session.get(AUTH_TIME_KEY),
     )
     if app.cas_single_logout:
         sent = request.session.get(SLO_SESSION_KEY, [])
@@ -240,16 +241,27 @@ def grant_service_ticket(request, service: str, *, renew: bool, app=None) -> str
     return with_ticket(service, ticket)
 
 
-def _issue(app, user, service, **fields) -> str:
+AUTHENTICATION_DATE = "authenticationDate"
+
+
+def cas_datetime(when: float) -> str:
+    """xs:dateTime in UTC, as CAS 3.0 Appendix A types cas:authenticationDate."""
+    return datetime.fromtimestamp(when, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _issue(app, user, service, *, authenticated_at=None, **fields) -> str:
     prefix = "PT" if fields.get("kind") == ServiceTicket.Kind.PROXY else "ST"
     ticket = _new_ticket(prefix)
+    attributes = user_attributes(user, app.released_attributes)
+    # CAS 3.0 Appendix A: when the user authenticated (the portal login), kept with the ticket.
+    attributes[AUTHENTICATION_DATE] = cas_datetime(authenticated_at or time.time())
     ServiceTicket.objects.create(
         digest=_digest(ticket),
         application=app,
         service=service,
         user=user,
         identifier=user.identifier,
-        attributes=user_attributes(user, app.released_attributes),
+        attributes=attributes,
         **fields,
     )
     if secrets.randbelow(100) == 0:
@@ -268,7 +280,9 @@ def purge_expired_tickets() -> int:
     SingleLogoutRecord.objects.filter(created_at__lte=now - timedelta(days=session_days)).delete()
     from oauth2_provider.models import RefreshToken
 
-    from .models import AuthorizationTime
+    from .models import AuthorizationTime, SpentCode
+
+    SpentCode.objects.filter(expires_at__lte=now).delete()
 
     # auth_time of refresh-token families that no longer have a token.
     AuthorizationTime.objects.filter(grant=None).exclude(
@@ -335,7 +349,8 @@ def _consume(ticket: str, kinds) -> _Consumed:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
-        raise CasError("INVALID_TICKET", f"Ticket {escape(ticket[:12])}… not recognized.")
+        # Plain text: the answer escapes it once (XML) or not at all (JSON).
+        raise CasError("INVALID_TICKET", f"Ticket {ticket[:12]}… not recognized.")
     consumed = _Consumed(*row)
     consumed.from_credentials = bool(consumed.from_credentials)
     consumed.remembered = bool(consumed.remembered)
@@ -453,6 +468,7 @@ def grant_proxy_ticket(pgt: str, target_service: str) -> str:
         kind=ServiceTicket.Kind.PROXY,
         session_key=granting.session_key,
         proxies=list(granting.proxies),
+        authenticated_at=granting.created_at.timestamp(),
     )
 
 

@@ -13,6 +13,7 @@ cas_urlpatterns = [
     path("proxyValidate", views.cas_proxy_validate, name="cas-proxy-validate"),
     path("p3/proxyValidate", views.cas_proxy_validate, name="cas-p3-proxy-validate"),
     path("proxy", views.cas_proxy, name="cas-proxy"),
+    path("samlValidate", views.cas_saml_validate, name="cas-saml-validate"),
 ]
 
 # django-oauth-toolkit under /o/: only what an OIDC provider with the code flow needs (no device
@@ -28,6 +29,8 @@ oidc_urlpatterns = [
         name="oidc-connect-discovery-info",
     ),
     path("userinfo/", views.PortailUserInfoView.as_view(), name="user-info"),
+    path(".well-known/jwks.json", views.PortailJwksView.as_view(), name="jwks-info"),
+    path("logout/", views.PortailLogoutView.as_view(), name="rp-initiated-logout"),
     *dot_urls.oidc_urlpatterns,
 ]
 
@@ -35,10 +38,10 @@ oidc_urlpatterns = [
 urlpatterns = [
     path("cas/", include((cas_urlpatterns, "sso"), namespace="sso")),
     path("o/", include((oidc_urlpatterns, "oauth2_provider"), namespace="oauth2_provider")),
-    # OIDC Discovery 1.0 §4: also at the root, where some relying parties look first.
+    # Some relying parties look at the root first: sent to the issuer's document (views.py).
     re_path(
         r"^\.well-known/openid-configuration$",
-        views.PortailDiscoveryView.as_view(),
+        views.root_discovery,
         name="openid-configuration",
     ),
 ]

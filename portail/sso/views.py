@@ -3,12 +3,26 @@
 import json
 import logging
 import time
+from urllib.parse import parse_qs, urlencode, urlsplit
 
+from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET
-from oauth2_provider.views import AuthorizationView, ConnectDiscoveryInfoView, UserInfoView
+from django.urls import reverse
+from django.utils.decorators import method_decorator
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from lxml import etree
+from oauth2_provider.models import get_application_model
+from oauth2_provider.settings import oauth2_settings
+from oauth2_provider.views import (
+    AuthorizationView,
+    ConnectDiscoveryInfoView,
+    JwksInfoView,
+    RPInitiatedLogoutView,
+    UserInfoView,
+)
 
 from portail.accounts import services as account_services
 from portail.audit.services import record
@@ -21,9 +35,9 @@ from .models import Application
 log = logging.getLogger(__name__)
 
 
-def _flag(request, name) -> bool:
+def _flag(params, name) -> bool:
     # CAS 3.0 §2.1.1: "renew"/"gateway" are set by their presence; "false" is treated as unset.
-    value = request.GET.get(name)
+    value = params.get(name)
     return value is not None and value.lower() != "false"
 
 
@@ -41,7 +55,7 @@ def _to_application(request, url, name):
 @require_GET
 def cas_login(request):
     service = request.GET.get("service", "")
-    renew, gateway = _flag(request, "renew"), _flag(request, "gateway")
+    renew, gateway = _flag(request.GET, "renew"), _flag(request.GET, "gateway")
     app = None
     if service:
         try:
@@ -77,9 +91,26 @@ def cas_logout(request):
     return render(request, "sso/logged_out.html")
 
 
+def _params(request):
+    """The CAS parameters, from the query string or a form-encoded POST body (which wins)."""
+    params = request.GET.copy()
+    if request.method == "POST":
+        params.update(request.POST)
+    return params
+
+
+def _validation_endpoint(view):
+    """A server-to-server CAS endpoint: GET, or POST (some clients post their parameters).
+
+    csrf_exempt on these endpoints only: they read no cookie and act for the calling
+    application, with the ticket as its credential.
+    """
+    return csrf_exempt(require_http_methods(["GET", "POST"])(view))
+
+
 def _format(request):
     """CAS 3.0 §2.5.1: XML (the default) or JSON; anything else is None."""
-    value = request.GET.get("format", "XML").upper()
+    value = _params(request).get("format", "XML").upper()
     return value if value in ("XML", "JSON") else None
 
 
@@ -89,16 +120,17 @@ INTERNAL_ERROR = services.CasError(
 
 
 def _validation(request, *, accept_proxy_tickets: bool):
+    params = _params(request)
     answer_format = _format(request)
     as_json = answer_format == "JSON"
     try:
         result = services.validate_ticket(
-            request.GET.get("ticket", ""),
-            request.GET.get("service", ""),
+            params.get("ticket", ""),
+            params.get("service", ""),
             accept_proxy_tickets=accept_proxy_tickets,
-            renew=_flag(request, "renew"),
+            renew=_flag(params, "renew"),
             # An unusable answer format fails the validation: no PGT delivered for it.
-            pgt_url=request.GET.get("pgtUrl", "") if answer_format else "",
+            pgt_url=params.get("pgtUrl", "") if answer_format else "",
         )
     except services.CasError as exc:
         sso_validation("cas", False)
@@ -115,15 +147,16 @@ def _validation(request, *, accept_proxy_tickets: bool):
     return answers.authentication_success(result, as_json=as_json)
 
 
-@require_GET
+@_validation_endpoint
 def cas_validate(request):
     """CAS 1.0: "yes\\n<user>\\n" or "no\\n\\n"; service tickets only."""
+    params = _params(request)
     try:
         result = services.validate_ticket(
-            request.GET.get("ticket", ""),
-            request.GET.get("service", ""),
+            params.get("ticket", ""),
+            params.get("service", ""),
             accept_proxy_tickets=False,
-            renew=_flag(request, "renew"),
+            renew=_flag(params, "renew"),
         )
     except services.CasError:
         result = None
@@ -134,27 +167,64 @@ def cas_validate(request):
     return answers.validate_v1(result)
 
 
-@require_GET
+@_validation_endpoint
 def cas_service_validate(request):
     return _validation(request, accept_proxy_tickets=False)
 
 
-@require_GET
+@_validation_endpoint
 def cas_proxy_validate(request):
     return _validation(request, accept_proxy_tickets=True)
 
 
-@require_GET
+SAML_REQUEST_MAX_BYTES = 16 * 1024  # a samlp:Request with one artifact is under 1 KiB
+_SAML_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
+)
+
+
+def _assertion_artifact(body: bytes) -> str | None:
+    """The ticket in a SOAP samlp:Request (CAS 3.0 §4.2.2), or None if there is none."""
+    if len(body) > SAML_REQUEST_MAX_BYTES or b"<!DOCTYPE" in body or b"<!ENTITY" in body:
+        return None
+    try:
+        document = etree.fromstring(body, _SAML_PARSER)
+    except etree.XMLSyntaxError:
+        return None
+    artifact = document.find(f".//{{{answers.SAML1P_NS}}}AssertionArtifact")
+    if artifact is None:
+        return None
+    return (artifact.text or "").strip() or None
+
+
+@csrf_exempt  # server to server: the application's back end posts the ticket, no cookie is read
+@require_POST
+def cas_saml_validate(request):
+    """/samlValidate (CAS 3.0 §4.2): SAML 1.1 over SOAP, as phpCAS's SAML mode uses it."""
+    ticket = _assertion_artifact(request.body)
+    if ticket is None:
+        return answers.saml_failure("samlp:Requester", "No AssertionArtifact in the request.")
+    service = request.GET.get("TARGET", "")
+    try:
+        result = services.validate_ticket(ticket, service, accept_proxy_tickets=False, renew=False)
+    except services.CasError as exc:
+        return answers.saml_failure("samlp:Responder", f"{exc.code}: {exc.description}")
+    except Exception:
+        log.exception("CAS SAML validation failed unexpectedly")
+        return answers.saml_failure("samlp:Responder", INTERNAL_ERROR.description)
+    return answers.saml_success(result, service, settings.PORTAIL_BASE_URL + "/cas/")
+
+
+@_validation_endpoint
 def cas_proxy(request):
+    params = _params(request)
     answer_format = _format(request)
     as_json = answer_format == "JSON"
     if answer_format is None:
         error = services.CasError("INVALID_REQUEST", "Unsupported format: use XML or JSON.")
         return answers.proxy_failure(error, as_json=False)
     try:
-        ticket = services.grant_proxy_ticket(
-            request.GET.get("pgt", ""), request.GET.get("targetService", "")
-        )
+        ticket = services.grant_proxy_ticket(params.get("pgt", ""), params.get("targetService", ""))
     except services.CasError as exc:
         return answers.proxy_failure(exc, as_json=as_json)
     except Exception:
@@ -164,21 +234,48 @@ def cas_proxy(request):
     return answers.proxy_success(ticket, as_json=as_json)
 
 
+def _add_query(url: str, params: dict) -> str:
+    return url + ("&" if "?" in url else "?") + urlencode(params)
+
+
+def _is_portal_form(request) -> bool:
+    # The portal's own consent and logout-confirmation forms always carry the CSRF token;
+    # "allow" is their approval button.
+    return "csrfmiddlewaretoken" in request.POST or "allow" in request.POST
+
+
+def _posted_request_as_get(request):
+    """A protocol request POSTed by a relying party, answered by a 303 to its GET form.
+
+    OIDC Core §3.1.2.1 and RP-Initiated Logout §2 let the client POST (form-encoded) what it
+    could send by GET; the rest of the flow (login redirects included) resumes GET requests.
+    """
+    # urlencode() of the QueryDict keeps repeated parameters (RFC 8707 "resource").
+    response = HttpResponseRedirect(request.path + "?" + request.POST.urlencode())
+    response.status_code = 303
+    return response
+
+
+@method_decorator(csrf_exempt, name="dispatch")  # only the authorization request; see dispatch
 class PortailAuthorizationView(AuthorizationView):
     """DOT's authorization endpoint, refused to users whose profile or school lacks the app.
 
     The check sits in dispatch so that it covers GET and the consent form's POST alike (the
     toolkit's form_valid would otherwise issue a code on its own); both answers that carry a code
     go through _issued (remembered for logout, audited, CSP-safe redirect).
+
+    Every redirect to the client carries ``iss`` (RFC 9207 §2), errors included; an error goes
+    back to the client only when its client_id and redirect_uri are registered (RFC 6749
+    §4.1.2.1), otherwise the user reads a French page.
     """
 
     def _client_id(self, request):
         return request.GET.get("client_id") or request.POST.get("client_id") or ""
 
-    def _wants_fresh_credentials(self, request) -> bool:
-        """OIDC Core §3.1.2.1: prompt=login, or a max_age the session's login is older than."""
-        if "login" in request.GET.get("prompt", "").split():
-            return True
+    def _prompt(self, request) -> list[str]:
+        return request.GET.get("prompt", "").split()
+
+    def _max_age_exceeded(self, request) -> bool:
         try:
             max_age = int(request.GET["max_age"])
         except (KeyError, ValueError):
@@ -186,9 +283,94 @@ class PortailAuthorizationView(AuthorizationView):
         typed = request.session.get(services.AUTH_TIME_KEY)
         return typed is None or time.time() - typed >= max_age
 
+    def _wants_fresh_credentials(self, request) -> bool:
+        """OIDC Core §3.1.2.1: prompt=login, or a max_age the session's login is older than."""
+        return "login" in self._prompt(request) or self._max_age_exceeded(request)
+
+    def redirect(self, redirect_to, application):
+        # RFC 9207 §2: "iss" on every authorization response, errors too (the toolkit adds it to
+        # successful ones only); openid-client rejects an error response without it.
+        if "iss" not in parse_qs(urlsplit(redirect_to).query):
+            issuer = oauth2_settings.oauth2_authorization_server_issuer(self.request)
+            redirect_to = _add_query(redirect_to, {"iss": issuer})
+        return super().redirect(redirect_to, application)
+
+    def _registered_redirect(self, request):
+        """(client, redirect_uri) when both are registered, else None: no open redirector."""
+        client = get_application_model().objects.filter(client_id=self._client_id(request)).first()
+        if client is None:
+            return None
+        uri = request.GET.get("redirect_uri", "")
+        if not uri:
+            uris = client.redirect_uris.split()
+            uri = uris[0] if len(uris) == 1 else ""
+        if not uri or not client.redirect_uri_allowed(uri):
+            return None
+        return client, uri
+
+    def _error_to_client(self, request, error, description="", unsafe=None):
+        """OIDC Core §3.1.2.6: the error goes back to the client, with state and iss."""
+        target = self._registered_redirect(request)
+        if target is None:
+            if unsafe is not None:
+                return unsafe
+            return render(
+                request, "oauth2_provider/authorize.html", {"error": {"error": error}}, status=400
+            )
+        client, uri = target
+        params = {"error": error}
+        if description:
+            params["error_description"] = description
+        if request.GET.get("state"):
+            params["state"] = request.GET["state"]
+        return self.redirect(_add_query(uri, params), client)
+
     def dispatch(self, request, *args, **kwargs):
+        if request.method == "POST":
+            if _is_portal_form(request):
+                # The consent form keeps Django's CSRF check (the view itself is exempt).
+                return csrf_protect(self._dispatch)(request, *args, **kwargs)
+            return _posted_request_as_get(request)  # OIDC Core §3.1.2.1
+        return self._dispatch(request, *args, **kwargs)
+
+    def _refusal(self, request):
+        """Request parameters Portail does not support, refused as OIDC Core requires."""
+        if "request" in request.GET:
+            # OIDC Core §6.1: request objects are not supported.
+            return self._error_to_client(request, "request_not_supported")
+        if "request_uri" in request.GET:
+            return self._error_to_client(request, "request_uri_not_supported")  # §6.2
+        mode = request.GET.get("response_mode")
+        if mode is not None and mode != "query":
+            # Only the query response mode (the default of the code flow); form_post is not
+            # implemented, and not advertised in discovery.
+            return self._error_to_client(
+                request, "invalid_request", "response_mode: only query is supported"
+            )
+        prompt = self._prompt(request)
+        if "none" in prompt and len(set(prompt)) > 1:
+            # OIDC Core §3.1.2.1: "none" with any other value is an error.
+            return self._error_to_client(
+                request, "invalid_request", "prompt=none cannot be combined with other values"
+            )
+        if "none" in prompt and (
+            not request.user.is_authenticated or self._max_age_exceeded(request)
+        ):
+            # OIDC Core §3.1.2.6: silent authentication impossible without a (recent) login.
+            return self._error_to_client(request, "login_required")
+        return None
+
+    def _dispatch(self, request, *args, **kwargs):
+        self.request = request
         self.portail_app = None
-        self.fresh = request.method == "GET" and self._wants_fresh_credentials(request)
+        if request.method == "GET":
+            refusal = self._refusal(request)
+            if refusal is not None:
+                return refusal
+        silent = "none" in self._prompt(request)
+        self.fresh = (
+            request.method == "GET" and not silent and self._wants_fresh_credentials(request)
+        )
         if self.fresh and not services.credentials_just_typed(request):
             # The same mechanism as CAS renew=true: the password must be typed after this point.
             services.ask_for_credentials(request)
@@ -209,7 +391,14 @@ class PortailAuthorizationView(AuthorizationView):
                 .first()
             )
             if self.portail_app is not None and not self.portail_app.is_available_to(request.user):
-                return _refused(request, services.ApplicationNotAvailable())
+                page = _refused(request, services.ApplicationNotAvailable())
+                if request.method != "GET":
+                    return page
+                # OIDC Core §3.1.2.6 (RFC 6749 §4.1.2.1): the application learns the refusal;
+                # the French page only when the request names no registered redirect.
+                return self._error_to_client(
+                    request, "access_denied", "profile not allowed for this application", page
+                )
         return super().dispatch(request, *args, **kwargs)
 
     def _issued(self, request, response):
@@ -219,14 +408,29 @@ class PortailAuthorizationView(AuthorizationView):
             oidc_logout.remember_client(request.session, client_id)
             name = self.portail_app.name if self.portail_app else client_id
             record("sso.oidc.authorize", request=request, target=request.user, application=name)
+            if "none" in self._prompt(request):
+                return response  # silent: never a page, only the redirect
             return _to_application(request, response["Location"], name)
+        if (
+            request.method == "GET"
+            and response.status_code == 200
+            and "none" in self._prompt(request)
+        ):
+            # The consent screen would be shown: OIDC Core §3.1.2.6 consent_required.
+            return self._error_to_client(request, "consent_required")
         return response
 
     def _with_auth_time(self, handler, request, *args, **kwargs):
         mark = oidc.session_auth_time.set(request.session.get(services.AUTH_TIME_KEY))
+        silent = oidc.silent_login_possible.set(
+            request.user.is_authenticated and not self._max_age_exceeded(request)
+        )
+        user = oidc.session_user.set(request.user if request.user.is_authenticated else None)
         try:
             return self._issued(request, handler(request, *args, **kwargs))
         finally:
+            oidc.session_user.reset(user)
+            oidc.silent_login_possible.reset(silent)
             oidc.session_auth_time.reset(mark)
 
     def get(self, request, *args, **kwargs):
@@ -247,10 +451,60 @@ class PortailDiscoveryView(ConnectDiscoveryInfoView):
         data["grant_types_supported"] = ["authorization_code", "refresh_token"]
         data["backchannel_logout_supported"] = True
         data["backchannel_logout_session_supported"] = False
+        # RFC 8414 §2 (RFC 7009, RFC 7662): where clients revoke and introspect tokens.
+        data["revocation_endpoint"] = self._get_endpoint_url(request, "revoke-token", True)
+        data["introspection_endpoint"] = self._get_endpoint_url(request, "introspect", True)
+        authenticated = ["client_secret_basic", "client_secret_post"]
+        data["revocation_endpoint_auth_methods_supported"] = [*authenticated, "none"]
+        data["introspection_endpoint_auth_methods_supported"] = authenticated
+        # Only the query response mode (no form_post, see PortailAuthorizationView._refusal);
+        # request objects are refused (OIDC Discovery §3 defaults, said explicitly).
+        data["response_modes_supported"] = ["query"]
+        data["request_parameter_supported"] = False
+        data["request_uri_parameter_supported"] = False
         response.content = json.dumps(data)
         return response
 
 
+def root_discovery(request):
+    """/.well-known/openid-configuration: the issuer is BASE_URL/o, whose document lives at
+    /o/.well-known/openid-configuration (OIDC Discovery §4: issuer + this path). Sending clients
+    there keeps one issuer everywhere; serving the same document here would break §4.3 (the
+    issuer must be the prefix the document was fetched from)."""
+    response = HttpResponseRedirect(reverse("oauth2_provider:oidc-connect-discovery-info"))
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+class PortailJwksView(JwksInfoView):
+    """The JWKS, cacheable: the toolkit's public max-age, without the portal's no-store."""
+
+    def get(self, request, *args, **kwargs):
+        response = super().get(request, *args, **kwargs)
+        response.portail_cacheable = True  # NoStoreMiddleware leaves its Cache-Control alone
+        return response
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class PortailLogoutView(RPInitiatedLogoutView):
+    """RP-initiated logout, which the client may also POST (RP-Initiated Logout 1.0 §2).
+
+    Only the relying party's request is exempt from CSRF; the portal's confirmation form keeps
+    Django's check.
+    """
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.method == "POST":
+            if _is_portal_form(request):
+                return csrf_protect(super().dispatch)(request, *args, **kwargs)
+            return _posted_request_as_get(request)
+        return super().dispatch(request, *args, **kwargs)
+
+
+# OIDC Core §5.3.1 and RFC 6750 §2.2: userinfo by GET or POST, the token in the Authorization
+# header or the form body. No cookie is read there, so there is nothing for CSRF to protect (the
+# toolkit's view is exempt too; this subclass's own dispatch must say it again).
+@method_decorator(csrf_exempt, name="dispatch")
 class PortailUserInfoView(UserInfoView):
     """userinfo, refusing an access token in the URL (RFC 9700 §4.3.2, RFC 6750 §2.3).
 

@@ -1,11 +1,16 @@
+import secrets
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from authlib.integrations.requests_client import OAuth2Session
+from oauth2_provider.models import Application as Client
 
 from portail.sso.models import Application
 
+REDIRECT_URI = "https://rp.example.test/callback"
+SCOPE = "openid profile email ent"
 CAS_SERVICE = "https://notes.example.test/cas/callback"
 
 
@@ -82,3 +87,48 @@ def recorder(settings):
     settings.PORTAIL_CAS_ALLOW_HTTP_LOOPBACK_CALLBACK = True
     with Recorder() as server:
         yield server
+
+
+@pytest.fixture
+def rp_secret():
+    return secrets.token_urlsafe(32)
+
+
+@pytest.fixture
+def oidc_client(db, rp_secret):
+    client = Client.objects.create(
+        name="Moodle",
+        client_type=Client.CLIENT_CONFIDENTIAL,
+        authorization_grant_type=Client.GRANT_AUTHORIZATION_CODE,
+        redirect_uris=REDIRECT_URI,
+        post_logout_redirect_uris="https://rp.example.test/bye",
+        client_secret=rp_secret,
+        algorithm=Client.RS256_ALGORITHM,
+        skip_authorization=True,
+    )
+    Application.objects.create(
+        name="Moodle",
+        short_label="MO",
+        url="https://rp.example.test/",
+        kind=Application.Kind.OIDC,
+        oidc_client=client,
+        released_attributes=["identifier", "displayName", "entProfile", "uai", "email"],
+    )
+    return client
+
+
+@pytest.fixture
+def rp(oidc_client, rp_secret):
+    return OAuth2Session(
+        oidc_client.client_id,
+        rp_secret,
+        scope=SCOPE,
+        redirect_uri=REDIRECT_URI,
+        code_challenge_method="S256",
+    )
+
+
+@pytest.fixture
+def logged_in(client, active_user):
+    client.force_login(active_user)
+    return client

@@ -1,12 +1,11 @@
 """Refresh tokens: the family ends 30 days after the login that authorized it, rotations or not."""
-# ruff: noqa: F811  (the fixtures imported from test_oidc are parameters here, by design)
 
 import pytest
 import requests
 
 from portail.sso.models import AuthorizationTime
 from tests.conftest import STRONG_PASSWORD
-from tests.sso.test_oidc import code_login, oidc_client, rp, rp_secret  # noqa: F401 (fixtures)
+from tests.sso.test_oidc import code_login
 
 DAY = 24 * 3600
 

@@ -117,7 +117,7 @@ def test_pupil_logs_in_once_reaches_two_applications_and_logs_out_of_both(
 
 
 def test_discovery_announces_back_channel_logout(client, db):
-    config = client.get("/.well-known/openid-configuration").json()
+    config = client.get("/.well-known/openid-configuration", follow=True).json()
     assert config["backchannel_logout_supported"] is True
 
 
