@@ -154,6 +154,13 @@ class SMTPServer:
         with self._recorder.lock:
             return list(self._recorder.messages)
 
+    @property
+    def received(self) -> list[ReceivedMail]:
+        """What the server has received so far, without running a worker pass first: what the
+        requests themselves delivered."""
+        with self._recorder.lock:
+            return list(self._recorder.messages)
+
     def clear(self):
         self._drain()
         with self._recorder.lock:

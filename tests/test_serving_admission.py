@@ -3,6 +3,7 @@ queued, the redacted paths. The application behind it is a plain ASGI app that r
 
 import asyncio
 import types
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -78,7 +79,10 @@ def scope(path="/auth/login", method="POST", headers=()):
 
 
 def run(coroutine):
-    return asyncio.run(coroutine)
+    # In a thread of its own: the session-wide browser of the e2e tests (Playwright's sync API)
+    # keeps an event loop running in the main thread, where asyncio.run() refuses to start.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def test_lane_serves_waiters_in_order_and_counts_places():

@@ -27,6 +27,12 @@ class DeadlineConnection(psycopg.Connection):
 
     portail_deadline: float | None = None
 
+    @classmethod
+    def connect(cls, *args, **kwargs):
+        connection = super().connect(*args, **kwargs)
+        connection.portail_deadline = settings.PORTAIL_DB_WAIT_SECONDS
+        return connection
+
     def wait(self, gen, interval=_WAIT_INTERVAL, timeout=None):
         if timeout is None:
             timeout = self.portail_deadline
@@ -66,7 +72,30 @@ class _ConnectBreaker:
 _breaker = _ConnectBreaker()
 
 
+def _check_pooled(connection):
+    """The pool's check of a connection it hands out: one round trip, with the short deadline."""
+    from psycopg_pool import ConnectionPool
+
+    connection.portail_deadline = settings.PORTAIL_DB_HEALTH_CHECK_SECONDS
+    try:
+        ConnectionPool.check_connection(connection)
+    finally:
+        connection.portail_deadline = settings.PORTAIL_DB_WAIT_SECONDS
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
+    @property
+    def pool(self):
+        # With PORTAIL_DB_POOL_SIZE the pool makes the connections: they get the deadlines from
+        # birth, and the pool's own health check the short one (a black-holed server is given up
+        # in PORTAIL_DB_HEALTH_CHECK_SECONDS, then the pool's getconn timeout bounds the rest).
+        pool = super().pool
+        if pool is not None and pool.connection_class is not DeadlineConnection:
+            pool.connection_class = DeadlineConnection
+            if pool._check is not None:
+                pool._check = _check_pooled
+        return pool
+
     def get_new_connection(self, conn_params):
         _breaker.check()
         try:
