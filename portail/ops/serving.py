@@ -29,6 +29,10 @@ class PortailUvicornWorker(UvicornWorker):
         # would print every path and query string as received (/auth/reset/<token>, ?ticket=…).
         "access_log": False,
         "lifespan": "off",  # Django has no lifespan handler
+        # uvicorn would otherwise replace the peer address by the last X-Forwarded-For hop when
+        # the peer is 127.0.0.1: junk in REMOTE_ADDR, and no notion of trusted proxies. The
+        # client address is Portail's business (security.addresses, PORTAIL_TRUSTED_PROXIES).
+        "proxy_headers": False,
     }
 
 
