@@ -443,3 +443,35 @@ def test_send_credentials_command(tmp_path, smtp, school, school_class):
     with pytest.raises(CommandError, match="Classe « 3e Z » inconnue"):
         call_command("send_credentials", "--structure", "0751234A", "--class", "3e Z")
     assert plan(User.objects.filter(pk=parent_a.pk)).recently_mailed == [parent_a.pk]
+
+
+def test_import_aaf_option_mails_each_new_account_with_an_address_once(tmp_path, smtp, db):
+    from tests.directory import aaf_feed as feed
+    from tests.directory.test_aaf import build
+
+    build(
+        tmp_path,
+        teachers=[
+            feed.teacher("T1", "Marie", "CURIE", ["100"], ["100$2NDE3"], mail="marie@ac.example"),
+            feed.teacher("T2", "Louis", "PASTEUR", ["100"], teaches=False),
+        ],
+    )
+    out = io.StringIO()
+    call_command(
+        "import_aaf",
+        str(tmp_path),
+        "--output",
+        str(tmp_path / "c.csv"),
+        "--send-credentials",
+        stdout=out,
+    )
+    assert "2 courriel(s) mis en file" in out.getvalue()
+    assert sorted(m.recipients[0] for m in smtp.messages) == [
+        "anne@example.org",
+        "marie@ac.example",
+    ]
+    smtp.clear()
+    call_command("import_aaf", str(tmp_path), "--send-credentials", stdout=io.StringIO())
+    assert smtp.messages == []  # nobody new: nobody mailed again
+    anne = User.objects.get(external_id="P1")
+    assert anne.contact_email == "anne@example.org"
