@@ -122,7 +122,7 @@ def test_refused_address_is_shown_on_the_account_page(page, a11y, settings, scho
     a11y(page)
     # Sent less than 24 h ago: a new sending (to a corrected address) needs the explicit choice.
     page.get_by_role("link", name="Envoyer les identifiants par courriel").click()
-    expect(page.get_by_text("0 comptes recevront un courriel")).to_be_visible()
+    expect(page.get_by_text("0 compte recevra un courriel")).to_be_visible()
     expect(
         page.get_by_text("1 compte a déjà reçu ses identifiants il y a moins de 24 h")
     ).to_be_visible()
