@@ -575,3 +575,11 @@ if PORTAIL_DB_POOL_SIZE and DATABASES["default"]["ENGINE"] in {
 # of a flooded mailbox; the owner's own known device is never held back (OWASP ASVS 5.0 V6.3.1,
 # anti-automation that does not lock the legitimate user out).
 PORTAIL_RECOVERY_MAIL_MINUTES = env_int("PORTAIL_RECOVERY_MAIL_MINUTES", 5)
+
+# --- First-connection credentials by email (issue 12) ---
+# Validity of the « Activer mon compte » link mailed with the identifier (issue 12: 14 days).
+PORTAIL_ACTIVATION_LINK_DAYS = env_int("PORTAIL_ACTIVATION_LINK_DAYS", 14)
+# A second credentials mail to one account within this many hours needs an explicit choice.
+PORTAIL_CREDENTIALS_RESEND_HOURS = env_int("PORTAIL_CREDENTIALS_RESEND_HOURS", 24)
+# The region's name in the credentials mail (« l'ENT de la région … »); empty: a neutral wording.
+PORTAIL_REGION_NAME = os.environ.get("PORTAIL_REGION_NAME", "")

@@ -72,6 +72,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     # identifiers.fold_email(email), kept by save(): lost identifier finds accounts by an exact,
     # indexed match on it (never a case-insensitive scan), with the folding of its limit keys.
     email_folded = models.CharField(max_length=254, blank=True, default="", editable=False)
+    # The address an import brought (CSV « Courriel », AAF `mail`): where the first-connection
+    # credentials are mailed (activation/credentials.py). Not the recovery address: that one is
+    # given and confirmed at the first connection. Updated by re-imports while pending only.
+    contact_email = models.EmailField("adresse de contact (import)", blank=True)
     # Optional mobile, E.164 (+33612345678).
     phone = models.CharField("téléphone mobile", max_length=20, blank=True)
     structures = models.ManyToManyField(
@@ -192,6 +196,8 @@ class Token(models.Model):
     class Purpose(models.TextChoices):
         ACTIVATION = "activation", "code d'activation"
         RESET = "reset", "lien de réinitialisation"
+        # The « Activer mon compte » link of the credentials mail (activation/credentials.py).
+        ACTIVATION_LINK = "activation_link", "lien d'activation"
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="tokens")
     purpose = models.CharField(max_length=16, choices=Purpose.choices)

@@ -26,7 +26,11 @@ SESSION_KEYS = (
     "activation_started",
     "activation_remember",
     "activation_next",
+    "activation_via_link",  # opened from the credentials mail's link (credentials.py)
 )
+
+# The printed code and the mailed link (credentials.py) open the same first connection.
+ACTIVATION_PURPOSES = (Token.Purpose.ACTIVATION, Token.Purpose.ACTIVATION_LINK)
 
 
 class ActivationExpired(DomainError):
@@ -85,7 +89,7 @@ def _activated_by_this_session(request, user) -> bool:
         and Token.objects.filter(
             pk=request.session.get("activation_token_id"),
             user=user,
-            purpose=Token.Purpose.ACTIVATION,
+            purpose__in=ACTIVATION_PURPOSES,
             used_at__isnull=False,
         ).exists()
     )
@@ -117,7 +121,7 @@ def activate_account(request, user, *, password: str, email: str, phone: str = "
             Token.objects.select_for_update()
             .filter(
                 pk=request.session.get("activation_token_id"),
-                purpose=Token.Purpose.ACTIVATION,
+                purpose__in=ACTIVATION_PURPOSES,
             )
             .first()
         )
@@ -140,7 +144,8 @@ def activate_account(request, user, *, password: str, email: str, phone: str = "
         user.save(update_fields=["email", "phone", "charter_accepted_at", "activated_at", "state"])
         token.used_at = now
         token.save(update_fields=["used_at"])
-        Token.objects.filter(user=user, purpose=Token.Purpose.ACTIVATION).exclude(
+        # Every other code and link of the account dies with it.
+        Token.objects.filter(user=user, purpose__in=ACTIVATION_PURPOSES).exclude(
             pk=token.pk
         ).delete()
         # That an email and a phone were given, not what they are: the trail holds no contact data.

@@ -3,15 +3,16 @@ import logging
 from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET
 
 from portail.accounts.forms import weak_password_message
-from portail.accounts.services import WeakPassword, log_in
+from portail.accounts.services import DomainError, WeakPassword, log_in
 from portail.accounts.views import safe_next
 from portail.security import ratelimit
 from portail.security.devices import remember_device
 from portail.security.views import rate_limited
 
-from . import services
+from . import credentials, services
 from .forms import ActivationForm
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,10 @@ def activate(request):
     except services.ActivationExpired as exc:
         return _back_to_login(request, exc)
 
-    form = ActivationForm(user, request.POST or None)
+    # Reached by the credentials mail's link: the address it was sent to, which the user may change.
+    via_link = request.session.get("activation_via_link")
+    initial = {"email": user.contact_email} if via_link and user.contact_email else None
+    form = ActivationForm(user, request.POST or None, initial=initial)
     if request.method == "POST":
         try:
             services.count_attempt(request, user)
@@ -54,6 +58,23 @@ def activate(request):
         "activation/activate.html",
         {"form": form, "activating": user, "strength_for": "new_password"},
     )
+
+
+@require_GET
+def activation_link(request, token):
+    """The link of the credentials mail: check it, move it into the session, drop it from the URL."""
+    try:
+        credentials.open_activation_link(request, token)
+    except DomainError as exc:
+        done = isinstance(exc, credentials.LinkAlreadyUsed)
+        response = render(
+            request, "activation/link_invalid.html", {"error": exc.message, "done": done}
+        )
+    else:
+        response = redirect("activation:activate")
+    # The URL carries the token: it must not leak in a Referer header (as reset links).
+    response["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 def charter(request):

@@ -13,6 +13,7 @@ from django.utils import timezone
 from portail.accounts.models import Profile, State, User, identifier_validator
 from portail.accounts.provisioning import issue_activation_code
 from portail.accounts.services import DomainError
+from portail.activation.credentials import revoke_links
 from portail.audit.models import Event
 from portail.audit.services import record, request_meta
 from portail.directory import services as directory_services
@@ -258,6 +259,7 @@ def give_new_activation_code(request, account) -> str:
         raise BlockedFirst
     before = account.state
     code = issue_activation_code(account)
+    revoke_links(account)  # the mailed « Activer mon compte » links die with the old code
     _audit(
         "console.account.new_code",
         request,

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import mail_views, views
+from . import credentials_views, mail_views, views
 
 app_name = "console"
 urlpatterns = [
@@ -18,6 +18,7 @@ urlpatterns = [
     path("comptes/<int:pk>/liens", views.link, name="link"),
     path("comptes/<int:pk>/liens/<int:other_pk>/retirer", views.unlink, name="unlink"),
     path("fiches", views.letters, name="letters"),
+    path("identifiants", credentials_views.send_credentials, name="send_credentials"),
     path("import", views.import_csv, name="import"),
     path("journal", views.audit_log, name="audit"),
     path("doublons", views.duplicates, name="duplicates"),

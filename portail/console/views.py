@@ -21,6 +21,7 @@ from django.views.decorators.http import require_POST
 
 from portail.accounts.models import State, User
 from portail.accounts.services import DomainError, usable_activation_token
+from portail.activation import credentials
 from portail.audit import queries as audit_queries
 from portail.audit.models import Event
 from portail.directory.models import Function, Relationship, Structure, is_regional_admin
@@ -58,6 +59,7 @@ TAG_LABELS = {
     "console.account.linked": "Lien parent–élève ajouté",
     "console.account.unlinked": "Lien parent–élève retiré",
     "console.letters.new_code": "Fiche de connexion (nouveau code)",
+    "account.credentials_mailed": "Identifiants envoyés par courriel",
     "console.duplicate.ignored": "Doublon écarté",
     "console.account.merged": "Doublon fusionné dans ce compte",
     "console.account.merged_into": "Compte fusionné dans un autre (désactivé)",
@@ -260,6 +262,8 @@ def account(request, pk):
         {
             "account": target,
             "masked_email": mask_email(target.email),
+            "masked_contact_email": mask_email(target.contact_email),
+            "credentials_refused": credentials.address_refused(target),
             "children": children,
             "parents": parents,
             "visible_ids": set(

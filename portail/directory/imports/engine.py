@@ -288,6 +288,8 @@ _EXISTING_FIELDS = (
     "ine",
     "leaving_since",
     "deactivated_at",
+    "state",
+    "contact_email",
 )
 
 
@@ -498,6 +500,10 @@ class _Run:
                 changes["birth_date"] = r.birth_date
             if r.ine and row["ine"] != r.ine:
                 changes["ine"] = r.ine
+            # The credentials mail's address follows the source until the first connection,
+            # never after (issue 12): the person then gave and confirmed an address of his own.
+            if r.email and row["state"] == State.PENDING and row["contact_email"] != r.email:
+                changes["contact_email"] = r.email
             if self._may_claim(row):
                 # An account this source already answers for, or one nobody identifies yet
                 # (created by hand, or by an import before every import recorded its source).
@@ -649,6 +655,8 @@ class _Run:
                     "state": state,
                     "email": r.email,
                     "email_folded": fold_email(r.email),  # rows skip User.save(): fold here
+                    # Where the credentials are mailed (issue 12), for accounts still to activate.
+                    "contact_email": "" if r.identifier else r.email,
                     # Always the source, even without an external id (a school CSV without Id
                     # column): a later full import of the same source finds its leavers by it.
                     "external_source": self.source,

@@ -19,6 +19,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from portail.accounts.models import Profile
+from portail.activation.credentials import mail_credentials
 from portail.directory.imports import pending
 from portail.directory.imports.region_csv import import_region_csv
 from portail.directory.imports.report import ImportFileError
@@ -62,8 +63,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run", action="store_true", help="aperçu seulement : rien n'est enregistré"
         )
+        parser.add_argument(
+            "--send-credentials",
+            action="store_true",
+            help="une fois l'import enregistré, envoyer par courriel son identifiant et un lien "
+            "d'activation à chaque nouveau compte qui a une adresse",
+        )
 
     def handle(self, *args, file, structure, profile, output, full, dry_run, **options):
+        send_credentials = options.get("send_credentials", False)
         if profile not in Profile.values:
             raise Erreur(
                 f"Profil « {profile} » inconnu : choisissez eleve, parent, enseignant ou personnel."
@@ -130,6 +138,8 @@ class Command(BaseCommand):
             self.stdout.write("Aperçu seulement : rien n'a été enregistré.")
         else:
             self.stdout.write(f"Identifiants et codes d'activation : {target}")
+            if send_credentials:  # after the commit: exactly the accounts this run created
+                self.stdout.write(mail_credentials(report.created))
 
     def _import_and_write(self, run, target):
         # The letters are sealed into the database in the import's transaction, and the file is

@@ -10,6 +10,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from portail.activation.credentials import mail_credentials
 from portail.directory.imports import pending
 from portail.directory.imports.aaf import import_aaf
 from portail.directory.imports.report import ImportFileError
@@ -34,6 +35,12 @@ class Command(BaseCommand):
                 "nombre de fichiers lus en parallèle (processus) ; utile si l'export compte "
                 "beaucoup de fichiers et que la machine a des cœurs libres"
             ),
+        )
+        parser.add_argument(
+            "--send-credentials",
+            action="store_true",
+            help="une fois l'import enregistré, envoyer par courriel son identifiant et un lien "
+            "d'activation à chaque nouveau compte qui a une adresse",
         )
         parser.add_argument(
             "--output",
@@ -80,3 +87,6 @@ class Command(BaseCommand):
                     "commande pour écrire les courriers."
                 ) from None
             self.stdout.write(f"Identifiants et codes écrits dans {output}")
+        if options.get("send_credentials") and not dry_run:
+            # After the commit: exactly the accounts this run created.
+            self.stdout.write(mail_credentials(report.created))
