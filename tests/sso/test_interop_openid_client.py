@@ -27,7 +27,9 @@ def node():
     npm = require_tool("npm")
     if not (NODE_DIR / "node_modules" / "openid-client").exists():
         # The lockfile's exact versions, from the npm registry (the only network use of the tests).
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True, timeout=300)
+        subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True, timeout=300
+        )
     return path
 
 
