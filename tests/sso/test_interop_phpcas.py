@@ -3,7 +3,8 @@ running `portail serve` (issue 9, point 7).
 
 tests/interop/php/index.php runs under `php -S` as a school application: CAS 3.0 login through
 the portal's form, ticket validation by phpCAS with the released attributes, single logout
-(the portal's logoutRequest ends phpCAS's session), and the application's own logout.
+(the portal's logoutRequest ends phpCAS's session), the application's own logout, and the
+silent check of CAS gateway (phpCAS::checkAuthentication).
 """
 
 import os
@@ -136,3 +137,19 @@ def test_phpcas_logout_ends_the_portal_session_and_comes_back(portal, php_app):
     # CAS 3.0 §2.3.1: back to the registered service, which asks the portal again: login page.
     assert urlsplit(url).path == "/auth/login", url
     assert browser.get(php_app["url"] + "?status=1").json() == {"user": None}
+
+
+def test_phpcas_gateway_is_silent_with_and_without_a_portal_session(portal, php_app):
+    browser = Browser(portal)
+    # No portal session: back to the application without a ticket, never the login form.
+    url, response = browser.navigate(php_app["url"] + "?gateway=1", login=False)
+    assert urlsplit(url).path == "/", url
+    assert response.json() == {"user": None}
+
+    browser.navigate(portal["base"] + "/auth/login")  # logged in on the portal only
+    other_app_session = Browser(portal)  # the same portal session, a new application session
+    other_app_session.session.cookies.update(
+        {k: v for k, v in browser.session.cookies.items() if k != "PHPSESSID"}
+    )
+    url, response = other_app_session.navigate(php_app["url"] + "?gateway=1", login=False)
+    assert response.json() == {"user": "lea.martin"}
