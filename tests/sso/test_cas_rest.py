@@ -204,3 +204,11 @@ def test_delete_ends_the_tgt_and_logs_the_services_out(
     assert service_ticket(url).status_code == 404
     assert requests.delete(url, timeout=10).status_code == 404
     assert Event.objects.filter(tag="sso.cas.rest.logout", target=active_user).exists()
+
+
+def test_the_password_post_waits_in_the_login_lane(settings):
+    # One Argon2 per request, like the login form: the admission layer's per-process lane.
+    from portail.ops.admission import Admission
+
+    admission = Admission(None, settings=settings)
+    assert admission.is_expensive({"method": "POST", "path": "/cas/v1/tickets"})
