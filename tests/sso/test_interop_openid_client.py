@@ -9,6 +9,7 @@ The package is pinned by tests/interop/node/package-lock.json and installed with
 """
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def node():
 def run_rp(node, portal, kind):
     client = portal["clients"][kind]
     env = {
-        "PATH": "/usr/bin:/bin",
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "ISSUER": portal["issuer"],
         "CLIENT_ID": client["client_id"],
         "REDIRECT_URI": REDIRECT_URI,
