@@ -446,6 +446,12 @@ PORTAIL_CAS_CALLBACK_TIMEOUT = env_int("PORTAIL_CAS_CALLBACK_TIMEOUT", 3)
 # callback on http://127.0.0.1 through (also allowed when DEBUG is on); never in production.
 PORTAIL_CAS_ALLOW_HTTP_LOOPBACK_CALLBACK = env_bool("PORTAIL_CAS_ALLOW_HTTP_LOOPBACK_CALLBACK")
 
+# --- CAS REST protocol (sso3) ---
+# Seconds a CAS REST ticket-granting ticket lives from the password, never extended by use: a
+# program asks its service tickets right after (Apereo's REST TGTs follow the SSO session's 8 h;
+# shorter here because the password was given to a program, not typed in the portal).
+PORTAIL_CAS_REST_TGT_SECONDS = env_int("PORTAIL_CAS_REST_TGT_SECONDS", 300)
+
 from portail.sso.keys import inactive_keys, load_or_create_private_key  # noqa: E402
 
 # django-oauth-toolkit's own models (named so that portail.sso can point at the client model).
@@ -539,6 +545,7 @@ PORTAIL_EXPENSIVE_PATHS = env_list(
         "/auth/lost-",
         "/o/token/",
         "/compte/mot-de-passe",
+        "/cas/v1/tickets",
     ],
 )
 # Expensive requests run at once per process. Django's ASGI handler gives each request a thread of

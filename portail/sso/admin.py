@@ -51,6 +51,7 @@ class ApplicationForm(forms.ModelForm):
             "cas_service_patterns",
             "cas_allow_proxy",
             "cas_single_logout",
+            "cas_rest_enabled",
             "oidc_client",
             "oidc_backchannel_logout_uri",
         ]
@@ -67,7 +68,17 @@ class ApplicationAdmin(admin.ModelAdmin):
         (None, {"fields": ["name", "short_label", "description", "url", "enabled", "position"]}),
         ("Qui voit la tuile", {"fields": ["profiles", "structures"]}),
         ("Authentification", {"fields": ["kind", "released_attributes"]}),
-        ("CAS", {"fields": ["cas_service_patterns", "cas_allow_proxy", "cas_single_logout"]}),
+        (
+            "CAS",
+            {
+                "fields": [
+                    "cas_service_patterns",
+                    "cas_allow_proxy",
+                    "cas_single_logout",
+                    "cas_rest_enabled",
+                ]
+            },
+        ),
         ("OpenID Connect", {"fields": ["oidc_client", "oidc_backchannel_logout_uri"]}),
     ]
 

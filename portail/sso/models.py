@@ -112,6 +112,13 @@ class Application(models.Model):
     cas_service_patterns = models.TextField("motifs d'URL de service CAS", blank=True)
     cas_allow_proxy = models.BooleanField("peut obtenir des tickets proxy (PGT)", default=False)
     cas_single_logout = models.BooleanField("déconnexion unique (SLO)", default=True)
+    # CAS REST protocol (/cas/v1/tickets): a program posts the user's password to the portal for
+    # this service. Off unless an administrator turns it on for a service that needs it.
+    cas_rest_enabled = models.BooleanField(
+        "protocole CAS REST (/cas/v1/tickets)",
+        default=False,
+        help_text="Pour une application sans navigateur qui envoie identifiant et mot de passe.",
+    )
     oidc_client = models.OneToOneField(
         settings.OAUTH2_PROVIDER_APPLICATION_MODEL,
         on_delete=models.SET_NULL,

@@ -2,7 +2,7 @@ from django.urls import include, path, re_path
 from oauth2_provider import urls as dot_urls
 from oauth2_provider import views as dot_views
 
-from . import views
+from . import cas_rest, views
 
 cas_urlpatterns = [
     path("login", views.cas_login, name="cas-login"),
@@ -14,6 +14,9 @@ cas_urlpatterns = [
     path("p3/proxyValidate", views.cas_proxy_validate, name="cas-p3-proxy-validate"),
     path("proxy", views.cas_proxy, name="cas-proxy"),
     path("samlValidate", views.cas_saml_validate, name="cas-saml-validate"),
+    # CAS REST protocol, for the services an administrator enables (cas_rest.py).
+    path("v1/tickets", cas_rest.tickets, name="cas-rest-tickets"),
+    path("v1/tickets/<str:tgt>", cas_rest.ticket, name="cas-rest-ticket"),
 ]
 
 # django-oauth-toolkit under /o/: only what an OIDC provider with the code flow needs (no device
