@@ -42,8 +42,8 @@ def test_lost_password_makes_the_same_number_of_statements_in_every_case(account
         for case, (identifier, _email) in accounts.items()
     }
     assert len(set(counts.values())) == 1, counts
-    # The active account's link was queued, not delivered within the request.
-    assert smtp.messages == []
+    # The active account's link was queued, not delivered within the request (checked before
+    # reading `smtp`, whose every read runs a worker pass first).
     assert OutgoingMail.objects.filter(status="pending").count() == 1
 
 
@@ -54,7 +54,7 @@ def test_lost_identifier_makes_the_same_number_of_statements_in_every_case(accou
         if case != "pending"
     }
     assert len(set(counts.values())) == 1, counts
-    assert smtp.messages == []
+    assert OutgoingMail.objects.filter(status="pending").count() == 1  # queued, not delivered
 
 
 def test_without_the_neutral_mode_a_sent_link_is_delivered_at_once(settings, smtp, school):
