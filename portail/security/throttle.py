@@ -14,6 +14,8 @@
    anything: they make that address's untrusted devices solve a proof-of-work challenge (ALTCHA,
    self-hosted) before the password is even checked. A flood of junk logins then costs the
    flooder CPU, and costs the server a page render, while every classmate still gets in.
+   The recovery pages have budgets of their own ("recovery", "reset"; see BUDGETS) and the same
+   challenge, so junk lost-password requests never shut « Besoin d'aide ? » for a school.
 
 A cache error never raises here: address budgets then answer "within budget" (the account
 counters, in the database, still hold), unknown identifiers answer "not locked" (there is no
