@@ -266,6 +266,9 @@ def pupil(port, identifier, typo, start_at, tally):
         if page.status == 429 or "Trop d'essais infructueux" in text:
             tally.add("refused")
             return
+        if page.status == 503:  # shed by admission control SHED_RETRIES times in a row: capacity
+            tally.add(f"gave up: 503 shed {SHED_RETRIES + 1} times in a row")
+            return
         if page.status >= 500:
             tally.add("server errors")
             return
