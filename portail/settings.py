@@ -288,9 +288,9 @@ PORTAIL_RATE_LIMITS = {
     # --- recovery throttling (rthrottle) ---
     # Lost-password and lost-identifier requests (first and second step) from untrusted devices
     # at one address, before its untrusted devices must solve the login's proof-of-work challenge
-    # to be served; never a refusal (OWASP ASVS 5.0 §V2.4.1, anti-automation against excessive
-    # calls, here mail sending; §V6.3.1 asks for it without locking anyone out). A family or a
-    # class asking with its teacher: 20 in 15 minutes. Each account or address still gets at most
+    # to be served; never a refusal (OWASP ASVS 5.0 §V2.4.1: anti-automation against excessive
+    # calls to costly functions, here mail sending; §V6.1.1: controls that prevent malicious
+    # lockout). A family or a class asking with its teacher: 20 in 15 minutes. Each account or address still gets at most
     # one mail per PORTAIL_RECOVERY_MAIL_MINUTES (the per-account cadence).
     "recovery:address": (20, 15 * 60),
     # The same for a declared school network: on the first morning a few percent of 1,500 pupils
