@@ -290,8 +290,8 @@ PORTAIL_RATE_LIMITS = {
     # at one address, before its untrusted devices must solve the login's proof-of-work challenge
     # to be served; never a refusal (OWASP ASVS 5.0 §V2.4.1: anti-automation against excessive
     # calls to costly functions, here mail sending; §V6.1.1: controls that prevent malicious
-    # lockout). A family or a class asking with its teacher: 20 in 15 minutes. Each account or address still gets at most
-    # one mail per PORTAIL_RECOVERY_MAIL_MINUTES (the per-account cadence).
+    # lockout). A family or a class asking with its teacher: 20 in 15 minutes. Each account or
+    # address still gets at most one mail per PORTAIL_RECOVERY_MAIL_MINUTES (the cadence).
     "recovery:address": (20, 15 * 60),
     # The same for a declared school network: on the first morning a few percent of 1,500 pupils
     # forget their password or identifier (~75 requests in minutes); 200 leaves headroom.
