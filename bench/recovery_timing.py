@@ -15,8 +15,8 @@ Each case gets its own accounts (one measured request per account, so that no ca
 row or the one-mail-per-cadence slot); the "active, again" accounts were asked once during the
 warm-up, so their measured request comes inside the cadence (no mail leaves). Requests of all
 cases are interleaved at random, so that each case is spread evenly over the run.
-Each request carries its own X-Forwarded-For (PORTAIL_BEHIND_PROXY=1) so the per-address limit
-(100/h) does not answer 429 to the benchmark itself.
+Each request carries its own X-Forwarded-For (PORTAIL_BEHIND_PROXY=1) so the per-address budget
+(recovery:address, 20 per 15 min) never asks the benchmark itself for the proof-of-work challenge.
 
 Prints, per case, the median and quartiles of the wall time of a POST (connection, request,
 answer read), the difference of each median with the unknown case, and as the reference measured

@@ -1,6 +1,7 @@
 """The first morning of school (issue 7 §2): one lycée behind one address, one pupil flooding.
 
     python bench/school_morning.py [--pupils 1500] [--minutes 3] [--junk 1000] [--typos 0.3]
+                                   [--junk-recovery 200] [--recovering 30]
                                    [--no-school-network] [--workers 2]
 
 Starts the real server (`python -m portail serve`, gunicorn, `--workers 2`) on PostgreSQL (its own
@@ -14,11 +15,19 @@ at a random moment within `--minutes`, opens the login page, mistypes the passwo
 probability `--typos`, then types it right; when the page asks for the proof-of-work challenge,
 the pupil's "browser" solves it (the same SHA-256 search as challenge.js, in Python) and sends
 the form again. Meanwhile one pupil of the same address sends `--junk` junk logins (random
-identifiers and passwords) spread over one minute, never solving a challenge.
+identifiers and passwords) and `--junk-recovery` junk lost-password requests (random identifiers),
+each spread over the first minute, never solving a challenge. Within that same minute,
+`--recovering` classmates (other accounts, each with an address) ask « Besoin d'aide ? »: half a
+reset link (lost password, by identifier), half their identifier (lost identifier, by address),
+solving the challenge when the page shows it; their mails must be queued (counted in the queue
+after the run: no mail worker runs, the relay is a dead address). A 503 (the server's admission
+control shedding a request that waited too long) is retried after two seconds, as the page asks.
 
 Prints how many pupils got in, refusals (a 429 or the lock message), challenges met, the p50/p95
-latency of the login POSTs and of "arrived -> at home", and what the flood got. Asserts nothing:
-the machine is shared, read the figures with the load average printed beside them.
+latency of the login POSTs and of "arrived -> at home", the recovery requests served and mails
+queued, and what the flood got; each latency next to the quiet reference measured in the same
+run, before the morning. Asserts nothing: the machine is shared, read the figures with the load
+average printed beside them.
 """
 
 import argparse
@@ -52,6 +61,9 @@ SCHOOL_NETWORK = "203.0.113.0/28=Lycée du Premier Matin"
 PASSWORD = "cheval orange batterie agrafe"
 # Logins timed one at a time before the morning: the reference the figures are compared with.
 REFERENCE_LOGINS = 10
+# Lost-password requests timed one at a time before the morning (reference of the recovery POSTs).
+REFERENCE_RECOVERIES = 5
+SHED_RETRIES = 5
 SECRET_KEY = "bench-only-secret-key-school-morning-not-for-production"
 
 ENV = {
@@ -88,10 +100,15 @@ def clear_redis():
     client.close()
 
 
+def email_of(identifier: str) -> str:
+    return f"{identifier}@eleves.example.org"
+
+
 def create_pupils(n: int) -> list[str]:
     from django.contrib.auth.hashers import make_password
     from django.core.management import call_command
 
+    from portail.accounts.identifiers import fold_email
     from portail.accounts.models import Profile, State, User
 
     call_command("migrate", verbosity=0)
@@ -106,6 +123,9 @@ def create_pupils(n: int) -> list[str]:
                 last_name=f"Matin {i}",
                 profile=Profile.ELEVE,
                 state=State.ACTIVE,
+                # Given at the first connection; bulk_create skips save(), which folds it.
+                email=email_of(identifier),
+                email_folded=fold_email(email_of(identifier)),
             )
             for i, identifier in enumerate(identifiers)
         ],
@@ -216,6 +236,7 @@ class Tally:
         self.counts = {}
         self.latencies = []  # every login POST of a pupil, seconds
         self.time_to_home = []  # arrival -> at home, seconds
+        self.recovery_latencies = []  # every recovery POST of a classmate, seconds
 
     def add(self, key, n=1):
         with self.lock:
@@ -234,10 +255,7 @@ def pupil(port, identifier, typo, start_at, tally):
             tally.add("challenges solved")
             data["altcha"] = solve(page.text)
         for _ in range(3):  # a challenge that appeared meanwhile: solve it, send again
-            t0 = time.monotonic()
-            page = browser.request("/auth/login", data)
-            with tally.lock:
-                tally.latencies.append(time.monotonic() - t0)
+            page = post(browser, "/auth/login", data, tally, tally.latencies, "login")
             text = page.text.replace("&#x27;", "'")
             if page.status == 200 and "vérification automatique de votre navigateur" in text:
                 tally.add("challenges met after a POST")
@@ -248,6 +266,9 @@ def pupil(port, identifier, typo, start_at, tally):
         if page.status == 429 or "Trop d'essais infructueux" in text:
             tally.add("refused")
             return
+        if page.status == 503:  # shed by admission control SHED_RETRIES times in a row: capacity
+            tally.add(f"gave up: 503 shed {SHED_RETRIES + 1} times in a row")
+            return
         if page.status >= 500:
             tally.add("server errors")
             return
@@ -257,6 +278,66 @@ def pupil(port, identifier, typo, start_at, tally):
             tally.time_to_home.append(time.monotonic() - arrived)
     else:
         tally.add(f"other answer {page.status}")
+
+
+def post(browser, path, data, tally, latencies, what):
+    """POST as a pupil would: a 503 (shed by admission control) is sent again two seconds later."""
+    for attempt in range(SHED_RETRIES + 1):
+        t0 = time.monotonic()
+        page = browser.request(path, data)
+        with tally.lock:
+            latencies.append(time.monotonic() - t0)
+        if page.status != 503 or attempt == SHED_RETRIES:
+            return page
+        tally.add(f"{what}: 503 shed, sent again")
+        time.sleep(2)  # shed before Django read it: a solution it carried is still unspent
+    return page
+
+
+CHALLENGED = "vérification automatique de votre navigateur"
+
+
+def recovering(port, identifier, kind, start_at, tally):
+    """A classmate asking « Besoin d'aide ? » during the flood: a reset link, or the identifier."""
+    time.sleep(max(0.0, start_at - time.monotonic()))
+    browser = Browser(port)
+    path, data = (
+        ("/auth/lost-password", {"identifier": identifier})
+        if kind == "password"
+        else ("/auth/lost-identifier", {"email": email_of(identifier)})
+    )
+    page = browser.request(path)
+    for _ in range(3):
+        if MARKER in page.text:
+            tally.add("recovery: challenges solved")
+            data = {**data, "altcha": solve(page.text)}
+        page = post(browser, path, data, tally, tally.recovery_latencies, "recovery")
+        text = page.text.replace("&#x27;", "'")
+        if page.status == 200 and CHALLENGED in text:
+            continue  # over budget between the page and the POST: solve the new one, send again
+        break
+    if page.status == 302 and "envoye=1" in page.headers.get("Location", ""):
+        tally.add(f"recovery ({kind}): sent page")
+    elif page.status == 429:
+        tally.add("recovery: refused (429)")
+    else:
+        tally.add(f"recovery ({kind}): other answer {page.status}")
+
+
+def recovery_flooder(port, junk, seconds, tally):
+    browser = Browser(port)
+    browser.request("/auth/lost-password")
+    start = time.monotonic()
+    for i in range(junk):
+        time.sleep(max(0.0, start + i * seconds / junk - time.monotonic()))
+        page = browser.request("/auth/lost-password", {"identifier": "x" + secrets.token_hex(4)})
+        text = page.text.replace("&#x27;", "'")
+        if page.status == 200 and CHALLENGED in text:
+            tally.add("junk recovery answered by a challenge (not served)")
+        elif page.status == 200:
+            tally.add("junk recovery served (unknown identifier)")
+        else:
+            tally.add(f"junk recovery answered {page.status}")
 
 
 def flooder(port, junk, seconds, tally):
@@ -291,6 +372,8 @@ def main():
     parser.add_argument("--minutes", type=float, default=3)
     parser.add_argument("--typos", type=float, default=0.3)
     parser.add_argument("--junk", type=int, default=1000)
+    parser.add_argument("--junk-recovery", type=int, default=200)
+    parser.add_argument("--recovering", type=int, default=30, help="classmates asking for help")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--clients", type=int, default=48, help="pupils' requests in flight")
     parser.add_argument("--no-school-network", action="store_true")
@@ -305,8 +388,12 @@ def main():
 
     django.setup()
     t0 = time.monotonic()
-    identifiers = create_pupils(args.pupils + REFERENCE_LOGINS)
+    extra = REFERENCE_LOGINS + REFERENCE_RECOVERIES + args.recovering
+    identifiers = create_pupils(args.pupils + extra)
     reference_pupils, identifiers = identifiers[:REFERENCE_LOGINS], identifiers[REFERENCE_LOGINS:]
+    reference_recovering = identifiers[:REFERENCE_RECOVERIES]
+    classmates = identifiers[REFERENCE_RECOVERIES : REFERENCE_RECOVERIES + args.recovering]
+    identifiers = identifiers[REFERENCE_RECOVERIES + args.recovering :]
     print(f"{len(identifiers)} pupils created in {time.monotonic() - t0:.1f} s")
 
     import tempfile
@@ -320,18 +407,30 @@ def main():
         for ident in reference_pupils:
             pupil(port, ident, False, 0, quiet)
         reference = pct(quiet.latencies, 0.5)
+        for ident in reference_recovering:
+            recovering(port, ident, "password", 0, quiet)
+        recovery_reference = pct(quiet.recovery_latencies, 0.5)
         tally = Tally()
         rng = random.Random(7)
         window = args.minutes * 60
         begin = time.monotonic() + 1
         load_before = os.getloadavg()[0]
-        flood = threading.Thread(target=flooder, args=(port, args.junk, 60, tally))
-        flood.start()
-        with ThreadPoolExecutor(max_workers=args.clients) as pool:
+        floods = [
+            threading.Thread(target=flooder, args=(port, args.junk, 60, tally)),
+            threading.Thread(target=recovery_flooder, args=(port, args.junk_recovery, 60, tally)),
+        ]
+        for thread in floods:
+            thread.start()
+        with ThreadPoolExecutor(max_workers=args.clients + args.recovering) as pool:
+            # The classmates ask within the flood's minute (after its first seconds).
+            for i, ident in enumerate(classmates):
+                kind = "password" if i % 2 == 0 else "identifier"
+                pool.submit(recovering, port, ident, kind, begin + 5 + rng.random() * 55, tally)
             order = sorted((begin + rng.random() * window, ident) for ident in identifiers)
             for start_at, ident in order:
                 pool.submit(pupil, port, ident, rng.random() < args.typos, start_at, tally)
-        flood.join()
+        for thread in floods:
+            thread.join()
         wall = time.monotonic() - begin
         load_after = os.getloadavg()[0]
     finally:
@@ -339,10 +438,14 @@ def main():
         server.wait(timeout=30)
         server.log.close()
 
+    from portail.mail.models import OutgoingMail
+
+    queued = OutgoingMail.objects.filter(to__in=[email_of(i) for i in classmates]).count()
     school = "undeclared address" if args.no_school_network else "declared school network"
     print(
         f"\n{args.pupils} pupils over {args.minutes:g} min, {args.typos:.0%} mistyping once, "
-        f"{args.junk} junk logins in 1 min from the same address ({school}); "
+        f"{args.junk} junk logins and {args.junk_recovery} junk lost-password requests in 1 min "
+        f"from the same address ({school}), {args.recovering} classmates asking for help meanwhile; "
         f"{args.workers} gunicorn workers; {wall:.0f} s wall; "
         f"load average {load_before:.1f} -> {load_after:.1f} (shared machine)"
     )
@@ -365,6 +468,22 @@ def main():
         print(
             f"  ratios to the quiet reference: p50 x{pct(lat, 0.5) / reference:.1f}, "
             f"p95 x{pct(lat, 0.95) / reference:.1f}; mean {1000 * statistics.mean(lat):.0f} ms"
+        )
+    rec = tally.recovery_latencies
+    print(
+        f"  recovery mails queued for the classmates: {queued} of {args.recovering} "
+        "(one each expected)"
+    )
+    print(
+        f"  reference: one quiet lost-password POST p50 {1000 * recovery_reference:7.0f} ms "
+        f"({REFERENCE_RECOVERIES} requests, same run, before the morning)"
+    )
+    if rec:
+        print(
+            f"  recovery POST latency       p50 {1000 * pct(rec, 0.5):7.0f} ms   "
+            f"p95 {1000 * pct(rec, 0.95):7.0f} ms   ({len(rec)} POSTs; "
+            f"x{pct(rec, 0.5) / recovery_reference:.1f} / x{pct(rec, 0.95) / recovery_reference:.1f}"
+            " the quiet reference)"
         )
 
 

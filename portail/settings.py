@@ -285,9 +285,22 @@ PORTAIL_RATE_LIMITS = {
     # submit it 10 times in 15 minutes (each submission costs a strength estimate). There is no
     # per-address rule: a whole school activates on the first morning from one address.
     "activation:identifier": (10, 15 * 60),
-    "recovery:ip": (100, 60 * 60),
-    # The reset form itself checks the identifier against the link.
-    "reset:ip": (50, 15 * 60),
+    # --- recovery throttling (rthrottle) ---
+    # Lost-password and lost-identifier requests (first and second step) from untrusted devices
+    # at one address, before its untrusted devices must solve the login's proof-of-work challenge
+    # to be served; never a refusal (OWASP ASVS 5.0 §V2.4.1: anti-automation against excessive
+    # calls to costly functions, here mail sending; §V6.1.1: controls that prevent malicious
+    # lockout). A family or a class asking with its teacher: 20 in 15 minutes. Each account or
+    # address still gets at most one mail per PORTAIL_RECOVERY_MAIL_MINUTES (the cadence).
+    "recovery:address": (20, 15 * 60),
+    # The same for a declared school network: on the first morning a few percent of 1,500 pupils
+    # forget their password or identifier (~75 requests in minutes); 200 leaves headroom.
+    "recovery:school": (200, 15 * 60),
+    # Reset links that were not (or no longer) valid, and reset forms whose identifier is not the
+    # link's account, from untrusted devices at one address: over it, opening a link and sending
+    # the reset form need the challenge (ASVS 5.0 §V2.4.1). Old links clicked by mistake: 50.
+    "reset:address": (50, 15 * 60),
+    "reset:school": (500, 15 * 60),
     # Re-entering the current password on the account page.
     "account:user": (10, 15 * 60),
     # The strength meter asks the server as the user types.

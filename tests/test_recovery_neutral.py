@@ -55,6 +55,7 @@ def test_lost_identifier_makes_the_same_number_of_statements_in_every_case(accou
     }
     assert len(set(counts.values())) == 1, counts
     assert smtp.received == []
+    assert OutgoingMail.objects.filter(status="pending").count() == 1  # queued, not delivered
 
 
 def test_without_the_neutral_mode_a_sent_link_is_delivered_at_once(settings, smtp, school):

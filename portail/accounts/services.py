@@ -44,6 +44,13 @@ class AccountLocked(DomainError):
         )
 
 
+class AlreadyActivated(InvalidCredentials):
+    """The password typed is the account's last used activation code: the letter's code served
+    at the first connection, the password chosen then is the one to use. Still a failure."""
+
+    message = "Votre compte est déjà activé, connectez-vous avec votre nouveau mot de passe."
+
+
 class ChallengeRequired(DomainError):
     """Many failures from this address: prove some work first (no password was checked)."""
 
@@ -95,13 +102,42 @@ def usable_activation_token(user, code: str) -> Token | None:
     return None
 
 
+# Compared when no account (or no used code) is there, so that every failure costs one keyed
+# digest and one comparison: the answer's time does not tell whether such a code exists.
+_NO_CODE_DIGEST = "0" * 64
+
+
+def _is_used_activation_code(user, password: str) -> bool:
+    """Whether `password` is the activation code `user` (an active account) last activated with.
+
+    One indexed query and one keyed digest compared in constant time, run on every failed path
+    (unknown identifiers included, on an id no account has): the message it unlocks is only
+    ever shown to whoever holds the letter's code of an active account."""
+    active = user is not None and user.state == State.ACTIVE and user.has_usable_password()
+    stored = (
+        Token.objects.filter(
+            user_id=user.pk if active else 0,
+            purpose=Token.Purpose.ACTIVATION,
+            used_at__isnull=False,
+        )
+        .order_by("-used_at")
+        .values_list("digest", flat=True)
+        .first()
+    )
+    same = tokens.matches(
+        Token.Purpose.ACTIVATION, password.strip().lower()[:64], stored or _NO_CODE_DIGEST
+    )
+    return active and stored is not None and same
+
+
 def authenticate(request, typed_identifier: str, password: str):
     """Check identifier and password (or the first-connection code).
 
     Returns the User, or ActivationRequired for a valid activation code. Raises
     ChallengeRequired (address over its budget, no valid proof of work: nothing was checked),
     AccountLocked (too many failures from untrusted devices, or from this known device),
-    InvalidCredentials, AccountBlocked or AccountDeactivated. Every account (unknown, pending,
+    InvalidCredentials (AlreadyActivated when the password is the account's used activation
+    code), AccountBlocked or AccountDeactivated. Every account (unknown, pending,
     blocked, normal) costs the same one Argon2 computation, so timing does not tell whether it
     exists. Legacy hashes get no extra computation: they are wrapped in Argon2id at import
     (the `atrest` work), so verifying any stored hash is one Argon2 computation.
@@ -135,6 +171,7 @@ def authenticate(request, typed_identifier: str, password: str):
         result = user
 
     if result is None:
+        used_code = _is_used_activation_code(user, password)
         # The trail names an existing account by its id; what was typed for no account is kept
         # only as a keyed hash: it may be a password typed in the wrong field.
         record(
@@ -143,9 +180,10 @@ def authenticate(request, typed_identifier: str, password: str):
             target=user,
             subject="" if user else throttle.identifier_fingerprint(identifier),
             **_network(request),
+            **({"reason": "used_activation_code"} if used_code else {}),
         )
         throttle.record_login_failure(request, user, identifier)
-        raise InvalidCredentials
+        raise AlreadyActivated if used_code else InvalidCredentials
     throttle.record_login_success(request, user)
     if user.state == State.BLOCKED:
         record("account.login.blocked", request=request, target=user)

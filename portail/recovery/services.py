@@ -1,8 +1,9 @@
 """« Besoin d'aide ? »: reset links for a lost password, reminders for a lost identifier.
 
-Every operation counts its per-address limit before it looks anything up, records what happened
-in the audit log (never the token), and queues its email inside the transaction that changes the
-data. The French sentences live on the typed errors; the views only choose where to show them.
+Every operation counts against its address budget before it looks anything up (over budget, the
+view has untrusted devices solve the login's proof-of-work challenge first: a school behind one
+address is slowed down, never refused), records what happened in the audit log (never the
+token), and queues its email inside the transaction that changes the data. The French sentences live on the typed errors; the views only choose where to show them.
 
 Against harassment and enumeration (issue 7):
 - an account (a reset link) or an address (an identifier reminder) gets at most one recovery mail
@@ -41,7 +42,7 @@ from portail.accounts.services import (
 from portail.audit.models import Event
 from portail.audit.services import record
 from portail.mail.services import send_template
-from portail.security import ratelimit, sealing, tokens
+from portail.security import sealing, throttle, tokens
 from portail.security.devices import is_known_device
 
 log = logging.getLogger(__name__)
@@ -169,10 +170,6 @@ class ReminderResult:
     sent_to: list[User] = field(default_factory=list)
 
 
-def _client_ip(request):
-    return getattr(request, "client_ip", None) or request.META.get("REMOTE_ADDR")
-
-
 def _neutral() -> bool:
     return settings.PORTAIL_NEUTRAL_RECOVERY_MESSAGES
 
@@ -292,12 +289,14 @@ def request_password_reset(request, typed_identifier: str, *, by_referent: bool 
 
     `by_referent`: asked from the console by a référent (logged in, second factor, audited),
     who may be sitting with the pupil: no cadence, and delivered at once in every mode.
-    Raises UnknownUser, AccountNotActivated, NoEmailAddress, AccountBlocked, AccountDeactivated,
-    MailJustSent or RateLimited.
+    Raises UnknownUser, AccountNotActivated, NoEmailAddress, AccountBlocked, AccountDeactivated
+    or MailJustSent.
     """
     identifier = fold_identifier(typed_identifier)
-    # Each request may send an email: counted before anything is looked up.
-    ratelimit.count({"recovery:ip": _client_ip(request)})
+    if not by_referent:
+        # Each request may send an email: counted before anything is looked up, on the address
+        # alone (the view asked for the challenge over budget, before calling this).
+        throttle.count_address_request(request, "recovery")
     user = User.objects.filter(identifier=identifier).first() if identifier else None
     refusal, outcome = _reset_refusal(user)
     key = _cadence_key("account", user.pk if user is not None else identifier)
@@ -363,9 +362,9 @@ def open_reset_link(request, secret: str) -> ResetLink:
     The emailed secret dies here: whoever reads it later (an access log, a forwarded mail) finds
     a dead link. The fresh row keeps the link's age and expiry. A browser that opens its own
     spent link again goes back to its form (or is told the reset is done).
-    Raises TokenInvalid, ResetAlreadyDone or ratelimit.RateLimited.
+    Raises TokenInvalid or ResetAlreadyDone. (Over the address's "reset" budget, the view asks
+    untrusted devices for the challenge before calling this.)
     """
-    ratelimit.guard({"reset:ip": _client_ip(request)})
     link_digest = tokens.digest(Token.Purpose.RESET, secret)
     fresh = None
     with transaction.atomic():
@@ -390,7 +389,7 @@ def open_reset_link(request, secret: str) -> ResetLink:
             if request.session.get(SESSION_RESET_DONE) == token.user_id:
                 raise ResetAlreadyDone
             return current_reset_link(request)  # its own link, opened twice: the same form
-        ratelimit.hit("reset:ip", _client_ip(request))
+        throttle.count_address_request(request, "reset")
         record("account.password.reset_link_refused", request=request)
         raise TokenInvalid
     request.session.cycle_key()  # a fresh session id for the page that sets a password
@@ -434,13 +433,12 @@ def reset_password(request, typed_identifier: str, new_password: str) -> User:
     ones with it), every other session ends.
 
     The new password may be the same as the old one (the region's help page says so).
-    Raises TokenInvalid, ResetAlreadyDone, IdentifierMismatch, WeakPassword or RateLimited.
+    Raises TokenInvalid, ResetAlreadyDone, IdentifierMismatch or WeakPassword.
     """
-    ratelimit.guard({"reset:ip": _client_ip(request)})
     link = current_reset_link(request)
     user = link.user
     if fold_identifier(typed_identifier) != user.identifier:
-        ratelimit.hit("reset:ip", _client_ip(request))
+        throttle.count_address_request(request, "reset")
         raise IdentifierMismatch
     with transaction.atomic():
         token = Token.objects.select_for_update().get(pk=link.token.pk)
@@ -514,10 +512,10 @@ def send_identifier_reminder(request, email: str, *, first_name: str | None = No
     neutral mode, the page must not reveal that several accounts exist, so one mail lists every
     account of the address (whose owner gave it at each first connection).
 
-    Raises UnknownEmail, AccountBlocked, SeveralAccounts, MailJustSent or RateLimited.
+    Raises UnknownEmail, AccountBlocked, SeveralAccounts or MailJustSent.
     """
     folded = fold_email(email)
-    ratelimit.count({"recovery:ip": _client_ip(request)})
+    throttle.count_address_request(request, "recovery")
     accounts = _accounts_of(folded)
     candidates = [u for u in accounts if _usable(u)]
     key = _cadence_key("address", folded)

@@ -14,6 +14,8 @@
    anything: they make that address's untrusted devices solve a proof-of-work challenge (ALTCHA,
    self-hosted) before the password is even checked. A flood of junk logins then costs the
    flooder CPU, and costs the server a page render, while every classmate still gets in.
+   The recovery pages have budgets of their own ("recovery", "reset"; see BUDGETS) and the same
+   challenge, so junk lost-password requests never shut « Besoin d'aide ? » for a school.
 
 A cache error never raises here: address budgets then answer "within budget" (the account
 counters, in the database, still hold), unknown identifiers answer "not locked" (there is no
@@ -165,19 +167,33 @@ def account_is_locked(user) -> bool:
 # --- Address budgets (cache) -------------------------------------------------------------------
 
 
-def _budget(request) -> tuple[str, str]:
+# The pages whose requests draw on an address budget: "<page>:address" and "<page>:school" are
+# their rules in PORTAIL_RATE_LIMITS (login: failures; recovery: requests; reset: failures).
+BUDGETS = ("login", "recovery", "reset")
+
+
+def _budget(request, page: str = "login") -> tuple[str, str]:
+    if page not in BUDGETS:
+        raise ValueError(f"no address budget named {page!r}")
     key, school = budget_key(getattr(request, "client_ip", None) or request.META.get("REMOTE_ADDR"))
-    return ("login:school" if school else "login:address"), key
+    return (f"{page}:school" if school else f"{page}:address"), key
 
 
-def count_address_failure(request, amount: int = 1) -> None:
+def count_address_failure(request, amount: int = 1, *, page: str = "login") -> None:
     """One more failure from an untrusted device at this address (other views may count too)."""
-    rule, key = _budget(request)
+    rule, key = _budget(request, page)
     ratelimit.add(rule, key, amount)
 
 
-def address_over_budget(request) -> bool:
-    rule, key = _budget(request)
+def count_address_request(request, page: str) -> None:
+    """One more request of `page` from this address, counted only for untrusted devices: known
+    devices neither spend nor need the budget (as at login)."""
+    if device_key(request) is None:
+        count_address_failure(request, page=page)
+
+
+def address_over_budget(request, page: str = "login") -> bool:
+    rule, key = _budget(request, page)
     limit, _ = settings.PORTAIL_RATE_LIMITS[rule]
     return ratelimit.count_of(rule, key) >= limit
 
@@ -189,12 +205,13 @@ def login_needs_challenge(request, user) -> bool:
     return address_over_budget(request)
 
 
-def require_challenge(request) -> bool:
-    """Whether this request must solve a challenge first: its address is over budget and the
-    browser is not a known device (of any account). For any view; pair with solved_challenge()."""
+def require_challenge(request, page: str = "login") -> bool:
+    """Whether this request must solve a challenge first: its address is over `page`'s budget and
+    the browser is not a known device (of any account). Decided on the address and the device
+    alone, never on an account, so it tells nothing about one. Pair with solved_challenge()."""
     if device_key(request) is not None:
         return False
-    return address_over_budget(request)
+    return address_over_budget(request, page)
 
 
 # --- Proof-of-work challenges (ALTCHA) ---------------------------------------------------------
@@ -250,9 +267,9 @@ def solved_challenge(request) -> bool:
     return True
 
 
-def passes_challenge(request) -> bool:
+def passes_challenge(request, page: str = "login") -> bool:
     """For other views: True when no challenge is needed or a valid one was solved."""
-    return not require_challenge(request) or solved_challenge(request)
+    return not require_challenge(request, page) or solved_challenge(request)
 
 
 # --- Audit ---------------------------------------------------------------------------------------

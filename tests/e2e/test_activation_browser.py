@@ -64,11 +64,11 @@ def test_first_connection_with_the_code_of_the_letter(page, a11y, context, pendi
     assert user.state == State.ACTIVE and user.email == "elodie.dupre@example.org"
     assert user.phone == "+33612345678"
 
-    # After activation the code opens nothing; the new password does.
+    # After activation the code opens nothing, and says why; the new password does.
     page.get_by_role("button", name="Se déconnecter").click()
     log_in(page, user.identifier, code)
     expect(page.get_by_role("alert")).to_have_text(
-        "L'identifiant ou le mot de passe est incorrect."
+        "Votre compte est déjà activé, connectez-vous avec votre nouveau mot de passe."
     )
     log_in(page, user.identifier, NEW_PASSWORD)
     expect(page.get_by_role("button", name="Se déconnecter")).to_be_visible()

@@ -12,6 +12,13 @@
   var data = JSON.parse(document.getElementById("portail-challenge").textContent);
   var solved = false;
   var submitWanted = false;
+  // The recovery pages word it for their request (data-text-* of partials/challenge.html).
+  var words = {
+    sending: widget.dataset.textSending || "Vérification de sécurité terminée. Connexion en cours…",
+    ready: widget.dataset.textReady || "Vérification de sécurité terminée. Vous pouvez vous connecter.",
+    waiting: widget.dataset.textWaiting ||
+      "Vérification de sécurité en cours. La connexion se fera toute seule dans quelques secondes."
+  };
   var BATCH = 200; // digests in flight at once: WebCrypto is asynchronous (200: fastest measured)
 
   function say(text) { status.textContent = text; }
@@ -54,10 +61,10 @@
     }));
     solved = true;
     if (submitWanted) {
-      say("Vérification de sécurité terminée. Connexion en cours…");
+      say(words.sending);
       form.submit();
     } else {
-      say("Vérification de sécurité terminée. Vous pouvez vous connecter.");
+      say(words.ready);
     }
   }
 
@@ -65,7 +72,7 @@
     if (solved) return;
     event.preventDefault();
     submitWanted = true;
-    say("Vérification de sécurité en cours. La connexion se fera toute seule dans quelques secondes.");
+    say(words.waiting);
   });
 
   if (!(window.crypto && crypto.subtle && window.TextEncoder)) {
