@@ -112,6 +112,24 @@ class Application(models.Model):
     cas_service_patterns = models.TextField("motifs d'URL de service CAS", blank=True)
     cas_allow_proxy = models.BooleanField("peut obtenir des tickets proxy (PGT)", default=False)
     cas_single_logout = models.BooleanField("déconnexion unique (SLO)", default=True)
+    # Privacy (OIDC Core §8.1): cas:user is then the pairwise identifier, as OIDC's sub; the
+    # plain identifier only if released as the "identifier" attribute.
+    cas_opaque_identifier = models.BooleanField(
+        "identifiant opaque (CAS)",
+        default=False,
+        help_text="cas:user est un identifiant propre à cette application (ou à son secteur), "
+        "qui ne permet pas de rapprocher deux applications. L'identifiant ENT reste "
+        "transmissible comme attribut « Identifiant ».",
+    )
+    # OIDC Core §8.1 sector identifier: applications sharing it see the same pairwise identifiers.
+    pairwise_sector = models.CharField(
+        "secteur d'identifiant",
+        max_length=200,
+        blank=True,
+        help_text="Vide : identifiants propres à cette application. Deux applications d'un même "
+        "éditeur avec le même secteur (par exemple son nom de domaine) voient le même "
+        "identifiant d'un utilisateur.",
+    )
     oidc_client = models.OneToOneField(
         settings.OAUTH2_PROVIDER_APPLICATION_MODEL,
         on_delete=models.SET_NULL,
@@ -123,6 +141,21 @@ class Application(models.Model):
     # OIDC Back-Channel Logout 1.0: where the portal POSTs a logout token when the user logs out.
     oidc_backchannel_logout_uri = models.URLField(
         "adresse de déconnexion back-channel (OIDC)", max_length=500, blank=True
+    )
+    # RFC 7636 / RFC 9700 §2.1.1: public clients always; a confidential one may be exempted.
+    oidc_require_pkce = models.BooleanField(
+        "PKCE exigé (OIDC)",
+        default=True,
+        help_text="Toujours exigé d'un client public ; à décocher seulement pour une application "
+        "serveur (client confidentiel) qui ne sait pas le faire.",
+    )
+    # RFC 6749 §4.4: server-to-server tokens, with these scopes only.
+    oidc_client_credentials_scopes = models.CharField(
+        "portées client_credentials (OIDC)",
+        max_length=300,
+        blank=True,
+        help_text="Vide : pas de client_credentials. Sinon les portées (séparées par des espaces) "
+        "qu'un client confidentiel peut obtenir pour lui-même, sans utilisateur.",
     )
 
     class Meta:
@@ -169,10 +202,22 @@ class Application(models.Model):
                 raise ValidationError(
                     {"oidc_backchannel_logout_uri": "L'adresse doit commencer par https://."}
                 )
+        scopes = set(self.client_credentials_scopes())
+        known = set(settings.OAUTH2_PROVIDER["SCOPES"]) - {"openid", "offline_access"}
+        if scopes - known:
+            raise ValidationError(
+                {
+                    "oidc_client_credentials_scopes": "Portée inconnue : "
+                    + ", ".join(sorted(scopes - known))
+                }
+            )
         if self.kind == self.Kind.OIDC and self.oidc_client_id is None:
             raise ValidationError(
                 {"oidc_client": "Une application OpenID Connect a besoin d'un client."}
             )
+
+    def client_credentials_scopes(self) -> list[str]:
+        return self.oidc_client_credentials_scopes.split()
 
     def service_patterns(self) -> list[str]:
         return [line.strip() for line in self.cas_service_patterns.splitlines() if line.strip()]
@@ -272,6 +317,10 @@ class AuthorizationTime(models.Model):
     # tokens of one code share this family (the toolkit's rotation).
     token_family = models.UUIDField(null=True, blank=True, db_index=True)
     auth_time = models.FloatField()
+    # The portal session it was granted in (Back-Channel Logout §2.4 sid) and how the user
+    # authenticated there (RFC 8176 amr), for the ID tokens of the code and of its refreshes.
+    sid = models.CharField(max_length=64, blank=True, db_index=True)
+    amr = models.JSONField(default=list, blank=True)
 
     class Meta:
         verbose_name = "heure d'authentification OIDC"
