@@ -557,9 +557,10 @@ PASSWORD_HASHERS = [*PASSWORD_HASHERS, "portail.sso.secrets.ClientSecretHasher"]
 PORTAIL_OIDC_LOGOUT_HINT_GRACE_SECONDS = env_int("PORTAIL_OIDC_LOGOUT_HINT_GRACE_SECONDS", 3600)
 PORTAIL_RATE_LIMITS.update(
     {
-        # Failed client authentications at /o/token/ per client_id and per address: a guesser of
-        # a 256-bit secret gains nothing, but each failure costs work (Argon2 for a secret not
-        # yet rotated). An application failing 30 times in 15 minutes is misconfigured.
+        # Failed client authentications at /o/token/ and /o/introspect/ per client_id (at one
+        # address, so that nobody elsewhere can lock an application out): a guesser of a
+        # 128-bit secret gains nothing, but each failure costs work (Argon2 for a secret not yet
+        # upgraded). An application failing 30 times in 15 minutes is misconfigured.
         "token:client": (30, 15 * 60),
         # A school's or a server's address carries many applications: 120 failures per 15 min.
         "token:address": (120, 15 * 60),

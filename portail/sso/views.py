@@ -654,8 +654,11 @@ def _basic_client_id(request) -> str:
 
 
 def _token_client_limits(request) -> dict:
-    client_id = _basic_client_id(request) or request.POST.get("client_id", "")
-    return {"token:address": _client_address(request), "token:client": client_id[:200]}
+    address = _client_address(request)
+    client_id = (_basic_client_id(request) or request.POST.get("client_id", ""))[:200]
+    # A client's budget is counted per address: a flood of bogus credentials from elsewhere
+    # cannot lock the application's own server out of the token endpoint.
+    return {"token:address": address, "token:client": f"{client_id}|{address}" if client_id else ""}
 
 
 def _too_many(exc):
