@@ -418,6 +418,10 @@ class PortailAuthorizationView(AuthorizationView):
             record("sso.oidc.authorize", request=request, target=request.user, application=name)
             if "none" in self._prompt(request):
                 return response  # silent: never a page, only the redirect
+            if urlsplit(response["Location"]).scheme not in ("http", "https"):
+                # A native app's private-use scheme (RFC 8252 §7.1): the toolkit's redirect,
+                # which allows the registered schemes (Django's redirect() would refuse it).
+                return response
             return _to_application(request, response["Location"], name)
         if (
             request.method == "GET"
