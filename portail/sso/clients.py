@@ -31,7 +31,10 @@ def redirect_uri_problem(uri: str, client) -> str | None:
     if scheme == "https":
         return None
     if scheme == "http":
-        if settings.DEBUG:
+        from .outbound import loopback_allowed
+
+        # Development and tests (DEBUG, PORTAIL_CAS_ALLOW_HTTP_LOOPBACK_CALLBACK): any client.
+        if settings.DEBUG or (loopback_allowed() and _is_loopback_literal(parts.hostname)):
             return None
         # RFC 8252 §7.3: a native app listens on the loopback interface, any port.
         if public and _is_loopback_literal(parts.hostname):
