@@ -588,7 +588,8 @@ PORTAIL_EXPENSIVE_PATHS = env_list(
         "/auth/activation",
         "/auth/reset/",
         "/auth/lost-",
-        "/o/token/",
+        # Not /o/token/: client secrets are a keyed SHA-256 digest now (SSO privacy block), so
+        # a flood of bogus client credentials no longer queues in front of the logins.
         "/compte/mot-de-passe",
     ],
 )
