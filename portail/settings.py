@@ -494,9 +494,11 @@ OAUTH2_PROVIDER = {
     # Access and refresh tokens stored hashed: a database dump holds no usable token.
     "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
     # Public clients (native apps, SPAs) authenticate with PKCE alone (RFC 8414 §2 "none").
+    # private_key_jwt (RFC 7523 §2.2): a client whose public keys are registered (oidc_jwks).
     "OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": [
         "client_secret_basic",
         "client_secret_post",
+        "private_key_jwt",
         "none",
     ],
     # PKCE, S256 only: "plain" is refused (RFC 9700 §2.1.1, RFC 7636 §4.2). Always for public

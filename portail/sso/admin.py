@@ -61,6 +61,7 @@ class ApplicationForm(forms.ModelForm):
             "oidc_backchannel_logout_uri",
             "oidc_require_pkce",
             "oidc_client_credentials_scopes",
+            "oidc_jwks",
         ]
 
 
@@ -94,6 +95,7 @@ class ApplicationAdmin(admin.ModelAdmin):
                     "oidc_backchannel_logout_uri",
                     "oidc_require_pkce",
                     "oidc_client_credentials_scopes",
+                    "oidc_jwks",
                 ]
             },
         ),

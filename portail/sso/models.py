@@ -149,6 +149,13 @@ class Application(models.Model):
         help_text="Toujours exigé d'un client public ; à décocher seulement pour une application "
         "serveur (client confidentiel) qui ne sait pas le faire.",
     )
+    # RFC 7523 §2.2 (private_key_jwt): the client's public keys, which sign its assertions.
+    oidc_jwks = models.TextField(
+        "clés publiques du client (JWKS, private_key_jwt)",
+        blank=True,
+        help_text="Vide : le client s'authentifie par son secret. Sinon le JWKS (JSON) de ses "
+        "clés publiques : il s'authentifie par une assertion signée (private_key_jwt).",
+    )
     # RFC 6749 §4.4: server-to-server tokens, with these scopes only.
     oidc_client_credentials_scopes = models.CharField(
         "portées client_credentials (OIDC)",
@@ -202,6 +209,12 @@ class Application(models.Model):
                 raise ValidationError(
                     {"oidc_backchannel_logout_uri": "L'adresse doit commencer par https://."}
                 )
+        if self.oidc_jwks.strip():
+            from .client_assertions import jwks_problem
+
+            problem = jwks_problem(self.oidc_jwks)
+            if problem:
+                raise ValidationError({"oidc_jwks": problem})
         scopes = set(self.client_credentials_scopes())
         known = set(settings.OAUTH2_PROVIDER["SCOPES"]) - {"openid", "offline_access"}
         if scopes - known:
@@ -349,6 +362,26 @@ class SpentCode(models.Model):
 
     def __str__(self):
         return f"code échangé {self.digest[:8]}…"
+
+
+class ClientAssertion(models.Model):
+    """The jti of a private_key_jwt assertion already used (RFC 7523 §3: replay refused), kept
+    until the assertion expires."""
+
+    client = models.ForeignKey(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    jti = models.CharField(max_length=200)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = "assertion de client utilisée"
+        constraints = [
+            models.UniqueConstraint(fields=["client", "jti"], name="sso_client_assertion_once")
+        ]
+
+    def __str__(self):
+        return f"assertion {self.jti[:8]}… du client {self.client_id}"
 
 
 class SingleLogoutRecord(models.Model):

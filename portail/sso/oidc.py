@@ -372,6 +372,19 @@ class PortailOAuth2Validator(OAuth2Validator):
     def get_discovery_claims(self, request):
         return ["sub", "sid", "acr", "amr", "auth_time", *ENT_CLAIM_SCOPE]
 
+    def client_authentication_required(self, request, *args, **kwargs):
+        if getattr(request, "client_assertion", None):
+            return True  # private_key_jwt (RFC 7523 §2.2)
+        return super().client_authentication_required(request, *args, **kwargs)
+
+    def authenticate_client(self, request, *args, **kwargs):
+        from . import client_assertions
+
+        if getattr(request, "client_assertion", None):
+            # The assertion is the only credential then: no secret alongside.
+            return client_assertions.authenticate(request)
+        return super().authenticate_client(request, *args, **kwargs)
+
     def _check_secret(self, provided_secret, stored_secret):
         """The keyed digest (secrets.py) in microseconds; an older Argon2 hash once, then replaced.
 

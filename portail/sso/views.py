@@ -37,7 +37,7 @@ from portail.ops.metrics import sso_validation
 from portail.security import ratelimit
 
 from . import cas_responses as answers
-from . import oidc, oidc_logout, privacy, services
+from . import client_assertions, oidc, oidc_logout, privacy, services
 from .models import Application
 
 log = logging.getLogger(__name__)
@@ -482,7 +482,11 @@ class PortailDiscoveryView(ConnectDiscoveryInfoView):
         # RFC 8414 §2 (RFC 7009, RFC 7662): where clients revoke and introspect tokens.
         data["revocation_endpoint"] = self._get_endpoint_url(request, "revoke-token", True)
         data["introspection_endpoint"] = self._get_endpoint_url(request, "introspect", True)
-        authenticated = ["client_secret_basic", "client_secret_post"]
+        authenticated = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+        signing = list(client_assertions.ALGORITHMS)
+        data["token_endpoint_auth_signing_alg_values_supported"] = signing
+        data["introspection_endpoint_auth_signing_alg_values_supported"] = signing
+        data["revocation_endpoint_auth_signing_alg_values_supported"] = signing
         data["revocation_endpoint_auth_methods_supported"] = [*authenticated, "none"]
         # RFC 7662 §2.1: introspection needs the client's own credentials (PortailIntrospectView).
         data["introspection_endpoint_auth_methods_supported"] = authenticated
