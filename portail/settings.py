@@ -491,6 +491,9 @@ OAUTH2_PROVIDER = {
         "profile": "Nom et prénom",
         "email": "Adresse de messagerie",
         "ent": "Profil, établissements et classes dans l'ENT",
+        # Accepted for relying parties that ask it (OIDC Core §11); refresh tokens are issued
+        # with every code anyway, for PORTAIL_REMEMBER_ME_DAYS at most.
+        "offline_access": "Accès prolongé (jeton de rafraîchissement)",
     },
     "DEFAULT_SCOPES": ["openid"],
     # Per client: only the scopes its attribute release list justifies.
@@ -498,7 +501,9 @@ OAUTH2_PROVIDER = {
     # Authorization code flow only: no implicit (RFC 9700 §2.1.2), no password grant (§2.4).
     "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
     "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
-    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token"],
+    # client_credentials: only confidential clients given API scopes by an administrator
+    # (Application.oidc_client_credentials_scopes).
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token", "client_credentials"],
     "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
     "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
     # RFC 9700 §4.3.2: access tokens only in the Authorization header, never in a URL.
@@ -508,12 +513,15 @@ OAUTH2_PROVIDER = {
     # Access and refresh tokens stored hashed: a database dump holds no usable token.
     "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
     # Public clients (native apps, SPAs) authenticate with PKCE alone (RFC 8414 §2 "none").
+    # private_key_jwt (RFC 7523 §2.2): a client whose public keys are registered (oidc_jwks).
     "OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": [
         "client_secret_basic",
         "client_secret_post",
+        "private_key_jwt",
         "none",
     ],
-    # PKCE for every client, S256 only: "plain" is refused (RFC 9700 §2.1.1, RFC 7636 §4.2).
+    # PKCE, S256 only: "plain" is refused (RFC 9700 §2.1.1, RFC 7636 §4.2). Always for public
+    # clients; per confidential client (Application.oidc_require_pkce, on by default).
     "PKCE_REQUIRED": True,
     "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
     # OWASP ASVS 4.0 §10.4 (V51.2.x in 5.0): authorization codes live at most 10 minutes.
@@ -526,14 +534,59 @@ OAUTH2_PROVIDER = {
     "ROTATE_REFRESH_TOKEN": True,
     "REFRESH_TOKEN_REUSE_PROTECTION": True,
     "REFRESH_TOKEN_EXPIRE_SECONDS": PORTAIL_REMEMBER_ME_DAYS * 24 * 3600,
-    # Registered redirect URIs match exactly; https only, except loopback for native apps.
-    "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "http"] if DEBUG else ["https"],
+    # Registered redirect URIs match exactly. https; http only to the loopback address of a native
+    # public client (RFC 8252 §7.3, any port); the private-use schemes of native apps listed in
+    # PORTAIL_OIDC_NATIVE_SCHEMES (RFC 8252 §7.1, reverse domain). Checked by portail.sso.clients.
+    "ALLOWED_REDIRECT_URI_SCHEMES": [
+        "https",
+        "http",
+        *env_list("PORTAIL_OIDC_NATIVE_SCHEMES", []),
+    ],
+    # Client secrets: a keyed SHA-256 digest (portail.sso.secrets), not Argon2 on every request.
+    "CLIENT_SECRET_HASHER": "portail_client_hmac_sha256",
     # RP-initiated logout (OIDC RP-Initiated Logout 1.0): ends the portal session, hence the
     # CAS single logout too.
     "OIDC_RP_INITIATED_LOGOUT_ENABLED": True,
     "OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT": False,
     "OIDC_RP_INITIATED_LOGOUT_STRICT_REDIRECT_URIS": True,
 }
+
+# --- SSO privacy -------------------------------------------------------------------------------
+import hashlib  # noqa: E402
+import hmac  # noqa: E402
+
+# Key of the pairwise subject identifiers (OIDC Core §8.1) and of the CAS « identifiant opaque »:
+# HMAC-SHA256(key, sector + the account's immutable id). Set it once and never change it: every
+# application would see new users. Unset, it is derived from PORTAIL_SECRET_KEY (so a rotation of
+# the secret key would change every identifier: set this before going live).
+PORTAIL_PAIRWISE_SALT = (
+    os.environ.get("PORTAIL_PAIRWISE_SALT")
+    or hmac.new(SECRET_KEY.encode(), b"portail-pairwise-subject", hashlib.sha256).hexdigest()
+)
+# Key of the keyed SHA-256 digest of OIDC client secrets (OWASP ASVS 5.0 V6.5.2: a standard hash
+# suffices for secrets of 112 bits or more; the portal generates 256). Derived like the salt.
+PORTAIL_CLIENT_SECRET_PEPPER = (
+    os.environ.get("PORTAIL_CLIENT_SECRET_PEPPER")
+    or hmac.new(SECRET_KEY.encode(), b"portail-client-secret", hashlib.sha256).hexdigest()
+)
+# Verify-only and new client secrets: the keyed digest (last, so never used for a password).
+PASSWORD_HASHERS = [*PASSWORD_HASHERS, "portail.sso.secrets.ClientSecretHasher"]
+# An id_token_hint at /o/logout/ is acted on up to this long after its expiry (the ID token
+# itself lives 5 minutes): long enough for an application that logs out soon after login, short
+# enough that an ID token found later in a log or a URL opens nothing (an older hint: the user is
+# asked, nothing is revoked on the hint alone).
+PORTAIL_OIDC_LOGOUT_HINT_GRACE_SECONDS = env_int("PORTAIL_OIDC_LOGOUT_HINT_GRACE_SECONDS", 3600)
+PORTAIL_RATE_LIMITS.update(
+    {
+        # Failed client authentications at /o/token/ and /o/introspect/ per client_id (at one
+        # address, so that nobody elsewhere can lock an application out): a guesser of a
+        # 128-bit secret gains nothing, but each failure costs work (Argon2 for a secret not yet
+        # upgraded). An application failing 30 times in 15 minutes is misconfigured.
+        "token:client": (30, 15 * 60),
+        # A school's or a server's address carries many applications: 120 failures per 15 min.
+        "token:address": (120, 15 * 60),
+    }
+)
 
 # --- Audit retention and imports (opsdeploy) ----------------------------------------------------
 # Days the audit log keeps an event; `portail purge-audit` drops whole older months. CNIL
@@ -556,7 +609,8 @@ PORTAIL_EXPENSIVE_PATHS = env_list(
         "/auth/activation",
         "/auth/reset/",
         "/auth/lost-",
-        "/o/token/",
+        # Not /o/token/: client secrets are a keyed SHA-256 digest now (SSO privacy block), so
+        # a flood of bogus client credentials no longer queues in front of the logins.
         "/compte/mot-de-passe",
         "/cas/v1/tickets",
     ],

@@ -119,6 +119,24 @@ class Application(models.Model):
         default=False,
         help_text="Pour une application sans navigateur qui envoie identifiant et mot de passe.",
     )
+    # Privacy (OIDC Core §8.1): cas:user is then the pairwise identifier, as OIDC's sub; the
+    # plain identifier only if released as the "identifier" attribute.
+    cas_opaque_identifier = models.BooleanField(
+        "identifiant opaque (CAS)",
+        default=False,
+        help_text="cas:user est un identifiant propre à cette application (ou à son secteur), "
+        "qui ne permet pas de rapprocher deux applications. L'identifiant ENT reste "
+        "transmissible comme attribut « Identifiant ».",
+    )
+    # OIDC Core §8.1 sector identifier: applications sharing it see the same pairwise identifiers.
+    pairwise_sector = models.CharField(
+        "secteur d'identifiant",
+        max_length=200,
+        blank=True,
+        help_text="Vide : identifiants propres à cette application. Deux applications d'un même "
+        "éditeur avec le même secteur (par exemple son nom de domaine) voient le même "
+        "identifiant d'un utilisateur.",
+    )
     oidc_client = models.OneToOneField(
         settings.OAUTH2_PROVIDER_APPLICATION_MODEL,
         on_delete=models.SET_NULL,
@@ -130,6 +148,28 @@ class Application(models.Model):
     # OIDC Back-Channel Logout 1.0: where the portal POSTs a logout token when the user logs out.
     oidc_backchannel_logout_uri = models.URLField(
         "adresse de déconnexion back-channel (OIDC)", max_length=500, blank=True
+    )
+    # RFC 7636 / RFC 9700 §2.1.1: public clients always; a confidential one may be exempted.
+    oidc_require_pkce = models.BooleanField(
+        "PKCE exigé (OIDC)",
+        default=True,
+        help_text="Toujours exigé d'un client public ; à décocher seulement pour une application "
+        "serveur (client confidentiel) qui ne sait pas le faire.",
+    )
+    # RFC 7523 §2.2 (private_key_jwt): the client's public keys, which sign its assertions.
+    oidc_jwks = models.TextField(
+        "clés publiques du client (JWKS, private_key_jwt)",
+        blank=True,
+        help_text="Vide : le client s'authentifie par son secret. Sinon le JWKS (JSON) de ses "
+        "clés publiques : il s'authentifie par une assertion signée (private_key_jwt).",
+    )
+    # RFC 6749 §4.4: server-to-server tokens, with these scopes only.
+    oidc_client_credentials_scopes = models.CharField(
+        "portées client_credentials (OIDC)",
+        max_length=300,
+        blank=True,
+        help_text="Vide : pas de client_credentials. Sinon les portées (séparées par des espaces) "
+        "qu'un client confidentiel peut obtenir pour lui-même, sans utilisateur.",
     )
 
     class Meta:
@@ -176,10 +216,28 @@ class Application(models.Model):
                 raise ValidationError(
                     {"oidc_backchannel_logout_uri": "L'adresse doit commencer par https://."}
                 )
+        if self.oidc_jwks.strip():
+            from .client_assertions import jwks_problem
+
+            problem = jwks_problem(self.oidc_jwks)
+            if problem:
+                raise ValidationError({"oidc_jwks": problem})
+        scopes = set(self.client_credentials_scopes())
+        known = set(settings.OAUTH2_PROVIDER["SCOPES"]) - {"openid", "offline_access"}
+        if scopes - known:
+            raise ValidationError(
+                {
+                    "oidc_client_credentials_scopes": "Portée inconnue : "
+                    + ", ".join(sorted(scopes - known))
+                }
+            )
         if self.kind == self.Kind.OIDC and self.oidc_client_id is None:
             raise ValidationError(
                 {"oidc_client": "Une application OpenID Connect a besoin d'un client."}
             )
+
+    def client_credentials_scopes(self) -> list[str]:
+        return self.oidc_client_credentials_scopes.split()
 
     def service_patterns(self) -> list[str]:
         return [line.strip() for line in self.cas_service_patterns.splitlines() if line.strip()]
@@ -279,6 +337,10 @@ class AuthorizationTime(models.Model):
     # tokens of one code share this family (the toolkit's rotation).
     token_family = models.UUIDField(null=True, blank=True, db_index=True)
     auth_time = models.FloatField()
+    # The portal session it was granted in (Back-Channel Logout §2.4 sid) and how the user
+    # authenticated there (RFC 8176 amr), for the ID tokens of the code and of its refreshes.
+    sid = models.CharField(max_length=64, blank=True, db_index=True)
+    amr = models.JSONField(default=list, blank=True)
 
     class Meta:
         verbose_name = "heure d'authentification OIDC"
@@ -307,6 +369,26 @@ class SpentCode(models.Model):
 
     def __str__(self):
         return f"code échangé {self.digest[:8]}…"
+
+
+class ClientAssertion(models.Model):
+    """The jti of a private_key_jwt assertion already used (RFC 7523 §3: replay refused), kept
+    until the assertion expires."""
+
+    client = models.ForeignKey(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    jti = models.CharField(max_length=200)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = "assertion de client utilisée"
+        constraints = [
+            models.UniqueConstraint(fields=["client", "jti"], name="sso_client_assertion_once")
+        ]
+
+    def __str__(self):
+        return f"assertion {self.jti[:8]}… du client {self.client_id}"
 
 
 class SingleLogoutRecord(models.Model):

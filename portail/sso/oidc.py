@@ -8,17 +8,21 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth.hashers import check_password, identify_hasher, make_password
 from django.db import IntegrityError, transaction
 from django.db.models import Min
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 from jwcrypto import jwk, jws
-from oauth2_provider.models import AbstractApplication, Grant, RefreshToken
+from oauth2_provider.models import AbstractApplication, Grant, RefreshToken, get_application_model
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.scopes import SettingsScopes
 from oauth2_provider.settings import oauth2_settings
 from oauthlib.oauth2.rfc6749 import errors
 
+from . import privacy
 from .models import DEFAULT_RELEASE, Application, AuthorizationTime, SpentCode
+from .secrets import ClientSecretHasher
 from .services import user_attributes
 
 log = logging.getLogger(__name__)
@@ -51,10 +55,13 @@ silent_login_possible = contextvars.ContextVar("portail_silent_login_possible", 
 # Set by the authorization view: the portal session's user (None when anonymous), for the
 # id_token_hint check.
 session_user = contextvars.ContextVar("portail_session_user", default=None)
+# Set by the authorization view: the portal session's sid and amr (portail.sso.privacy).
+session_sid = contextvars.ContextVar("portail_session_sid", default="")
+session_amr = contextvars.ContextVar("portail_session_amr", default=None)
 
 
-def _id_token_hint_subject(hint: str) -> str | None:
-    """The sub of an ID token this portal signed (expired or not), else None.
+def id_token_hint_claims(hint: str) -> dict | None:
+    """The claims of an ID token this portal signed (expired or not), else None.
 
     OIDC Core §3.1.2.1: an id_token_hint may have expired; its signature and issuer are what
     make it ours.
@@ -76,9 +83,22 @@ def _id_token_hint_subject(hint: str) -> str | None:
         claims = json.loads(signed.payload)
     except (jws.InvalidJWSObject, ValueError, TypeError):
         return None
-    if claims.get("iss") != oauth2_settings.OIDC_ISS_ENDPOINT:
+    if not isinstance(claims, dict) or claims.get("iss") != oauth2_settings.OIDC_ISS_ENDPOINT:
         return None
-    return str(claims.get("sub", "")) or None
+    return claims
+
+
+def hint_matches_user(claims: dict, user) -> bool:
+    """Whether a verified hint's pairwise sub is this user's at the client it was issued to."""
+    audience = claims.get("aud")
+    client_id = audience[0] if isinstance(audience, list) and len(audience) == 1 else audience
+    if not isinstance(client_id, str) or user is None:
+        return False
+    client = get_application_model().objects.filter(client_id=client_id).first()
+    if client is None:
+        return False
+    expected = privacy.subject_for_client(user.pk, client)
+    return constant_time_compare(str(claims.get("sub", "")), expected)
 
 
 def _family_ended(family, auth_time) -> bool:
@@ -96,6 +116,35 @@ def _family_ended(family, auth_time) -> bool:
     if started is None:
         return True
     return time.time() >= started + settings.PORTAIL_REMEMBER_ME_DAYS * 24 * 3600
+
+
+def _portail_application(client):
+    # A client without a Portail application: the reverse one-to-one raises AttributeError.
+    return getattr(client, "portail_application", None) if client is not None else None
+
+
+def email_verified(user) -> bool:
+    """The address was given by the user at the first connection and never changed since.
+
+    Typed by the account's owner (after the activation code of the letter), not proven by a
+    link: see the README. A later change in « Mon compte » or by an import makes it unverified.
+    """
+    from portail.accounts.models import State
+    from portail.audit.models import Event
+
+    if not user.email or user.state != State.ACTIVE or user.activated_at is None:
+        return False
+    return not Event.objects.filter(
+        target_id=user.pk, tag="account.email.changed", at__gte=user.activated_at
+    ).exists()
+
+
+def _remember_authentication(request, row):
+    """auth_time, sid and amr of the code or refresh-token family, for its ID token."""
+    when, sid, amr = row if row is not None else (None, "", None)
+    request.portail_auth_time = when
+    request.portail_sid = sid or ""
+    request.portail_amr = amr or None
 
 
 def _code_digest(code: str) -> str:
@@ -123,7 +172,12 @@ class PortailOAuth2Validator(OAuth2Validator):
         grant = super()._create_authorization_code(request, code, expires)
         when = session_auth_time.get()
         if when is not None:
-            AuthorizationTime.objects.create(grant=grant, auth_time=when)
+            AuthorizationTime.objects.create(
+                grant=grant,
+                auth_time=when,
+                sid=session_sid.get(),
+                amr=session_amr.get() or ["pwd"],
+            )
         return grant
 
     def validate_code(self, client_id, code, client, request, *args, **kwargs):
@@ -136,10 +190,11 @@ class PortailOAuth2Validator(OAuth2Validator):
         if not valid:
             revoke_tokens_of_replayed_code(code, client)
             return False
-        request.portail_auth_time = (
+        _remember_authentication(
+            request,
             AuthorizationTime.objects.filter(grant__code=code, grant__application=client)
-            .values_list("auth_time", flat=True)
-            .first()
+            .values_list("auth_time", "sid", "amr")
+            .first(),
         )
         return True
 
@@ -179,7 +234,12 @@ class PortailOAuth2Validator(OAuth2Validator):
             )
         when = getattr(request, "portail_auth_time", None)
         if previous is None and when is not None:
-            AuthorizationTime.objects.create(token_family=token.token_family, auth_time=when)
+            AuthorizationTime.objects.create(
+                token_family=token.token_family,
+                auth_time=when,
+                sid=getattr(request, "portail_sid", ""),
+                amr=getattr(request, "portail_amr", None) or ["pwd"],
+            )
         return token
 
     def _save_bearer_token(self, token, request, *args, **kwargs):
@@ -259,10 +319,11 @@ class PortailOAuth2Validator(OAuth2Validator):
         valid = super().validate_refresh_token(refresh_token, client, request, *args, **kwargs)
         family = getattr(getattr(request, "refresh_token_instance", None), "token_family", None)
         if valid and family is not None:
-            request.portail_auth_time = (
+            _remember_authentication(
+                request,
                 AuthorizationTime.objects.filter(token_family=family)
-                .values_list("auth_time", flat=True)
-                .first()
+                .values_list("auth_time", "sid", "amr")
+                .first(),
             )
             if _family_ended(family, request.portail_auth_time):
                 return False  # invalid_grant: the user must log in again
@@ -273,11 +334,23 @@ class PortailOAuth2Validator(OAuth2Validator):
         when = getattr(request, "portail_auth_time", None)
         if when is not None:
             claims["auth_time"] = int(when)
+        sid = getattr(request, "portail_sid", "")
+        if sid:
+            claims["sid"] = sid  # Back-Channel Logout §2.4: the portal session
+        amr = getattr(request, "portail_amr", None) or ["pwd"]
+        claims["amr"] = amr  # RFC 8176
+        claims["acr"] = privacy.acr_of(amr)
         return claims, expiration
 
     def _released(self, request):
         app = getattr(request.client, "portail_application", None) if request.client else None
         return app.released_attributes if app is not None else DEFAULT_RELEASE
+
+    def get_claim_dict(self, request):
+        claims = super().get_claim_dict(request)
+        # OIDC Core §8.1: pairwise, never the database key (privacy.py).
+        claims["sub"] = privacy.subject_for_client(request.user.pk, request.client)
+        return claims
 
     def get_additional_claims(self, request):
         user = request.user
@@ -287,21 +360,80 @@ class PortailOAuth2Validator(OAuth2Validator):
             given_name=user.first_name,
             family_name=user.last_name,
             name=user.display_name,
-            preferred_username=user.identifier,
         )
+        if "identifier" in claims:
+            # The ENT identifier only where the administrator releases it: with pairwise sub,
+            # it is what would let two applications correlate a pupil.
+            claims["preferred_username"] = user.identifier
         if "email" in claims:
-            # Given by the user at activation; not proven by a confirmation link.
-            claims["email_verified"] = False
+            claims["email_verified"] = email_verified(user)
         return claims
 
     def get_discovery_claims(self, request):
-        return ["sub", *ENT_CLAIM_SCOPE]
+        return ["sub", "sid", "acr", "amr", "auth_time", *ENT_CLAIM_SCOPE]
+
+    def client_authentication_required(self, request, *args, **kwargs):
+        if getattr(request, "client_assertion", None):
+            return True  # private_key_jwt (RFC 7523 §2.2)
+        return super().client_authentication_required(request, *args, **kwargs)
+
+    def authenticate_client(self, request, *args, **kwargs):
+        from . import client_assertions
+
+        if getattr(request, "client_assertion", None):
+            # The assertion is the only credential then: no secret alongside.
+            return client_assertions.authenticate(request)
+        return super().authenticate_client(request, *args, **kwargs)
+
+    def _check_secret(self, provided_secret, stored_secret):
+        """The keyed digest (secrets.py) in microseconds; an older Argon2 hash once, then replaced.
+
+        Called only with a client loaded on the request (its row's current secret).
+        """
+        provided_secret = provided_secret or ""
+        try:
+            hasher = identify_hasher(stored_secret)
+        except ValueError:  # stored in clear (hash_client_secret=False)
+            return constant_time_compare(provided_secret, stored_secret)
+        if hasher.algorithm == ClientSecretHasher.algorithm:
+            return hasher.verify(provided_secret, stored_secret)
+        if not check_password(provided_secret, stored_secret):
+            return False
+        # A secret hashed before Portail's digest (Argon2): verified this once, stored as the
+        # digest from now on, so the next requests skip Argon2 (no rotation needed).
+        get_application_model().objects.filter(client_secret=stored_secret).update(
+            client_secret=make_password(provided_secret, hasher=ClientSecretHasher.algorithm)
+        )
+        return True
 
     def validate_grant_type(self, client_id, grant_type, client, request, *args, **kwargs):
-        # RFC 9700: no password grant, no client credentials for the SSO; code and refresh only.
+        # RFC 9700: no password grant; code and refresh for users, client credentials (RFC 6749
+        # §4.4) for a confidential client an administrator gave API scopes.
+        if grant_type == "client_credentials":
+            app = _portail_application(client)
+            return bool(
+                client.client_type == AbstractApplication.CLIENT_CONFIDENTIAL
+                and app is not None
+                and app.client_credentials_scopes()
+            )
         if grant_type not in ("authorization_code", "refresh_token"):
             return False
         return super().validate_grant_type(client_id, grant_type, client, request, *args, **kwargs)
+
+    def is_pkce_required(self, client_id, request):
+        """Public clients always (RFC 9700 §2.1.1); confidential ones unless exempted."""
+        client = request.client or self._load_application(client_id, request)
+        if client is None or client.client_type != AbstractApplication.CLIENT_CONFIDENTIAL:
+            return True
+        app = _portail_application(client)
+        return app is None or app.oidc_require_pkce
+
+    def validate_redirect_uri(self, client_id, redirect_uri, request, *args, **kwargs):
+        from .clients import redirect_uri_problem
+
+        if redirect_uri_problem(redirect_uri, request.client) is not None:
+            return False
+        return super().validate_redirect_uri(client_id, redirect_uri, request, *args, **kwargs)
 
     def validate_response_type(self, client_id, response_type, client, request, *args, **kwargs):
         # No implicit, no hybrid: the authorization code flow only.
@@ -317,9 +449,8 @@ class PortailOAuth2Validator(OAuth2Validator):
         # OIDC Core §3.1.2.1: the hinted user must be the session's; otherwise login_required.
         if not id_token_hint:
             return True
-        user = session_user.get()
-        subject = _id_token_hint_subject(id_token_hint)
-        return user is not None and subject is not None and subject == str(user.pk)
+        claims = id_token_hint_claims(id_token_hint)
+        return claims is not None and hint_matches_user(claims, session_user.get())
 
     def validate_silent_authorization(self, request):
         # prompt=none: the consent screen cannot be shown; False is consent_required.
@@ -344,10 +475,20 @@ class PortailScopes(SettingsScopes):
         app = Application.objects.filter(oidc_client=application).first()
         if app is None:
             return ["openid"]
+        if getattr(request, "grant_type", None) == "client_credentials":
+            # Server to server: only the scopes the administrator gave this client.
+            return [scope for scope in everything if scope in app.client_credentials_scopes()]
         released = set(app.released_attributes or [])
-        allowed = {"openid", "profile"}
+        # offline_access (OIDC Core §11): accepted, refresh tokens are issued anyway.
+        allowed = {"openid", "profile", "offline_access"}
         if released - {"email"}:
             allowed.add("ent")
         if "email" in released:
             allowed.add("email")
         return [scope for scope in everything if scope in allowed]
+
+    def get_default_scopes(self, application=None, request=None, *args, **kwargs):
+        if getattr(request, "grant_type", None) == "client_credentials":
+            app = Application.objects.filter(oidc_client=application).first()
+            return app.client_credentials_scopes() if app is not None else []
+        return super().get_default_scopes(application, request, *args, **kwargs)

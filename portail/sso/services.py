@@ -260,13 +260,22 @@ def _issue(app, user, service, *, authenticated_at=None, **fields) -> str:
         application=app,
         service=service,
         user=user,
-        identifier=user.identifier,
+        identifier=cas_user(app, user),
         attributes=attributes,
         **fields,
     )
     if secrets.randbelow(100) == 0:
         purge_expired_tickets()
     return ticket
+
+
+def cas_user(app, user) -> str:
+    """cas:user: the ENT identifier, or for « identifiant opaque » services the pairwise one."""
+    if app.cas_opaque_identifier:
+        from .privacy import pairwise_subject, sector_of
+
+        return pairwise_subject(user.pk, sector_of(app))
+    return user.identifier
 
 
 def purge_expired_tickets() -> int:

@@ -23,9 +23,9 @@ cas_urlpatterns = [
 # flow, no dynamic registration, no self-service application management).
 oidc_urlpatterns = [
     path("authorize/", views.PortailAuthorizationView.as_view(), name="authorize"),
-    path("token/", dot_views.TokenView.as_view(), name="token"),
+    path("token/", views.PortailTokenView.as_view(), name="token"),
     path("revoke_token/", dot_views.RevokeTokenView.as_view(), name="revoke-token"),
-    path("introspect/", dot_views.IntrospectTokenView.as_view(), name="introspect"),
+    path("introspect/", views.PortailIntrospectView.as_view(), name="introspect"),
     re_path(
         r"^\.well-known/openid-configuration$",
         views.PortailDiscoveryView.as_view(),

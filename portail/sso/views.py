@@ -1,35 +1,43 @@
 """CAS endpoints (CAS Protocol 3.0, with 1.0 and 2.0) and the OIDC authorization gate."""
 
+import base64
+import hashlib
 import json
 import logging
 import time
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote_plus, urlencode, urlsplit
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
+from django.views import View
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from lxml import etree
-from oauth2_provider.models import get_application_model
+from oauth2_provider.exceptions import OIDCError
+from oauth2_provider.models import get_access_token_model, get_application_model
+from oauth2_provider.oauth2_backends import get_oauthlib_core
 from oauth2_provider.settings import oauth2_settings
 from oauth2_provider.views import (
     AuthorizationView,
     ConnectDiscoveryInfoView,
     JwksInfoView,
     RPInitiatedLogoutView,
+    TokenView,
     UserInfoView,
 )
+from oauthlib.common import Request as OAuthlibRequest
 
 from portail.accounts import services as account_services
 from portail.audit.services import record
 from portail.ops.metrics import sso_validation
+from portail.security import ratelimit
 
 from . import cas_responses as answers
-from . import oidc, oidc_logout, services
+from . import client_assertions, oidc, oidc_logout, privacy, services
 from .models import Application
 
 log = logging.getLogger(__name__)
@@ -410,6 +418,10 @@ class PortailAuthorizationView(AuthorizationView):
             record("sso.oidc.authorize", request=request, target=request.user, application=name)
             if "none" in self._prompt(request):
                 return response  # silent: never a page, only the redirect
+            if urlsplit(response["Location"]).scheme not in ("http", "https"):
+                # A native app's private-use scheme (RFC 8252 §7.1): the toolkit's redirect,
+                # which allows the registered schemes (Django's redirect() would refuse it).
+                return response
             return _to_application(request, response["Location"], name)
         if (
             request.method == "GET"
@@ -426,9 +438,16 @@ class PortailAuthorizationView(AuthorizationView):
             request.user.is_authenticated and not self._max_age_exceeded(request)
         )
         user = oidc.session_user.set(request.user if request.user.is_authenticated else None)
+        authenticated = request.user.is_authenticated
+        sid = oidc.session_sid.set(privacy.session_id(request.session) if authenticated else "")
+        amr = oidc.session_amr.set(
+            privacy.authentication_methods(request.session, request.user) if authenticated else None
+        )
         try:
             return self._issued(request, handler(request, *args, **kwargs))
         finally:
+            oidc.session_amr.reset(amr)
+            oidc.session_sid.reset(sid)
             oidc.session_user.reset(user)
             oidc.silent_login_possible.reset(silent)
             oidc.session_auth_time.reset(mark)
@@ -448,14 +467,28 @@ class PortailDiscoveryView(ConnectDiscoveryInfoView):
         data = json.loads(response.content)
         # Only what Portail does: RS256 ID tokens (OIDCClientForm), code and refresh grants.
         data["id_token_signing_alg_values_supported"] = ["RS256"]
-        data["grant_types_supported"] = ["authorization_code", "refresh_token"]
+        data["grant_types_supported"] = [
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+        ]
         data["backchannel_logout_supported"] = True
-        data["backchannel_logout_session_supported"] = False
+        # Back-Channel Logout §2.1: logout tokens carry sid, ID tokens too.
+        data["backchannel_logout_session_supported"] = True
+        # OIDC Core §8.1: each application (or sector) sees its own identifier of a user.
+        data["subject_types_supported"] = ["pairwise"]
+        data["acr_values_supported"] = [privacy.ACR_PASSWORD, privacy.ACR_SECOND_FACTOR]
+
         # RFC 8414 §2 (RFC 7009, RFC 7662): where clients revoke and introspect tokens.
         data["revocation_endpoint"] = self._get_endpoint_url(request, "revoke-token", True)
         data["introspection_endpoint"] = self._get_endpoint_url(request, "introspect", True)
-        authenticated = ["client_secret_basic", "client_secret_post"]
+        authenticated = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+        signing = list(client_assertions.ALGORITHMS)
+        data["token_endpoint_auth_signing_alg_values_supported"] = signing
+        data["introspection_endpoint_auth_signing_alg_values_supported"] = signing
+        data["revocation_endpoint_auth_signing_alg_values_supported"] = signing
         data["revocation_endpoint_auth_methods_supported"] = [*authenticated, "none"]
+        # RFC 7662 §2.1: introspection needs the client's own credentials (PortailIntrospectView).
         data["introspection_endpoint_auth_methods_supported"] = authenticated
         # Only the query response mode (no form_post, see PortailAuthorizationView._refusal);
         # request objects are refused (OIDC Discovery §3 defaults, said explicitly).
@@ -487,7 +520,16 @@ class PortailJwksView(JwksInfoView):
 
 @method_decorator(csrf_exempt, name="dispatch")
 class PortailLogoutView(RPInitiatedLogoutView):
-    """RP-initiated logout, which the client may also POST (RP-Initiated Logout 1.0 §2).
+    """RP-initiated logout (RP-Initiated Logout 1.0 §2), which the client may also POST.
+
+    The request ends the application's grant, never the portal session by itself: a valid,
+    recent id_token_hint (signed by the portal, our issuer, a registered client as audience,
+    at most PORTAIL_OIDC_LOGOUT_HINT_GRACE_SECONDS past its expiry) revokes that client's codes
+    and tokens of the portal session named by its sid. ID tokens end up in logs and URLs: an
+    anonymous request with one must not log anybody out of every application. A user with a
+    portal session then chooses « Se déconnecter de l'ENT » (the full logout, CAS single logout
+    and back-channels included) or « Rester connecté »; both go back to the application's
+    registered post_logout_redirect_uri. The portal's own logout (/auth/logout) stays one click.
 
     Only the relying party's request is exempt from CSRF; the portal's confirmation form keeps
     Django's check.
@@ -499,6 +541,84 @@ class PortailLogoutView(RPInitiatedLogoutView):
                 return csrf_protect(super().dispatch)(request, *args, **kwargs)
             return _posted_request_as_get(request)
         return super().dispatch(request, *args, **kwargs)
+
+    def _checked(self, params):
+        """(client, hint claims or None, fresh) of a logout request; raises OIDCError."""
+        from oauth2_provider.exceptions import ClientIdMissmatch, InvalidIDTokenError
+
+        hint, client_id = params.get("id_token_hint"), params.get("client_id")
+        claims, client = None, None
+        if hint:
+            claims = oidc.id_token_hint_claims(hint)
+            client = _hint_client(claims) if claims is not None else None
+            if client is None:
+                raise InvalidIDTokenError()
+            if client_id and client.client_id != client_id:
+                raise ClientIdMissmatch()
+        elif client_id:
+            client = get_application_model().objects.filter(client_id=client_id).first()
+        self.validate_post_logout_redirect_uri(client, params.get("post_logout_redirect_uri"))
+        return client, claims, claims is not None and _hint_is_fresh(claims)
+
+    def _back_to_application(self, params):
+        from oauth2_provider.http import OAuth2ResponseRedirect
+
+        uri = params.get("post_logout_redirect_uri")
+        if not uri:
+            return render(self.request, "sso/logged_out.html")
+        if params.get("state"):
+            uri = _add_query(uri, {"state": params["state"]})
+        return OAuth2ResponseRedirect(uri, oauth2_settings.ALLOWED_REDIRECT_URI_SCHEMES)
+
+    def _end_application_grant(self, client, claims):
+        """The hinted session's grant at this client (its sid), or, for a hint without sid,
+        the hinted user's (the ID token row names the user)."""
+        from oauth2_provider.models import IDToken
+
+        sid = claims.get("sid") or ""
+        user = None
+        if not sid:
+            row = IDToken.objects.filter(jti=str(claims.get("jti", "")), application=client)
+            user = getattr(row.select_related("user").first(), "user", None)
+        if sid or user is not None:
+            oidc_logout.revoke_grant(client, user, sid)
+            record(
+                "sso.oidc.logout_hint",
+                request=self.request,
+                target=user,
+                application=client.name or client.client_id,
+            )
+
+    def get(self, request, *args, **kwargs):
+        params = request.GET
+        try:
+            client, claims, fresh = self._checked(params)
+        except OIDCError as error:
+            return self.error_response(error)
+        if fresh:
+            self._end_application_grant(client, claims)
+        if not request.user.is_authenticated:
+            return self._back_to_application(params)
+        self.oidc_data = {
+            key: params.get(key)
+            for key in ("id_token_hint", "client_id", "post_logout_redirect_uri", "state")
+        }
+        context = {"form": self.get_form(self.get_form_class())}
+        if client is not None:
+            app = getattr(client, "portail_application", None)
+            context["application"] = app or client
+        return self.render_to_response(self.get_context_data(**context))
+
+    def form_valid(self, form):
+        params = form.cleaned_data
+        try:
+            self._checked(params)
+        except OIDCError as error:
+            return self.error_response(error)
+        if params.get("allow"):
+            # The full logout: CAS single logout and OIDC back-channels through its signal.
+            account_services.log_out(self.request)
+        return self._back_to_application(params)
 
 
 # OIDC Core §5.3.1 and RFC 6750 §2.2: userinfo by GET or POST, the token in the Authorization
@@ -521,3 +641,148 @@ class PortailUserInfoView(UserInfoView):
             )
             return response
         return super().dispatch(request, *args, **kwargs)
+
+
+# --- Token endpoint, introspection, logout by id_token_hint (issue 9, points 3 and 4) ----------
+
+
+def _client_address(request):
+    return getattr(request, "client_ip", None) or request.META.get("REMOTE_ADDR")
+
+
+def _basic_client_id(request) -> str:
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Basic "):
+        return ""
+    try:
+        decoded = base64.b64decode(header[6:]).decode()
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    return unquote_plus(decoded.split(":", 1)[0])
+
+
+def _token_client_limits(request) -> dict:
+    address = _client_address(request)
+    client_id = (_basic_client_id(request) or request.POST.get("client_id", ""))[:200]
+    # A client's budget is counted per address: a flood of bogus credentials from elsewhere
+    # cannot lock the application's own server out of the token endpoint.
+    return {"token:address": address, "token:client": f"{client_id}|{address}" if client_id else ""}
+
+
+def _too_many(exc):
+    response = JsonResponse(
+        {
+            "error": "invalid_request",
+            "error_description": "Too many failed client authentications; retry later.",
+        },
+        status=429,
+    )
+    response["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+def _guarded_by_client_limits(handler):
+    """Refuse a client or an address that failed client authentication too often (429), and
+    count each failure (401). Successes count nothing: a busy application is never limited."""
+
+    def wrapped(request, *args, **kwargs):
+        limits = _token_client_limits(request)
+        try:
+            ratelimit.guard(limits)
+        except ratelimit.RateLimited as exc:
+            return _too_many(exc)
+        response = handler(request, *args, **kwargs)
+        if response.status_code == 401:
+            for rule, value in limits.items():
+                ratelimit.add(rule, value)
+        return response
+
+    return wrapped
+
+
+class PortailTokenView(TokenView):
+    """The toolkit's token endpoint behind per-client and per-address limits of failures."""
+
+    def post(self, request, *args, **kwargs):
+        return _guarded_by_client_limits(super().post)(request, *args, **kwargs)
+
+
+def authenticate_client(request):
+    """The confidential client whose credentials (Basic or form body) the request carries."""
+    core = get_oauthlib_core()
+    uri, method, body, headers = core._extract_params(request)
+    oauth_request = OAuthlibRequest(uri, method, body, headers)
+    validator = oauth2_settings.OAUTH2_VALIDATOR_CLASS()
+    if not validator.authenticate_client(oauth_request):
+        return None
+    client = oauth_request.client
+    if client is None or client.client_type != client.CLIENT_CONFIDENTIAL:
+        return None
+    return client
+
+
+@method_decorator(csrf_exempt, name="dispatch")  # server to server, no cookie is read
+class PortailIntrospectView(View):
+    """RFC 7662 token introspection, for the token's own client only.
+
+    §2.1: the caller authenticates as a client (a public client cannot: 401). §4: a client
+    learns nothing of another client's tokens (active false, as for an unknown token), and
+    the user is named by the pairwise sub of that client, the ENT identifier only where the
+    administrator releases it.
+    """
+
+    http_method_names = ["post"]
+
+    def post(self, request, *args, **kwargs):
+        return _guarded_by_client_limits(self._introspect)(request)
+
+    def _introspect(self, request):
+        client = authenticate_client(request)
+        if client is None:
+            response = JsonResponse({"error": "invalid_client"}, status=401)
+            response["WWW-Authenticate"] = 'Basic realm="introspection"'
+            return response
+        value = request.POST.get("token")
+        if not value:
+            return JsonResponse({"error": "invalid_request"}, status=400)
+        checksum = hashlib.sha256(value.encode()).hexdigest()
+        token = (
+            get_access_token_model()
+            .objects.select_related("user", "application")
+            .filter(token_checksum=checksum, application=client)
+            .first()
+        )
+        if token is None or not token.is_valid():
+            return JsonResponse({"active": False})
+        data = {
+            "active": True,
+            "scope": token.scope,
+            "client_id": client.client_id,
+            "token_type": "Bearer",
+            "exp": int(token.expires.timestamp()),
+            "iss": oauth2_settings.OIDC_ISS_ENDPOINT,
+        }
+        if token.user is not None:
+            data["sub"] = privacy.subject_for_client(token.user.pk, client)
+            app = getattr(client, "portail_application", None)
+            if app is not None and "identifier" in (app.released_attributes or []):
+                data["username"] = token.user.identifier
+        return JsonResponse(data)
+
+
+def _hint_is_fresh(claims) -> bool:
+    """A bounded age (settings.PORTAIL_OIDC_LOGOUT_HINT_GRACE_SECONDS past its expiry)."""
+    try:
+        expires = float(claims["exp"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    return time.time() <= expires + settings.PORTAIL_OIDC_LOGOUT_HINT_GRACE_SECONDS
+
+
+def _hint_client(claims):
+    audience = claims.get("aud")
+    if isinstance(audience, list):
+        audience = audience[0] if len(audience) == 1 else None
+    if not isinstance(audience, str):
+        return None
+    return get_application_model().objects.filter(client_id=audience).first()

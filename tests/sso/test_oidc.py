@@ -233,18 +233,26 @@ def test_password_grant_is_refused(oidc_client, rp_secret, active_user, client):
     assert not AccessToken.objects.exists()
 
 
-def test_rp_initiated_logout_ends_the_portal_session(logged_in, rp, oidc_client, live_server):
+def test_rp_initiated_logout_ends_the_grant_and_asks_before_ending_the_portal_session(
+    logged_in, rp, oidc_client, live_server
+):
     token, _, _ = code_login(logged_in, rp, live_server)
-    response = logged_in.get(
-        "/o/logout/",
-        {
-            "id_token_hint": token["id_token"],
-            "post_logout_redirect_uri": "https://rp.example.test/bye",
-            "client_id": oidc_client.client_id,
-        },
-    )
+    params = {
+        "id_token_hint": token["id_token"],
+        "post_logout_redirect_uri": "https://rp.example.test/bye",
+        "client_id": oidc_client.client_id,
+        "state": "s-1",
+    }
+    response = logged_in.get("/o/logout/", params)
+    # The application's grant is over at once; the portal session only if the user says so.
+    assert rp.get(live_server.url + "/o/userinfo/").status_code == 401
+    assert response.status_code == 200
+    page = unescape(response.content.decode())
+    assert "Se déconnecter de l'ENT" in page and "Rester connecté" in page
+    assert "_auth_user_id" in logged_in.session
+    response = logged_in.post("/o/logout/", {**params, "allow": "on"})
     assert response.status_code == 302
-    assert response["Location"].startswith("https://rp.example.test/bye")
+    assert response["Location"] == "https://rp.example.test/bye?state=s-1"
     assert "_auth_user_id" not in logged_in.session
 
 
@@ -356,7 +364,7 @@ def test_clients_registered_in_the_admin_skip_the_consent_screen(client, db):
         "/admin/oauth2_provider/application/add/",
         {
             "client_id": "moodle-client",
-            "client_secret": "x" * 40,
+            "client_secret": secrets.token_urlsafe(32),
             "client_type": Client.CLIENT_CONFIDENTIAL,
             "authorization_grant_type": Client.GRANT_AUTHORIZATION_CODE,
             "redirect_uris": REDIRECT_URI,
@@ -372,10 +380,14 @@ def test_clients_registered_in_the_admin_skip_the_consent_screen(client, db):
     assert Client.objects.get(client_id="moodle-client").skip_authorization is True
 
 
-def test_discovery_advertises_only_rs256_and_the_code_and_refresh_grants(client, db):
+def test_discovery_advertises_only_rs256_and_the_supported_grants(client, db):
     config = client.get("/.well-known/openid-configuration", follow=True).json()
     assert config["id_token_signing_alg_values_supported"] == ["RS256"]
-    assert config["grant_types_supported"] == ["authorization_code", "refresh_token"]
+    assert config["grant_types_supported"] == [
+        "authorization_code",
+        "refresh_token",
+        "client_credentials",
+    ]
 
 
 def test_auth_time_is_this_sessions_login_not_the_accounts_last_login(

@@ -12,6 +12,7 @@ import pytest
 import requests
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from django.test import Client as DjangoClient
+from oauth2_provider.models import Application as Client
 from oauth2_provider.models import Grant
 
 from portail.sso import services
@@ -218,9 +219,11 @@ def test_rp_initiated_logout_may_be_posted(logged_in, rp, oidc_client, live_serv
     response = browser.post("/o/logout/", params)
     assert response.status_code == 303
     response = browser.get(response["Location"])
-    assert response.status_code == 302
-    assert response["Location"].startswith("https://rp.example.test/bye")
-    assert "_auth_user_id" not in browser.session
+    # The posted request is the GET one: the grant ends, the user is asked about the portal.
+    assert response.status_code == 200
+    assert "Rester connecté" in response.content.decode()
+    assert rp.get(live_server.url + "/o/userinfo/").status_code == 401
+    assert "_auth_user_id" in browser.session
 
 
 def test_logout_confirmation_form_keeps_its_csrf_check(logged_in, oidc_client):
@@ -280,9 +283,14 @@ def test_jwks_is_publicly_cacheable_without_no_store(client, db):
 # --- id_token_hint (OIDC Core §3.1.2.1) ---
 
 
-def id_token_for(subject, client_id, *, key_pem=None, age=0):
+def id_token_for(user_pk, client_id, *, key_pem=None, age=0):
+    """An ID token as the portal issues it: the client's pairwise sub of that account."""
     from django.conf import settings
     from jwcrypto import jwk, jwt
+
+    from portail.sso.privacy import subject_for_client
+
+    subject = subject_for_client(user_pk, Client.objects.get(client_id=client_id))
 
     pem = key_pem or settings.OAUTH2_PROVIDER["OIDC_RSA_PRIVATE_KEY"]
     key = jwk.JWK.from_pem(pem.encode())

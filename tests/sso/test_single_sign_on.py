@@ -100,7 +100,10 @@ def test_pupil_logs_in_once_reaches_two_applications_and_logs_out_of_both(
     assert logout.header["typ"] == "logout+jwt"
     assert logout.claims["aud"] == oidc.client_id
     assert logout.claims["iss"] == "https://ent.example.test/o"
-    assert logout.claims["sub"] == str(user.pk)
+    # The application's pairwise sub (its ID token's), and the portal session's sid.
+    id_claims = jwt.decode(token["id_token"], KeySet.import_key_set(jwks)).claims
+    assert logout.claims["sub"] == id_claims["sub"] != str(user.pk)
+    assert logout.claims["sid"] == id_claims["sid"]
     assert BACKCHANNEL_EVENT in logout.claims["events"]
     assert "nonce" not in logout.claims
     assert rp.get(live_server.url + "/o/userinfo/").status_code == 401
@@ -194,7 +197,7 @@ def test_blocking_or_resetting_the_password_logs_the_applications_out(
     url, _ = rp.create_authorization_url(
         live_server.url + "/o/authorize/", code_verifier=verifier, nonce="n-2"
     )
-    rp.fetch_token(
+    token = rp.fetch_token(
         live_server.url + "/o/token/",
         authorization_response=client.get(url[len(live_server.url) :])["Location"],
         code_verifier=verifier,
@@ -218,5 +221,8 @@ def test_blocking_or_resetting_the_password_logs_the_applications_out(
         KeySet.import_key_set(jwks),
         algorithms=["RS256"],
     )
-    assert logout.claims["aud"] == oidc.client_id and logout.claims["sub"] == str(user.pk)
+    id_claims = jwt.decode(token["id_token"], KeySet.import_key_set(jwks)).claims
+    # Every session of the account ended: sub (the application's pairwise one), no sid.
+    assert logout.claims["aud"] == oidc.client_id and logout.claims["sub"] == id_claims["sub"]
+    assert "sid" not in logout.claims
     assert rp.get(live_server.url + "/o/userinfo/").status_code == 401

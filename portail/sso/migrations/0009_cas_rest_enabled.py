@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("sso", "0006_spent_code"),
+        ("sso", "0008_client_assertions"),
     ]
 
     operations = [
