@@ -99,6 +99,16 @@ def portail_env(var_dir, **overrides) -> dict:
     return env
 
 
+def python_output(code: str, **overrides) -> str:
+    """The output of `python -c CODE` run in ROOT with this process's environment less its
+    PORTAIL_* variables, plus `overrides`: what portail/settings.py makes of an environment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAIL_")}
+    env.update(overrides)
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+
+
 def portail_command(*args: str) -> list[str]:
     """The argv of `python -m portail ARGS` (run it with cwd=ROOT)."""
     return [sys.executable, "-m", "portail", *args]
