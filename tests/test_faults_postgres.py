@@ -15,10 +15,8 @@ import time
 import pytest
 
 from tests import servers
-from tests.helpers import STRONG_PASSWORD
 from tests.servers import POSTGRES_URL
-from tests.test_faults_redis import create_user, serve_env, within
-from tests.test_production_path import Node
+from tests.test_faults_redis import create_user, logged_in, serve_env, within
 
 # Issue 8 §2: « service momentanément indisponible » with 503 within 5 s.
 ANSWER_WITHIN_SECONDS = 5
@@ -103,11 +101,7 @@ def test_black_holed_database_gives_the_503_page_then_heals(tmp_path, database):
     env = {**direct, "DATABASE_URL": f"postgres://postgres@127.0.0.1:{proxy.port}/{database}"}
     server = servers.PortailServer(env, tmp_path / "serve.log").start()
     try:
-        jar = {}
-        node = Node(server.port, jar)
-        assert node.request("/auth/login").status == 200
-        credentials = {"identifier": "prod.faults", "password": STRONG_PASSWORD}
-        assert node.request("/auth/login", credentials).status == 302
+        node, _, _ = logged_in(server)
         assert node.request("/").status == 200
 
         proxy.pause()

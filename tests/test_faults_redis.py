@@ -323,19 +323,25 @@ def create_user(env, identifier):
     servers.create_user(env, identifier, STRONG_PASSWORD, "Prod", "Faults", email="p@example.org")
 
 
-def test_portail_serve_keeps_serving_through_a_redis_outage(tmp_path, redis_server):
+def logged_in(server, identifier="prod.faults"):
+    """A client of `server` (as through the TLS proxy) logged in: (node, cookie jar, credentials)."""
     from tests.test_production_path import Node
 
+    jar = {}
+    node = Node(server.port, jar)
+    assert node.request("/auth/login").status == 200
+    credentials = {"identifier": identifier, "password": STRONG_PASSWORD}
+    assert node.request("/auth/login", credentials).status == 302
+    return node, jar, credentials
+
+
+def test_portail_serve_keeps_serving_through_a_redis_outage(tmp_path, redis_server):
     env = serve_env(tmp_path, REDIS_URL=redis_server.url)
     servers.manage(env, "migrate", "--noinput")
     create_user(env, "prod.faults")
     server = servers.PortailServer(env, tmp_path / "serve.log").start()
     try:
-        jar = {}
-        node = Node(server.port, jar)
-        assert node.request("/auth/login").status == 200
-        credentials = {"identifier": "prod.faults", "password": STRONG_PASSWORD}
-        assert node.request("/auth/login", credentials).status == 302
+        node, jar, credentials = logged_in(server)
         with override_settings(SECRET_KEY=env["PORTAIL_SECRET_KEY"]):
             # Redis holds the session under a keyed hash of the cookie (security.sessions).
             stored = stored_session_key(jar["portail_session"])
