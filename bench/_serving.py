@@ -1,9 +1,13 @@
-"""What bench/login.py, bench/overload.py and bench/slow_clients.py share: a real `portail serve` on
-PostgreSQL + Redis with many accounts, a small asyncio HTTP client (loopback only), the Argon2id
-reference of the same cores, and the CPU seconds the server's processes spent.
+"""What the benchmarks share. A real `portail serve` (tests/servers.py's PortailServer, the tests'
+own) on PostgreSQL + Redis with many accounts, a small asyncio HTTP client (loopback only), the
+Argon2id reference of the same cores, and the CPU seconds a process spent (bench/login.py,
+overload.py, slow_clients.py, strength_flood.py, recovery_timing.py); a bench database dropped and
+created, and the environment of production settings for benches that run Django in their own
+process (audit.py, import.py, mail.py, recovery_timing.py).
 
-The database is the benchmarks' own (`portail_bench_serving`, dropped and recreated); Redis is
-database 9. Nothing here asserts: figures are printed, with their reference measured in the run.
+The serving database is the benchmarks' own (`portail_bench_serving`, dropped and recreated);
+Redis is database 9. Nothing here asserts: figures are printed, with their reference measured in
+the run.
 """
 
 import asyncio
@@ -11,14 +15,26 @@ import multiprocessing
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.servers import (  # noqa: E402,F401 (re-exported for the benches)
+    PortailServer,
+    create_user,
+    free_port,
+    manage,
+    portail_command,
+    portail_env,
+)
+
+VAR_DIR = ROOT / "var" / "bench-serving"
 POSTGRES = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
 DBNAME = "portail_bench_serving"
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
@@ -26,44 +42,73 @@ PASSWORD = "cheval orange batterie agrafe"
 IDENTIFIER = "bench.eleve{}"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def server_env(port: int, **extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_",))}
-    env.update(
-        PYTHONPATH=str(ROOT),
-        DATABASE_URL=f"{POSTGRES}/{DBNAME}",
-        REDIS_URL=REDIS_URL,
-        PORTAIL_SECRET_KEY=env.get("PORTAIL_SECRET_KEY", "bench-only-" + "k" * 40),
-        PORTAIL_BASE_URL=f"http://127.0.0.1:{port}",
-        PORTAIL_ALLOWED_HOSTS="127.0.0.1",
-        PORTAIL_VAR_DIR=str(ROOT / "var" / "bench-serving"),
-        EMAIL_URL="smtp://127.0.0.1:1",
-        PORTAIL_MAIL_DELIVER_ON_COMMIT="0",
+    """The serving benchmarks' `portail serve`: the bench database and Redis, mail never sent.
+
+    The PORTAIL_* variables of this process go on to the server (PORTAIL_ARGON2_* is read by the
+    Argon2id reference too: both sides must use the same parameters).
+    """
+    inherited = {k: v for k, v in os.environ.items() if k.startswith("PORTAIL_")}
+    return portail_env(
+        VAR_DIR,
+        **{
+            **inherited,
+            "DATABASE_URL": f"{POSTGRES}/{DBNAME}",
+            "REDIS_URL": REDIS_URL,
+            "PORTAIL_SECRET_KEY": inherited.get("PORTAIL_SECRET_KEY", "bench-only-" + "k" * 40),
+            "PORTAIL_BASE_URL": f"http://127.0.0.1:{port}",
+            "PORTAIL_ALLOWED_HOSTS": "127.0.0.1",
+            "PORTAIL_MAIL_DELIVER_ON_COMMIT": "0",
+            **extra,
+        },
     )
-    env.update(extra)
-    return env
+
+
+def recreate_database(url: str) -> None:
+    """Drop (closing its sessions) and create the PostgreSQL database of `url`: a bench's own."""
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = parts._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def ensure_database(url: str) -> None:
+    """Create the PostgreSQL database of `url` if it is not there yet."""
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = parts._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def in_process_settings(database: str, **defaults) -> str:
+    """For a bench that runs Django in its own process: what production settings need, each only
+    where the environment does not say it already; `defaults` first. Returns DATABASE_URL (by
+    default the bench's own database `database` on BENCH_POSTGRES_URL)."""
+    for key, value in defaults.items():
+        os.environ.setdefault(key, value)
+    os.environ.setdefault("DATABASE_URL", f"{POSTGRES}/{database}")
+    os.environ.setdefault("PORTAIL_SECRET_KEY", "bench-only-secret-key-not-for-production-use")
+    # Production settings need these; no bench sends mail to it or follows a link.
+    os.environ.setdefault("PORTAIL_BASE_URL", "https://ent.example.test")
+    os.environ.setdefault("EMAIL_URL", "smtp://127.0.0.1:25")
+    os.environ.setdefault("PORTAIL_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portail.settings")
+    return os.environ["DATABASE_URL"]
 
 
 def prepare_database(accounts: int) -> None:
     """Drop, create and migrate the bench database; `accounts` active pupils share one password."""
-    import psycopg
-
-    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DBNAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DBNAME}"')
+    recreate_database(f"{POSTGRES}/{DBNAME}")
     env = server_env(0)
-    subprocess.run(
-        [sys.executable, "-m", "portail", "migrate", "--noinput"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    manage(env, "migrate", "--noinput")
     code = (
         "from django.contrib.auth.hashers import make_password\n"
         "from portail.accounts.models import User, State, Profile\n"
@@ -72,59 +117,21 @@ def prepare_database(accounts: int) -> None:
         "first_name='Eleve', last_name=f'Bench{i}', profile=Profile.ELEVE, state=State.ACTIVE) "
         f"for i in range({accounts})])\n"
     )
-    subprocess.run(
-        [sys.executable, "-m", "portail", "shell", "-c", code],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    manage(env, "shell", "-c", code)
 
 
-class Server:
-    """`portail serve` in a subprocess; its output goes to var/bench-serving/serve.log."""
+class Server(PortailServer):
+    """`portail serve` on the bench database; its output goes to var/bench-serving/serve.log."""
 
     def __init__(self, workers: int = 2, **env):
-        self.port = free_port()
-        self.workers = workers
-        self.env = server_env(self.port, **env)
-        self.log_path = ROOT / "var" / "bench-serving" / "serve.log"
-
-    def __enter__(self):
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self.log = open(self.log_path, "wb")  # noqa: SIM115 (closed in __exit__)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "portail", "serve", "--bind", f"127.0.0.1:{self.port}"]
-            + ["--workers", str(self.workers)],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
+        port = free_port()
+        super().__init__(
+            server_env(port, **env),
+            VAR_DIR / "serve.log",
+            workers=workers,
+            port=port,
+            ready="/healthz",
         )
-        deadline = time.monotonic() + 120
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(self.log_path.read_text())
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    pass
-                status, _, _ = asyncio.run(fetch(self.port, "GET", "/healthz"))
-                if status == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("portail serve did not start")
-            time.sleep(0.3)
-        return self
-
-    def __exit__(self, *exc):
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) of the master and its workers so far."""

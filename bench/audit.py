@@ -14,14 +14,14 @@ measured in the same run, the console's search page for a name that matches nobo
 """
 
 import argparse
-import os
 import statistics
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _serving as s  # noqa: E402
 
 TAGS = [
     ("account.login", 70),
@@ -32,18 +32,6 @@ TAGS = [
     ("sso.cas.ticket", 3),
     ("console.account.blocked", 1),
 ]
-
-
-def prepare_database(url: str, keep: bool):
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = parts._replace(path="/postgres").geturl()
-    if not keep:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def fill(events: int, accounts: int | None = None) -> dict:
@@ -181,16 +169,13 @@ def main():
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args()
 
-    url = os.environ.setdefault(
-        "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/portail_bench_audit"
+    url = s.in_process_settings(
+        "portail_bench_audit",
+        PORTAIL_BASE_URL="http://testserver",
+        PORTAIL_ALLOWED_HOSTS="testserver",
     )
-    os.environ.setdefault("PORTAIL_SECRET_KEY", "bench-only-secret-key-not-for-production")
-    os.environ.setdefault("PORTAIL_BASE_URL", "http://testserver")
-    os.environ.setdefault("PORTAIL_ALLOWED_HOSTS", "testserver")
-    os.environ.setdefault("EMAIL_URL", "smtp://127.0.0.1:25")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portail.settings")
-    os.environ.setdefault("PORTAIL_LOG_LEVEL", "WARNING")
-    prepare_database(url, args.keep_db)
+    if not args.keep_db:
+        s.recreate_database(url)
 
     import django
 

@@ -30,15 +30,10 @@ import django  # noqa: E402
 django.setup()
 
 from tests.helpers import STRONG_PASSWORD  # noqa: E402
+from tests.servers import POSTGRES_URL, PortailServer, manage, postgres_database  # noqa: E402
 from tests.test_faults_postgres import BlackHoleProxy  # noqa: E402
-from tests.test_faults_redis import (  # noqa: E402
-    RedisServer,
-    Served,
-    create_user,
-    manage,
-    serve_env,
-)
-from tests.test_production_path import POSTGRES_URL, Node  # noqa: E402
+from tests.test_faults_redis import RedisServer, create_user, serve_env  # noqa: E402
+from tests.test_production_path import Node  # noqa: E402
 
 
 def timed(node, path, data=None):
@@ -58,7 +53,7 @@ def redis_part(n, tmp):
     env = serve_env(tmp, REDIS_URL=redis.url, PORTAIL_LOG_LEVEL="ERROR")
     manage(env, "migrate", "--noinput")
     create_user(env, "bench.faults")
-    server = Served(env, tmp / "serve-redis.log")
+    server = PortailServer(env, tmp / "serve-redis.log").start()
     credentials = {"identifier": "bench.faults", "password": STRONG_PASSWORD}
     results = {}
     try:
@@ -99,42 +94,29 @@ def redis_part(n, tmp):
 
 
 def postgres_part(tmp):
-    import secrets
-
-    import psycopg
-
-    name = f"portail_bench_faults_{secrets.token_hex(3)}"
-    with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    proxy = BlackHoleProxy()
-    server = None
-    try:
+    with postgres_database("portail_bench_faults") as name:
         direct = serve_env(tmp, DATABASE_URL=f"{POSTGRES_URL}/{name}", PORTAIL_LOG_LEVEL="ERROR")
         manage(direct, "migrate", "--noinput")
         create_user(direct, "bench.faults")
-        env = serve_env(
-            tmp,
-            DATABASE_URL=f"postgres://postgres@127.0.0.1:{proxy.port}/{name}",
-            PORTAIL_LOG_LEVEL="ERROR",
-        )
-        server = Served(env, tmp / "serve-pg.log")
-        node = Node(server.port, {})
-        node.request("/auth/login")
-        node.request("/auth/login", {"identifier": "bench.faults", "password": STRONG_PASSWORD})
-        up = [timed(node, "/")[1] for _ in range(10)]
-        proxy.pause()
-        during = [timed(node, "/") for _ in range(10)]
-        proxy.resume()
-        resumed = time.perf_counter()
-        while timed(node, "/")[0] != 200:
-            time.sleep(0.1)
-        healed = time.perf_counter() - resumed
-    finally:
-        if server:
-            server.stop()
-        proxy.close()
-        with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        proxy = BlackHoleProxy()
+        env = {**direct, "DATABASE_URL": f"postgres://postgres@127.0.0.1:{proxy.port}/{name}"}
+        try:
+            with PortailServer(env, tmp / "serve-pg.log") as server:
+                node = Node(server.port, {})
+                node.request("/auth/login")
+                node.request(
+                    "/auth/login", {"identifier": "bench.faults", "password": STRONG_PASSWORD}
+                )
+                up = [timed(node, "/")[1] for _ in range(10)]
+                proxy.pause()
+                during = [timed(node, "/") for _ in range(10)]
+                proxy.resume()
+                resumed = time.perf_counter()
+                while timed(node, "/")[0] != 200:
+                    time.sleep(0.1)
+                healed = time.perf_counter() - resumed
+        finally:
+            proxy.close()
     print("PostgreSQL black hole, logged-in page, 1 worker")
     print(f"  reference (database up): median {statistics.median(up):.1f} ms")
     print(f"  first request: {during[0][0]} in {during[0][1]:.0f} ms")

@@ -18,9 +18,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _serving as s  # noqa: E402
 
 
 def _words(text):
@@ -118,18 +119,6 @@ def generate(directory: Path, pupils: int, seed=77, moved=False):
             f.write("</ficAlimMENESR>\n")
 
 
-def prepare_database(url: str, keep: bool):
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = parts._replace(path="/postgres").geturl()
-    if not keep:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            conn.execute(f'CREATE DATABASE "{name}"')
-
-
 def insert_existing(count: int, seed=1):
     """Accounts already in the directory (another source), from the same name pool."""
     from portail.accounts.identifiers import base_identifier
@@ -169,15 +158,6 @@ def _own_cpu():
     return t.user + t.system + t.children_user + t.children_system
 
 
-def _cpu_of(pid):
-    """CPU seconds (user + system) of a local process, from /proc (0 if unreadable)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pupils", type=int, default=100_000)
@@ -187,16 +167,9 @@ def main():
     parser.add_argument("--workers", type=int, default=1, help="files parsed in parallel processes")
     args = parser.parse_args()
 
-    url = os.environ.setdefault(
-        "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/portail_bench_import"
-    )
-    os.environ.setdefault("PORTAIL_SECRET_KEY", "bench-only-secret-key-not-for-production")
-    # Production settings need these; the bench sends no mail and builds no link.
-    os.environ.setdefault("PORTAIL_BASE_URL", "https://ent.example.test")
-    os.environ.setdefault("EMAIL_URL", "smtp://127.0.0.1:25")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portail.settings")
-    os.environ.setdefault("PORTAIL_LOG_LEVEL", "WARNING")
-    prepare_database(url, args.keep_db)
+    url = s.in_process_settings("portail_bench_import")
+    if not args.keep_db:
+        s.recreate_database(url)
 
     import django
 
@@ -228,10 +201,10 @@ def main():
                 for path in directory.iterdir():
                     path.unlink()
                 generate(directory, args.pupils, moved=True)
-            started, cpu, db_cpu = time.perf_counter(), _own_cpu(), _cpu_of(backend)
+            started, cpu, db_cpu = time.perf_counter(), _own_cpu(), s.process_cpu(backend)
             report = import_aaf(directory, workers=args.workers)
             elapsed = time.perf_counter() - started
-            cpu, db_cpu = _own_cpu() - cpu, _cpu_of(backend) - db_cpu
+            cpu, db_cpu = _own_cpu() - cpu, s.process_cpu(backend) - db_cpu
             print(
                 f"{label:12}: {elapsed:6.1f} s, {args.pupils / elapsed:7.0f} accounts/s "
                 f"(created {report.created_count}, updated {report.updated}, "

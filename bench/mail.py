@@ -12,7 +12,6 @@ Asserts nothing but the counts (figures vary with the machine and its load).
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -20,15 +19,12 @@ import time
 from collections import Counter
 from email import message_from_bytes
 from pathlib import Path
-from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/portail_bench_mail")
-os.environ.setdefault("PORTAIL_BASE_URL", "https://ent.example.test")
-os.environ.setdefault("PORTAIL_SECRET_KEY", "bench-only-secret-key-not-for-production-use")
-os.environ.setdefault("PORTAIL_LOG_LEVEL", "ERROR")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portail.settings")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _serving as s  # noqa: E402
+
+s.in_process_settings("portail_bench_mail", PORTAIL_LOG_LEVEL="ERROR")
 
 
 class Relay:
@@ -40,9 +36,7 @@ class Relay:
         self.ids = Counter()
         self.first = self.last = 0.0
         self.lock = threading.Lock()
-        with socket.socket() as probe:  # a free port (aiosmtpd cannot be given port 0)
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = s.free_port()  # aiosmtpd cannot be given port 0
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook)
@@ -65,17 +59,6 @@ class Relay:
         with self.lock:
             self.ids.clear()
             self.first = self.last = 0.0
-
-
-def ensure_database(url):
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = parts._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def fill_queue(n):
@@ -104,9 +87,9 @@ def run_workers(count, env, n, relay):
     started = time.perf_counter()
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "portail", "send-mail"],
+            s.portail_command("send-mail"),
             env=env,
-            cwd=ROOT,
+            cwd=s.ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
@@ -144,7 +127,7 @@ def main():
     parser.add_argument("--batch", type=int, default=50)
     args = parser.parse_args()
 
-    ensure_database(os.environ["DATABASE_URL"])
+    s.ensure_database(os.environ["DATABASE_URL"])
     relay = Relay()
     relay.start()
     os.environ["EMAIL_URL"] = f"smtp://127.0.0.1:{relay.port}"
@@ -158,7 +141,7 @@ def main():
     call_command("migrate", verbosity=0)
     env = {
         **os.environ,
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": str(s.ROOT),
         "PORTAIL_MAIL_BATCH_SIZE": str(args.batch),
     }
 

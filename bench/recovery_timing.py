@@ -28,45 +28,27 @@ import http.client
 import os
 import random
 import re
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/portail_bench_recovery"
-os.environ.setdefault("DATABASE_URL", DEFAULT_DB)
-# Redis as in production (database 6: this benchmark's own, emptied at each run).
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/6")
-os.environ.setdefault("PORTAIL_BASE_URL", "https://ent.example.test")
-os.environ.setdefault("EMAIL_URL", "smtp://127.0.0.1:25")  # replaced by the aiosmtpd below
-os.environ.setdefault("PORTAIL_SECRET_KEY", "bench-only-secret-key-not-for-production-use")
-os.environ.setdefault("PORTAIL_LOG_LEVEL", "ERROR")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portail.settings")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _serving as s  # noqa: E402
+
+ROOT = s.ROOT
+s.in_process_settings(
+    "portail_bench_recovery",
+    # Redis as in production (database 6: this benchmark's own, emptied at each run).
+    REDIS_URL="redis://127.0.0.1:6379/6",
+    EMAIL_URL="smtp://127.0.0.1:25",  # replaced by the aiosmtpd below
+    PORTAIL_LOG_LEVEL="ERROR",
+)
 
 PAGE = "/auth/lost-password"
 CASES = ["unknown", "pending", "blocked", "active", "active, again"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def recreate_database(url: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = parts._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def setup_accounts(n: int) -> dict[str, list[str]]:
@@ -138,14 +120,14 @@ def start_smtp():
             Sink.count += 1
             return "250 OK"
 
-    port = free_port()
+    port = s.free_port()
     controller = Controller(Sink(), hostname="127.0.0.1", port=port)
     controller.start()
     controller.sink = Sink
     return controller, port
 
 
-def start_server(port: int, smtp_port: int) -> subprocess.Popen:
+def start_server(smtp_port: int) -> s.PortailServer:
     env = dict(os.environ)
     env.update(
         PYTHONPATH=str(ROOT),
@@ -159,31 +141,8 @@ def start_server(port: int, smtp_port: int) -> subprocess.Popen:
         # Its own writable state (collected static files, OIDC key), not the checkout's var/.
         PORTAIL_VAR_DIR=os.environ.get("PORTAIL_VAR_DIR", str(ROOT / "var" / "bench_recovery")),
     )
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "portail",
-            "serve",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return server
-        except OSError:
-            time.sleep(0.2)
-    server.kill()
-    raise SystemExit("portail serve did not start")
+    log = Path(env["PORTAIL_VAR_DIR"]) / "serve.log"
+    return s.PortailServer(env, log, workers=1).start()
 
 
 class Browser:
@@ -242,16 +201,15 @@ def main():
     )
     args = parser.parse_args()
 
-    recreate_database(os.environ["DATABASE_URL"])
+    s.recreate_database(os.environ["DATABASE_URL"])
     import redis
 
     redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
     identifiers = setup_accounts(args.n)
     smtp, smtp_port = start_smtp()
-    port = free_port()
-    server = start_server(port, smtp_port)
+    server = start_server(smtp_port)
     try:
-        browser = Browser(port)
+        browser = Browser(server.port)
         # Warm-up (imports, connections, caches), which also takes the cadence's slot of the
         # "active, again" accounts: their measured request comes inside the cadence.
         for i in range(200):
@@ -278,8 +236,7 @@ def main():
                 reference.append(browser.page())
         wall = time.time() - started
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop()
         smtp.stop()
 
     import django

@@ -26,11 +26,7 @@ import http.client
 import os
 import random
 import re
-import secrets
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -38,7 +34,11 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _serving as s  # noqa: E402
+
+ROOT = s.ROOT
 PASSWORD = "cheval orange batterie agrafe"
 IDENTIFIER = "bench.flood"
 L33T = "4@3$1!0|7+(<[{%2568"
@@ -46,12 +46,6 @@ L33T = "4@3$1!0|7+(<[{%2568"
 
 def worst_case(rng):
     return "".join(rng.choice(L33T) for _ in range(72))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Browser:
@@ -169,7 +163,7 @@ def in_process_references():
     return {
         "zxcvbn, 72 characters": median_ms(zxcvbn, samples),
         f"zxcvbn, first {ZXCVBN_ANALYSED}": median_ms(
-            zxcvbn, [s[:ZXCVBN_ANALYSED] for s in samples]
+            zxcvbn, [sample[:ZXCVBN_ANALYSED] for sample in samples]
         ),
         "Argon2id verification": median_ms(verify, samples),
     }
@@ -188,65 +182,25 @@ def main():
     args = parser.parse_args()
 
     var = Path(tempfile.mkdtemp(prefix="portail-bench-strength-"))
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAIL_")}
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    env.update(
-        PYTHONPATH=str(ROOT),
-        PORTAIL_SECRET_KEY=secrets.token_urlsafe(50),
+    port = s.free_port()
+    env = s.portail_env(
+        var,
+        # Its own SQLite database in `var`, unless DATABASE_URL (and REDIS_URL) are set.
+        DATABASE_URL=os.environ.get("DATABASE_URL"),
+        REDIS_URL=os.environ.get("REDIS_URL"),
         PORTAIL_BASE_URL=f"http://127.0.0.1:{port}",
         PORTAIL_ALLOWED_HOSTS="127.0.0.1",
-        PORTAIL_VAR_DIR=str(var),
         PORTAIL_BEHIND_PROXY="1",
         PORTAIL_LOG_LEVEL="ERROR",
-        EMAIL_URL="smtp://127.0.0.1:1",  # no flow here sends mail
     )
-
-    def manage(*command):
-        subprocess.run(
-            [sys.executable, "-m", "portail", *command],
-            env=env,
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
-
-    manage("migrate", "--noinput")
-    manage(
-        "shell",
-        "-c",
-        "from portail.accounts.models import User, State, Profile; "
-        f"User.objects.create_user({IDENTIFIER!r}, {PASSWORD!r}, first_name='Bench', "
-        "last_name='Flood', profile=Profile.PARENT, state=State.ACTIVE)",
-    )
-    server = subprocess.Popen(
-        [sys.executable, "-m", "portail", "serve", "--bind", f"127.0.0.1:{port}"]
-        + ["--workers", str(args.workers)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("portail serve did not start") from None
-                time.sleep(0.3)
+    s.manage(env, "migrate", "--noinput")
+    s.create_user(env, IDENTIFIER, PASSWORD, "Bench", "Flood")
+    with s.PortailServer(env, var / "serve.log", workers=args.workers, port=port):
         logins(port, 3)  # warm-up: imports, first connections, zxcvbn's lists
         quiet = logins(port, args.logins)
 
         during, answers, flood_seconds = logins_during(port, "strength", args.logins, args.flood)
         floor, floor_answers, _ = logins_during(port, "healthz", args.logins, args.flood)
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
 
     quiet_median, quiet_p90 = summary(quiet)
     flood_median, flood_p90 = summary(during)

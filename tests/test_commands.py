@@ -1,12 +1,6 @@
 import io
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -14,9 +8,7 @@ from django.core.management.base import CommandError
 
 from portail.accounts.management.commands import serve
 from portail.directory.models import Structure
-
-ROOT = Path(__file__).resolve().parent.parent
-
+from tests import servers
 
 # --- add-structure ---------------------------------------------------------------------------
 
@@ -93,29 +85,15 @@ def test_serve_refuses_bad_options_in_french(args, message):
 def portail_env(tmp_path_factory):
     """A migrated SQLite database in a temporary directory, as `make run` would have."""
     var = tmp_path_factory.mktemp("portail-var")
-    env = {
-        **os.environ,
-        "PORTAIL_DEBUG": "1",
-        "PORTAIL_VAR_DIR": str(var),
-        "DATABASE_URL": f"sqlite:///{var / 'portail.sqlite3'}",
-    }
-    env.pop("DJANGO_SETTINGS_MODULE", None)  # the real settings, not the tests'
+    env = servers.portail_env(
+        var, PORTAIL_DEBUG="1", DATABASE_URL=f"sqlite:///{var / 'portail.sqlite3'}"
+    )
     portail(env, "migrate", "--noinput", "-v", "0")
     return env
 
 
 def portail(env, *args, check=True):
-    result = subprocess.run(
-        [sys.executable, "-m", "portail", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
+    return servers.manage(env, *args, check=check)
 
 
 def test_portail_entry_runs_add_structure_and_import_users_with_dashes(portail_env, tmp_path):
@@ -165,48 +143,28 @@ def test_portail_entry_runs_add_structure_and_import_users_with_dashes(portail_e
     assert "Traceback" not in result.stderr
 
 
-def test_portail_serve_answers_with_gunicorn_and_uvicorn(portail_env):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+def test_portail_serve_answers_with_gunicorn_and_uvicorn(portail_env, tmp_path):
+    port = servers.free_port()
     # Production settings (DEBUG off): collectstatic must run first for the hashed static names.
     env = {
         **portail_env,
         "PORTAIL_DEBUG": "0",
-        "PORTAIL_SECRET_KEY": "serve-smoke-test-key",
         "PORTAIL_BASE_URL": f"http://127.0.0.1:{port}",  # plain HTTP: no redirect to https
-        "EMAIL_URL": "smtp://127.0.0.1:25",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "portail", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    server = servers.PortailServer(env, tmp_path / "serve.log", port=port)
     try:
-        page = None
-        deadline = time.monotonic() + 60  # a wait for start-up, not an assertion on time
-        while page is None and time.monotonic() < deadline and process.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/auth/login", timeout=5) as r:
-                    page = (r.status, r.read().decode(), r.headers.get("Server", ""))
-            except urllib.error.HTTPError:
-                raise  # it answered, wrongly
-            except OSError:  # not listening yet
-                time.sleep(0.3)
-        assert page is not None, "portail serve did not answer"
-        status, body, server = page
+        server.start()
+        with urllib.request.urlopen(server.url("/auth/login"), timeout=5) as r:  # noqa: S310 (loopback)
+            status, body, software = r.status, r.read().decode(), r.headers.get("Server", "")
         assert status == 200 and "Connexion" in body
-        assert "uvicorn" in server.lower()  # gunicorn manages uvicorn workers
+        assert "uvicorn" in software.lower()  # gunicorn manages uvicorn workers
         css = body.split('href="/static/portail/css/', 1)[1].split('"', 1)[0]
         assert css != "portail.css"  # hashed name: collectstatic ran
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/static/portail/css/{css}") as r:
+        with urllib.request.urlopen(server.url(f"/static/portail/css/{css}")) as r:  # noqa: S310
             assert r.status == 200
     finally:
-        process.terminate()
-        output = process.communicate(timeout=30)[0]
+        server.stop()
+        output = server.log_text()
         print(output)  # shown by pytest when the test fails
     assert "Portail écoute sur" in output
     assert "Traceback" not in output

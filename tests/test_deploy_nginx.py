@@ -7,6 +7,7 @@ certificate made with `cryptography`. The client connects from 127.0.0.2 so that
 not nginx's (127.0.0.1), must reach the audit log through X-Forwarded-For.
 """
 
+import contextlib
 import datetime
 import http.client
 import os
@@ -17,7 +18,6 @@ import shutil
 import socket
 import ssl
 import subprocess
-import sys
 import time
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -25,14 +25,13 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.require_services import SERVICES, reachable
+from tests import servers
+from tests.servers import POSTGRES_URL, ROOT
 
 pytestmark = pytest.mark.postgres
 
-ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "deploy" / "nginx" / "portail.conf"
 PAGE_503 = ROOT / "portail" / "templates" / "errors" / "503.html"
-POSTGRES_URL = os.environ.get("PORTAIL_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
 CLIENT_IP = "127.0.0.2"
 
 
@@ -45,20 +44,6 @@ def nginx_binary():
     if os.environ.get("CI") == "true":
         pytest.fail("CI: nginx is not installed (apt-get install nginx-light)", pytrace=False)
     pytest.skip("nginx is not installed")
-
-
-def require_postgres():
-    if reachable(*SERVICES["postgres"]):
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail("CI: PostgreSQL not reachable", pytrace=False)
-    pytest.skip("PostgreSQL not reachable")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def self_signed(folder: Path):
@@ -154,34 +139,24 @@ def wait_for_port(port, proc, what, timeout=60):
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     nginx = nginx_binary()
-    require_postgres()
+    servers.require("postgres")
     import psycopg
 
     tmp = tmp_path_factory.mktemp("nginx")
     var = tmp_path_factory.mktemp("var")
-    https_port, http_port, app_port = free_port(), free_port(), free_port()
-    dbname = f"portail_opsdeploy_nginx_{secrets.token_hex(3)}"
-    with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{dbname}"')
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAIL_")}
-    env.update(
-        DATABASE_URL=f"{POSTGRES_URL}/{dbname}",
-        PORTAIL_SECRET_KEY=secrets.token_urlsafe(50),
-        PORTAIL_BASE_URL=f"https://127.0.0.1:{https_port}",
-        PORTAIL_BEHIND_PROXY="1",
-        # nginx alone is the proxy (the client's own loopback address, 127.0.0.2, is not).
-        PORTAIL_TRUSTED_PROXIES="127.0.0.1/32",
-        PORTAIL_ALLOWED_HOSTS="127.0.0.1",
-        PORTAIL_VAR_DIR=str(var),
-        EMAIL_URL="smtp://127.0.0.1:1",  # a failed login sends no mail
-        PYTHONPATH=str(ROOT),
-    )
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    procs = {}
-    try:
-        subprocess.run(
-            [sys.executable, "-m", "portail", "migrate", "-v0"], env=env, check=True, cwd=ROOT
+    https_port, http_port, app_port = (servers.free_port() for _ in range(3))
+    with contextlib.ExitStack() as cleanup:
+        dbname = cleanup.enter_context(servers.postgres_database("portail_opsdeploy_nginx"))
+        env = servers.portail_env(
+            var,
+            DATABASE_URL=f"{POSTGRES_URL}/{dbname}",
+            PORTAIL_BASE_URL=f"https://127.0.0.1:{https_port}",
+            PORTAIL_BEHIND_PROXY="1",
+            # nginx alone is the proxy (the client's own loopback address, 127.0.0.2, is not).
+            PORTAIL_TRUSTED_PROXIES="127.0.0.1/32",
+            PORTAIL_ALLOWED_HOSTS="127.0.0.1",
         )
+        servers.manage(env, "migrate", "-v0")
         self_signed(tmp)
         conf = tmp / "nginx.conf"
         conf.write_text(site_for_test(tmp, https_port, http_port, app_port, var / "static"))
@@ -192,57 +167,29 @@ def stack(tmp_path_factory):
         )
         assert check.returncode == 0, check.stderr
 
-        def start_portal():
-            log = open(tmp / "portal.log", "ab")  # noqa: SIM115 (closed with the process)
-            procs["portal"] = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "portail",
-                    "serve",
-                    "--bind",
-                    f"127.0.0.1:{app_port}",
-                    "--workers",
-                    "1",
-                ],
-                env=env,
-                cwd=ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-            procs["portal_log"] = log
-            wait_for_port(app_port, procs["portal"], "portail serve")
-
-        def stop_portal():
-            procs["portal"].terminate()
-            procs["portal"].wait(timeout=30)
-            procs["portal_log"].close()
-
-        start_portal()
-        procs["nginx"] = subprocess.Popen(
+        portal = servers.PortailServer(env, tmp / "portal.log", port=app_port)
+        cleanup.enter_context(portal)
+        proxy = subprocess.Popen(
             [nginx, "-p", str(tmp), "-c", str(conf), "-e", str(tmp / "error.log")],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        wait_for_port(https_port, procs["nginx"], "nginx")
-        with psycopg.connect(env["DATABASE_URL"], autocommit=True) as db:
-            yield {
-                "https": https_port,
-                "http": http_port,
-                "db": db,
-                "stop_portal": stop_portal,
-                "log": tmp / "portal.log",
-            }
-    finally:
-        for name in ("nginx", "portal"):
-            proc = procs.get(name)
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                proc.wait(timeout=30)
-        if "portal_log" in procs:
-            procs["portal_log"].close()
-        with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+        cleanup.callback(stop_process, proxy)
+        wait_for_port(https_port, proxy, "nginx")
+        db = cleanup.enter_context(psycopg.connect(env["DATABASE_URL"], autocommit=True))
+        yield {
+            "https": https_port,
+            "http": http_port,
+            "db": db,
+            "stop_portal": portal.stop,
+            "log": portal.log_path,
+        }
+
+
+def stop_process(proc):
+    if proc.poll() is None:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 class Browser:

@@ -7,7 +7,6 @@ acknowledged, but no answer ever comes (what a hung server, pooler or a half-dea
 """
 
 import contextlib
-import secrets
 import select
 import socket
 import threading
@@ -15,9 +14,9 @@ import time
 
 import pytest
 
-from tests.helpers import STRONG_PASSWORD
-from tests.test_faults_redis import Served, create_user, manage, serve_env, within
-from tests.test_production_path import POSTGRES_URL, Node, require
+from tests import servers
+from tests.servers import POSTGRES_URL
+from tests.test_faults_redis import create_user, logged_in, serve_env, within
 
 # Issue 8 §2: « service momentanément indisponible » with 503 within 5 s.
 ANSWER_WITHIN_SECONDS = 5
@@ -81,15 +80,9 @@ class BlackHoleProxy:
 
 @pytest.fixture
 def database():
-    require("postgres")
-    import psycopg
-
-    name = f"portail_faults_{secrets.token_hex(4)}"
-    with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield name
-    with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    servers.require("postgres")
+    with servers.postgres_database("portail_faults") as name:
+        yield name
 
 
 def upstream_port():
@@ -101,18 +94,14 @@ def upstream_port():
 @pytest.mark.postgres
 def test_black_holed_database_gives_the_503_page_then_heals(tmp_path, database):
     direct = serve_env(tmp_path, DATABASE_URL=f"{POSTGRES_URL}/{database}")
-    manage(direct, "migrate", "--noinput")
+    servers.manage(direct, "migrate", "--noinput")
     create_user(direct, "prod.faults")
 
     proxy = BlackHoleProxy(upstream_port())
-    env = serve_env(tmp_path, DATABASE_URL=f"postgres://postgres@127.0.0.1:{proxy.port}/{database}")
-    server = Served(env, tmp_path / "serve.log")
+    env = {**direct, "DATABASE_URL": f"postgres://postgres@127.0.0.1:{proxy.port}/{database}"}
+    server = servers.PortailServer(env, tmp_path / "serve.log").start()
     try:
-        jar = {}
-        node = Node(server.port, jar)
-        assert node.request("/auth/login").status == 200
-        credentials = {"identifier": "prod.faults", "password": STRONG_PASSWORD}
-        assert node.request("/auth/login", credentials).status == 302
+        node, _, _ = logged_in(server)
         assert node.request("/").status == 200
 
         proxy.pause()
@@ -154,25 +143,14 @@ def test_black_holed_database_gives_the_503_page_then_heals(tmp_path, database):
     [(["portail", "serve"], "5000", "6.0"), (["portail", "import-users"], "0", "None")],
 )
 def test_statement_timeout_bounds_the_web_server_not_batch_commands(argv, statement_timeout, wait):
-    import os
-    import subprocess
-    import sys
-
-    from tests.test_faults_redis import ROOT
-
     code = (
         f"import sys; sys.argv = {argv!r}; import portail.settings as s; "
         "print(s.DATABASES['default']['ENGINE'], s.DATABASES['default']['OPTIONS']['options'], "
         "s.DATABASES['default']['OPTIONS']['connect_timeout'], s.PORTAIL_DB_WAIT_SECONDS)"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAIL_")}
-    env |= {
-        "PORTAIL_DEBUG": "1",
-        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/portail",
-    }
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.split()
+    out = servers.python_output(
+        code, PORTAIL_DEBUG="1", DATABASE_URL="postgres://postgres@127.0.0.1:5432/portail"
+    ).split()
     assert out == [
         "portail.ops.postgresql",
         "-c",

@@ -13,7 +13,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,9 +23,9 @@ from django.test import override_settings
 from portail.ops import metrics
 from portail.ops.cache import CircuitBreaker, ResilientRedisCache
 from portail.security.sessions import stored_session_key
+from tests import servers
 from tests.helpers import STRONG_PASSWORD, login
 
-ROOT = Path(__file__).resolve().parent.parent
 # Without bounded calls a frozen Redis blocks a request for ever: past this, it did not answer.
 WATCHDOG_SECONDS = 30
 
@@ -40,18 +39,12 @@ def need(what: str, present: bool):
     pytest.skip(f"{what} not available")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class RedisServer:
     """A redis-server of the test's own, on a free port, that the test can kill or freeze."""
 
     def __init__(self, directory: Path):
         need("redis-server", shutil.which("redis-server") is not None)
-        self.port = free_port()
+        self.port = servers.free_port()
         self.directory = directory
         self.process = None
         self.frozen = False
@@ -315,97 +308,40 @@ def test_login_pages_and_logout_work_while_redis_is_out(client, active_user, red
 
 
 def serve_env(tmp_path, **extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PORTAIL_", "DJANGO_"))}
-    env.pop("DATABASE_URL", None)
-    env.update(
-        PYTHONPATH=str(ROOT),
-        PORTAIL_SECRET_KEY="faults-test-secret-key-" + "x" * 40,
-        # As in production behind the TLS proxy (tests.test_production_path.Node speaks as it).
+    """As in production behind the TLS proxy (tests.test_production_path.Node speaks as it)."""
+    return servers.portail_env(
+        tmp_path / "var",
         PORTAIL_BASE_URL="https://127.0.0.1",
         PORTAIL_BEHIND_PROXY="1",
         PORTAIL_ALLOWED_HOSTS="127.0.0.1",
-        PORTAIL_VAR_DIR=str(tmp_path / "var"),
-        EMAIL_URL="smtp://127.0.0.1:1",  # never reached by these flows
         PORTAIL_CACHE_BREAKER_SECONDS="1",
         **extra,
-    )
-    return env
-
-
-def manage(env, *args):
-    subprocess.run(
-        [sys.executable, "-m", "portail", *args],
-        env=env,
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        timeout=300,
     )
 
 
 def create_user(env, identifier):
-    manage(
-        env,
-        "shell",
-        "-c",
-        "from portail.accounts.models import User, State, Profile; "
-        f"User.objects.create_user({identifier!r}, {STRONG_PASSWORD!r}, first_name='Prod', "
-        "last_name='Faults', profile=Profile.PARENT, state=State.ACTIVE, email='p@example.org')",
-    )
+    servers.create_user(env, identifier, STRONG_PASSWORD, "Prod", "Faults", email="p@example.org")
 
 
-class Served:
-    """`portail serve` on a free port, started from the environment as in production."""
+def logged_in(server, identifier="prod.faults"):
+    """A client of `server` (as through the TLS proxy) logged in: (node, cookie jar, credentials)."""
+    from tests.test_production_path import Node
 
-    def __init__(self, env, log_path: Path, workers=1):
-        import urllib.request
-
-        self.port = free_port()
-        self.log_path = log_path
-        self.log = open(log_path, "wb")  # noqa: SIM115 (closed in stop)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "portail", "serve", "--bind", f"127.0.0.1:{self.port}"]
-            + ["--workers", str(workers)],
-            env=env,
-            cwd=ROOT,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 120
-        while True:
-            if self.process.poll() is not None:
-                self.log.flush()
-                raise RuntimeError(f"portail serve exited: {log_path.read_text()}")
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health/live", timeout=2)
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-
-    def stop(self):
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
+    jar = {}
+    node = Node(server.port, jar)
+    assert node.request("/auth/login").status == 200
+    credentials = {"identifier": identifier, "password": STRONG_PASSWORD}
+    assert node.request("/auth/login", credentials).status == 302
+    return node, jar, credentials
 
 
 def test_portail_serve_keeps_serving_through_a_redis_outage(tmp_path, redis_server):
-    from tests.test_production_path import Node
-
     env = serve_env(tmp_path, REDIS_URL=redis_server.url)
-    manage(env, "migrate", "--noinput")
+    servers.manage(env, "migrate", "--noinput")
     create_user(env, "prod.faults")
-    server = Served(env, tmp_path / "serve.log")
+    server = servers.PortailServer(env, tmp_path / "serve.log").start()
     try:
-        jar = {}
-        node = Node(server.port, jar)
-        assert node.request("/auth/login").status == 200
-        credentials = {"identifier": "prod.faults", "password": STRONG_PASSWORD}
-        assert node.request("/auth/login", credentials).status == 302
+        node, jar, credentials = logged_in(server)
         with override_settings(SECRET_KEY=env["PORTAIL_SECRET_KEY"]):
             # Redis holds the session under a keyed hash of the cookie (security.sessions).
             stored = stored_session_key(jar["portail_session"])

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from portail.mail.models import OutgoingMail
-from tests.test_faults_redis import free_port
+from tests.servers import free_port
 
 
 def test_live_answers_without_looking_at_any_dependency(client):

@@ -10,77 +10,49 @@ same command run again writes the letters of every account still waiting.
 
 import csv
 import io
-import os
-import secrets
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.require_services import SERVICES, reachable
+from tests import servers
+from tests.servers import POSTGRES_URL
 
 pytestmark = pytest.mark.postgres
 
-ROOT = Path(__file__).resolve().parent.parent
-POSTGRES_URL = os.environ.get("PORTAIL_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
 PUPILS = 300  # several sealed chunks would need more; one run is enough to show the unit
-
-
-def require_postgres():
-    if reachable(*SERVICES["postgres"]):
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail("CI: PostgreSQL not reachable", pytrace=False)
-    pytest.skip("PostgreSQL not reachable")
 
 
 @pytest.fixture(scope="module")
 def portal(tmp_path_factory):
-    require_postgres()
+    servers.require("postgres")
     import psycopg
 
-    dbname = f"portail_opsdeploy_kill_{secrets.token_hex(3)}"
-    with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{dbname}"')
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAIL_")}
-    env.update(
-        DATABASE_URL=f"{POSTGRES_URL}/{dbname}",
-        PORTAIL_SECRET_KEY=secrets.token_urlsafe(50),
-        PORTAIL_BASE_URL="https://127.0.0.1",
-        PORTAIL_VAR_DIR=str(tmp_path_factory.mktemp("var")),
-        EMAIL_URL="smtp://127.0.0.1:1",  # an import sends no mail
-        PYTHONPATH=str(ROOT),
-    )
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    try:
-        subprocess.run(
-            [sys.executable, "-m", "portail", "migrate", "-v0"], env=env, check=True, cwd=ROOT
+    with servers.postgres_database("portail_opsdeploy_kill") as dbname:
+        env = servers.portail_env(
+            tmp_path_factory.mktemp("var"),
+            DATABASE_URL=f"{POSTGRES_URL}/{dbname}",
+            PORTAIL_BASE_URL="https://127.0.0.1",
         )
+        servers.manage(env, "migrate", "-v0")
         with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
             yield {"env": env, "db": conn}
-    finally:
-        with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
 
 
 def portail(portal, *args, pause=None):
     """Run `portail ARGS`; with `pause`, SIGKILL it once it reaches that point."""
-    env = dict(portal["env"])
-    if pause:
-        env["PORTAIL_IMPORT_TEST_PAUSE"] = pause
+    if pause is None:
+        result = servers.manage(portal["env"], *args, check=False)
+        return result.returncode, result.stdout + result.stderr
     proc = subprocess.Popen(
-        [sys.executable, "-m", "portail", *args],
-        env=env,
-        cwd=ROOT,
+        servers.portail_command(*args),
+        env={**portal["env"], "PORTAIL_IMPORT_TEST_PAUSE": pause},
+        cwd=servers.ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    if pause is None:
-        out, err = proc.communicate(timeout=300)
-        return proc.returncode, out + err
     for line in proc.stderr:
         if line.strip() == f"pause:{pause}":
             proc.send_signal(signal.SIGKILL)

@@ -4,18 +4,13 @@ or query string; the request id taken from X-Request-ID when sane; plain text in
 import io
 import json
 import logging
-import os
-import subprocess
-import sys
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
 from portail.ops.logs import JsonFormatter, RequestIdFilter, TextFormatter
+from tests import servers
 from tests.helpers import STRONG_PASSWORD, login
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -111,14 +106,11 @@ def test_development_logs_are_plain_text():
 )
 def test_settings_choose_json_lines_in_production_only(debug, formatter):
     code = "import portail.settings as s; print(s.LOGGING['formatters']['portail']['()'])"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAIL_")}
-    env |= {
-        "PORTAIL_DEBUG": debug,
-        "PORTAIL_ALLOW_INSECURE_KEY": "1",
-        "PORTAIL_BASE_URL": "https://ent.example.test",
-        "EMAIL_URL": "smtp://127.0.0.1:25",
-    }
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.strip()
+    out = servers.python_output(
+        code,
+        PORTAIL_DEBUG=debug,
+        PORTAIL_ALLOW_INSECURE_KEY="1",
+        PORTAIL_BASE_URL="https://ent.example.test",
+        EMAIL_URL="smtp://127.0.0.1:25",
+    ).strip()
     assert out == formatter

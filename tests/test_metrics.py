@@ -9,8 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests import servers
 from tests.helpers import STRONG_PASSWORD, login
-from tests.test_faults_redis import ROOT, Served, manage, serve_env
+from tests.test_faults_redis import serve_env
 
 
 def scrape(client, **extra):
@@ -99,21 +100,17 @@ def test_counts_are_whole_across_several_workers(tmp_path):
     multiproc = tmp_path / "metrics"
     multiproc.mkdir()
     env = serve_env(tmp_path, PROMETHEUS_MULTIPROC_DIR=str(multiproc))
-    manage(env, "migrate", "--noinput")
-    server = Served(env, tmp_path / "serve.log", workers=2)
-    base = f"http://127.0.0.1:{server.port}"
-    try:
+    servers.manage(env, "migrate", "--noinput")
+    with servers.PortailServer(env, tmp_path / "serve.log", workers=2) as server:
 
         def get(path):
-            with urllib.request.urlopen(base + path, timeout=30) as response:  # noqa: S310
+            with urllib.request.urlopen(server.url(path), timeout=30) as response:  # noqa: S310
                 return response.read().decode()
 
         requests = 40
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(lambda _: get("/health/ready"), range(requests)))
         scrapes = [get("/metrics") for _ in range(6)]
-    finally:
-        server.stop()
     labels = {"route": "health-ready", "method": "GET", "status": "200"}
     for text in scrapes:
         assert value(text, "portail_http_requests_total", **labels) == requests
@@ -137,7 +134,12 @@ def test_prepare_multiprocess_dir_empties_it_and_switches_to_files(tmp_path):
     )
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
     out = subprocess.run(
-        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=servers.ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     first, out = out.split("\n", 1)
     assert first == str(directory)

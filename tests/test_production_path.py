@@ -8,32 +8,27 @@ Two kinds of tests:
 Outside CI a missing PostgreSQL or Redis skips these tests; under CI=true it fails them.
 """
 
+import contextlib
 import http.cookies
 import importlib
 import os
 import re
 import secrets
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import pytest
 from django.contrib.auth import SESSION_KEY
 from django.core.cache.backends.redis import RedisCache
 
 from portail.security import ratelimit
+from tests import servers
 from tests.helpers import STRONG_PASSWORD, WRONG
-from tests.require_services import SERVICES, reachable
+from tests.servers import POSTGRES_URL
 
-ROOT = Path(__file__).resolve().parent.parent
 # Database 15 is the tests' own: never the one a developer's portal uses (0).
 REDIS_URL = os.environ.get("PORTAIL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-POSTGRES_URL = os.environ.get("PORTAIL_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
 # What portail/settings.py picks with REDIS_URL: sessions read from Redis, written through to the
 # database (checked against the real settings by test_redis_url_selects_the_shared_session_engine).
 PRODUCTION_SESSION_ENGINE = "portail.security.sessions_cached"
@@ -42,23 +37,13 @@ SESSION_CACHE_PREFIX = importlib.import_module(
 ).SessionStore.cache_key_prefix
 
 
-def require(*names):
-    missing = [name for name in names if not reachable(*SERVICES[name])]
-    if not missing:
-        return
-    message = f"service(s) not reachable: {', '.join(missing)}"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI: {message}", pytrace=False)
-    pytest.skip(message)
-
-
 # --- Two cache clients in one process ---------------------------------------------------------
 
 
 @pytest.fixture
 def key_prefix():
     """A prefix of our own in Redis db 15, removed afterwards (other runs may share the db)."""
-    require("redis")
+    servers.require("redis")
     prefix = f"portail-test-{secrets.token_hex(6)}"
     yield prefix
     import redis
@@ -156,11 +141,7 @@ def test_redis_url_selects_the_shared_session_engine():
         "import portail.settings as s; "
         "print(s.SESSION_ENGINE, s.CACHES['default']['BACKEND'], s.CACHES['default']['LOCATION'])"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAIL_")}
-    env |= {"PORTAIL_DEBUG": "1", "REDIS_URL": REDIS_URL}
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.split()
+    out = servers.python_output(code, PORTAIL_DEBUG="1", REDIS_URL=REDIS_URL).split()
     assert out == [
         PRODUCTION_SESSION_ENGINE,
         "portail.ops.cache.ResilientRedisCache",  # Django's RedisCache, bounded (ops.cache)
@@ -169,12 +150,6 @@ def test_redis_url_selects_the_shared_session_engine():
 
 
 # --- Two `portail serve` nodes on PostgreSQL + Redis --------------------------------------------------
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Node:
@@ -223,96 +198,39 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
 
 @pytest.fixture(scope="module")
 def production(tmp_path_factory):
-    require("postgres", "redis")
-    import psycopg
-
-    dbname = f"portail_prodpath_{secrets.token_hex(4)}"
-    with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{dbname}"')
+    servers.require("postgres", "redis")
     identifier = f"prod.path{secrets.randbelow(10**6)}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAIL_")}
-    env.update(
-        DATABASE_URL=f"{POSTGRES_URL}/{dbname}",
-        REDIS_URL=REDIS_URL,
-        PORTAIL_SECRET_KEY=(secret_key := secrets.token_urlsafe(50)),
-        PORTAIL_BASE_URL="https://127.0.0.1",
-        PORTAIL_BEHIND_PROXY="1",
-        PORTAIL_ALLOWED_HOSTS="127.0.0.1",
-        PORTAIL_VAR_DIR=str(tmp_path_factory.mktemp("var")),
-        EMAIL_URL="smtp://127.0.0.1:1",  # never reached by these flows
-    )
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-
-    def manage(*args):
-        subprocess.run(
-            [sys.executable, "-m", "portail", *args],
-            env=env,
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-            timeout=300,
+    logs = tmp_path_factory.mktemp("logs")
+    with contextlib.ExitStack() as stack:
+        # Redis keys (sessions, counters for a random identifier) expire by themselves.
+        dbname = stack.enter_context(servers.postgres_database("portail_prodpath"))
+        env = servers.portail_env(
+            tmp_path_factory.mktemp("var"),
+            DATABASE_URL=f"{POSTGRES_URL}/{dbname}",
+            REDIS_URL=REDIS_URL,
+            PORTAIL_BASE_URL="https://127.0.0.1",
+            PORTAIL_BEHIND_PROXY="1",
+            PORTAIL_ALLOWED_HOSTS="127.0.0.1",
         )
-
-    servers = []
-    try:
-        manage("migrate", "--noinput")
-        manage(
-            "shell",
-            "-c",
-            "from portail.accounts.models import User, State, Profile; "
-            f"User.objects.create_user({identifier!r}, {STRONG_PASSWORD!r}, first_name='Prod', "
-            "last_name='Path', profile=Profile.PARENT, state=State.ACTIVE, email='p@example.org')",
-        )
-        ports = [free_port(), free_port()]
-        logs = tmp_path_factory.mktemp("logs")
-        for number, port in enumerate(ports):
+        servers.manage(env, "migrate", "--noinput")
+        servers.create_user(env, identifier, STRONG_PASSWORD, "Prod", "Path", email="p@example.org")
+        ports = []
+        for number in range(2):
             # `portail serve`: gunicorn, as in production. The first node collects the static
             # files (the default); the second shares them.
-            extra = ["--no-collectstatic"] if number else []
-            log = open(logs / f"node{number}.log", "wb")  # noqa: SIM115 (closed with the server)
-            server = subprocess.Popen(
-                [sys.executable, "-m", "portail", "serve", "--bind", f"127.0.0.1:{port}"]
-                + ["--workers", "1", *extra],
-                env=env,
-                cwd=ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
+            server = servers.PortailServer(
+                env,
+                logs / f"node{number}.log",
+                args=["--no-collectstatic"] if number else [],
+                ready="/healthz",
             )
-            server.log = log
-            servers.append(server)
-            deadline = time.monotonic() + 120
-            while True:
-                if server.poll() is not None:
-                    log.flush()
-                    raise RuntimeError(
-                        f"portail serve exited: {(logs / f'node{number}.log').read_text()}"
-                    )
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.2)
+            ports.append(stack.enter_context(server).port)
         yield {
             "ports": ports,
             "identifier": identifier,
             "dbname": dbname,
-            "secret_key": secret_key,
+            "secret_key": env["PORTAIL_SECRET_KEY"],
         }
-    finally:
-        for server in servers:
-            server.terminate()
-        for server in servers:
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-            server.log.close()
-        # Redis keys (sessions, counters for a random identifier) expire by themselves.
-        with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
 
 
 def csrf_ready(node):

@@ -8,88 +8,39 @@ These tests assert behaviour (statuses, headers, pages, the log), never duration
 """
 
 import http.cookies
-import os
 import re
 import secrets
 import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.parse
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests import servers
+
 SLOW_TIME_COST = "150"  # Argon2id passes over 19 MiB: a login takes a good second on this machine
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     var = tmp_path_factory.mktemp("serving-var")
     spool = tmp_path_factory.mktemp("serving-tmp")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PORTAIL_", "DJANGO_"))}
-    env.pop("DATABASE_URL", None)
-    env.pop("REDIS_URL", None)
-    env.update(
-        PYTHONPATH=str(ROOT),
-        PORTAIL_VAR_DIR=str(var),
-        PORTAIL_SECRET_KEY=secrets.token_urlsafe(50),
+    (var / "metrics").mkdir()
+    port = servers.free_port()
+    env = servers.portail_env(
+        var,
         PORTAIL_BASE_URL=f"http://127.0.0.1:{port}",  # plain HTTP: no redirect to https
-        EMAIL_URL="smtp://127.0.0.1:1",
         PORTAIL_MAIL_DELIVER_ON_COMMIT="0",
         PORTAIL_ARGON2_TIME_COST=SLOW_TIME_COST,
         PORTAIL_EXPENSIVE_QUEUE_MS="1",
         TMPDIR=str(spool),  # where Django would spool a large body
+        # serve's metrics files elsewhere: the spool must stay empty (checked below).
+        PROMETHEUS_MULTIPROC_DIR=str(var / "metrics"),
     )
-    subprocess.run(
-        [sys.executable, "-m", "portail", "migrate", "--noinput"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    log_path = var / "serve.log"
-    log = open(log_path, "wb")  # noqa: SIM115 (closed with the server)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "portail", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 120  # a wait for start-up, not an assertion on time
-        while True:
-            if process.poll() is not None:
-                log.flush()
-                raise RuntimeError(f"portail serve exited: {log_path.read_text()}")
-            try:
-                status, _, _ = request(port, "GET", "/healthz")
-                if status == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("portail serve did not start")
-            time.sleep(0.3)
-        yield {"port": port, "log": log_path, "spool": spool}
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+    servers.manage(env, "migrate", "--noinput")
+    with servers.PortailServer(env, var / "serve.log", port=port, ready="/healthz") as process:
+        yield {"port": port, "log": process.log_path, "spool": spool}
 
 
 def read_response(sock):

@@ -65,20 +65,31 @@ def _retry_after(limit, window, current, previous, now) -> int:
     return max(1, math.ceil(wait) + 1)
 
 
+def _cache_down(rule: str) -> None:
+    """The cache failed: log it; refuse (RateLimited) for a FAIL_CLOSED rule, else let it pass."""
+    log.warning("rate limit %s: cache unavailable", rule, exc_info=True)
+    if rule in FAIL_CLOSED:
+        raise RateLimited(CACHE_DOWN_RETRY) from None
+
+
+def _read(rule: str, current_key: str, previous_key: str) -> tuple[int, int] | None:
+    """The two buckets' counts, or None when the cache cannot answer (a fail-open rule)."""
+    try:
+        found = cache.get_many([current_key, previous_key])
+    except Exception:
+        _cache_down(rule)
+        return None
+    return found.get(current_key) or 0, found.get(previous_key) or 0
+
+
 def count_of(rule: str, value, now: float | None = None) -> float:
     """The sliding count for this value (0 when the cache cannot answer)."""
     if not value:
         return 0
     now = time.time() if now is None else now
     _, _, current_key, previous_key, weight = _buckets(rule, value, now)
-    try:
-        found = cache.get_many([current_key, previous_key])
-    except Exception:
-        log.warning("rate limit %s: cache unavailable", rule, exc_info=True)
-        if rule in FAIL_CLOSED:
-            raise RateLimited(CACHE_DOWN_RETRY) from None
-        return 0
-    return _estimate(found.get(current_key) or 0, found.get(previous_key) or 0, weight)
+    counts = _read(rule, current_key, previous_key)
+    return 0 if counts is None else _estimate(*counts, weight)
 
 
 def check(rule: str, value) -> None:
@@ -87,14 +98,10 @@ def check(rule: str, value) -> None:
         return
     now = time.time()
     limit, window, current_key, previous_key, weight = _buckets(rule, value, now)
-    try:
-        found = cache.get_many([current_key, previous_key])
-    except Exception:
-        log.warning("rate limit %s: cache unavailable", rule, exc_info=True)
-        if rule in FAIL_CLOSED:
-            raise RateLimited(CACHE_DOWN_RETRY) from None
+    counts = _read(rule, current_key, previous_key)
+    if counts is None:
         return
-    current, previous = found.get(current_key) or 0, found.get(previous_key) or 0
+    current, previous = counts
     if _estimate(current, previous, weight) >= limit:
         raise RateLimited(_retry_after(limit, window, current, previous, now))
 
@@ -116,9 +123,7 @@ def add(rule: str, value, amount: int = 1) -> float:
     except RateLimited:
         raise
     except Exception:
-        log.warning("rate limit %s: cache unavailable", rule, exc_info=True)
-        if rule in FAIL_CLOSED:
-            raise RateLimited(CACHE_DOWN_RETRY) from None
+        _cache_down(rule)
         return 0
     return _estimate(current, previous, weight)
 
