@@ -148,6 +148,34 @@ def test_link_dies_after_use(client, smtp, parent):
     assert "incorrect" in text(login)
 
 
+def test_the_mailed_link_proves_the_address_only_if_it_is_kept(client, smtp, parent):
+    """OIDC email_verified: the link reached the contact address; typing another proves nothing."""
+    from portail.sso.oidc import email_verified
+
+    user, _code = parent
+    send_credentials(None, User.objects.filter(pk=user.pk))
+    _mail, path = the_link(smtp, "marc.dupont@example.org")
+    assert activate(client, path, email="Marc.Dupont@example.org").status_code == 302
+    user.refresh_from_db()
+    event = Event.objects.get(target_id=user.pk, tag="account.activated")
+    assert event.data["email_proven"] is True
+    assert email_verified(user) is True
+
+
+def test_another_address_typed_after_the_link_is_not_proven(client, smtp, parent):
+    from portail.sso.oidc import email_verified
+
+    user, _code = parent
+    send_credentials(None, User.objects.filter(pk=user.pk))
+    _mail, path = the_link(smtp, "marc.dupont@example.org")
+    assert activate(client, path).status_code == 302  # marc.perso@…, typed
+    user.refresh_from_db()
+    assert (
+        Event.objects.get(target_id=user.pk, tag="account.activated").data["email_proven"] is False
+    )
+    assert email_verified(user) is False
+
+
 def test_printed_code_keeps_working_alongside_and_kills_the_link(client, smtp, parent):
     user, code = parent
     send_credentials(None, User.objects.filter(pk=user.pk))

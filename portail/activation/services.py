@@ -149,7 +149,20 @@ def activate_account(request, user, *, password: str, email: str, phone: str = "
             pk=token.pk
         ).delete()
         # That an email and a phone were given, not what they are: the trail holds no contact data.
-        record("account.activated", request=request, target=user, phone_given=bool(phone))
+        # The address is proven only when the person came through the link mailed to the import's
+        # contact address and kept that address: OIDC's email_verified reads this (sso.oidc).
+        email_proven = (
+            token.purpose == Token.Purpose.ACTIVATION_LINK
+            and bool(user.contact_email)
+            and fold_email(user.contact_email) == user.email
+        )
+        record(
+            "account.activated",
+            request=request,
+            target=user,
+            phone_given=bool(phone),
+            email_proven=email_proven,
+        )
     try:  # committed: a cache failure now must not turn the activation into an error
         ratelimit.clear("activation:identifier", user.identifier)
     except Exception:

@@ -124,19 +124,35 @@ def _portail_application(client):
 
 
 def email_verified(user) -> bool:
-    """The address was given by the user at the first connection and never changed since.
+    """The current address was proven: a link mailed to it was used since it was last set.
 
-    Typed by the account's owner (after the activation code of the letter), not proven by a
-    link: see the README. A later change in « Mon compte » or by an import makes it unverified.
+    Typing an address at the first connection proves nothing (a pupil could type someone else's,
+    and an application that merges accounts on a verified email would hand that account over):
+    only a password reset completed through the mailed link, or an activation through the link
+    mailed to the import's contact address with that address kept, count. A change in « Mon
+    compte » makes it unproven until the next such link.
     """
+    from django.db.models import Q
+
     from portail.accounts.models import State
     from portail.audit.models import Event
 
     if not user.email or user.state != State.ACTIVE or user.activated_at is None:
         return False
-    return not Event.objects.filter(
-        target_id=user.pk, tag="account.email.changed", at__gte=user.activated_at
-    ).exists()
+    last_change = (
+        Event.objects.filter(target_id=user.pk, tag="account.email.changed")
+        .order_by("-at")
+        .values_list("at", flat=True)
+        .first()
+    )
+    since = max(user.activated_at, last_change) if last_change else user.activated_at
+    return (
+        Event.objects.filter(target_id=user.pk, at__gte=since)
+        .filter(
+            Q(tag="account.password.reset") | Q(tag="account.activated", data__email_proven=True)
+        )
+        .exists()
+    )
 
 
 def _remember_authentication(request, row):

@@ -203,7 +203,7 @@ def test_second_factor_passed_shows_in_amr_and_acr(client, active_user, rp, live
     assert claims["acr"] == "urn:portail:acr:mfa"
 
 
-def test_email_given_at_activation_is_verified_until_changed(
+def test_email_is_verified_only_once_a_mailed_link_proved_it(
     logged_in, rp, active_user, live_server
 ):
     from portail.audit.services import record
@@ -211,9 +211,19 @@ def test_email_given_at_activation_is_verified_until_changed(
     active_user.activated_at = timezone.now()
     active_user.save()
     code_login(logged_in, rp, live_server)
-    assert rp.get(live_server.url + "/o/userinfo/").json()["email_verified"] is True
+    userinfo = live_server.url + "/o/userinfo/"
+    # Typed at the first connection: proves nothing (it could be anybody's address).
+    record("account.activated", target=active_user, phone_given=False, email_proven=False)
+    assert rp.get(userinfo).json()["email_verified"] is False
+    # A password reset completed through the link mailed to that address proves it...
+    record("account.password.reset", target=active_user)
+    assert rp.get(userinfo).json()["email_verified"] is True
+    # ...until the address changes.
     record("account.email.changed", target=active_user)
-    assert rp.get(live_server.url + "/o/userinfo/").json()["email_verified"] is False
+    assert rp.get(userinfo).json()["email_verified"] is False
+    # The activation link mailed to the import's contact address, kept as the address, proves it.
+    record("account.activated", target=active_user, phone_given=False, email_proven=True)
+    assert rp.get(userinfo).json()["email_verified"] is True
 
 
 def test_offline_access_is_accepted_and_gives_a_refresh_token(logged_in, rp, live_server):
