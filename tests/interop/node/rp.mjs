@@ -67,6 +67,27 @@ async function navigate(url, { login = true } = {}) {
       current = new URL(posted.headers.get("location"), current).href;
       continue;
     }
+    if (!login && html.includes('name="allow" value="on"')) {
+      // The portal asks whether to end the ENT session too (logout by id_token_hint ends only
+      // this application's grant otherwise): the user clicks « Se déconnecter de l'ENT ».
+      const form = new URLSearchParams();
+      for (const input of html.matchAll(/<input[^>]*type="hidden"[^>]*>/g)) {
+        const name = input[0].match(/name="([^"]*)"/);
+        const value = input[0].match(/value="([^"]*)"/);
+        if (name) form.append(name[1], value ? value[1].replaceAll("&amp;", "&") : "");
+      }
+      form.set("allow", "on");
+      const posted = await browse(current, {
+        method: "POST",
+        body: form,
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+      });
+      if (posted.status < 300 || posted.status >= 400) {
+        throw new Error(`logout confirmation answered ${posted.status}`);
+      }
+      current = new URL(posted.headers.get("location"), current).href;
+      continue;
+    }
     throw new Error(`stuck at ${current}: HTTP ${response.status}`);
   }
   throw new Error("too many redirects");
