@@ -174,6 +174,13 @@ async def read_answer(reader):
         name, _, value = line.partition(":")
         if name:
             headers.setdefault(name.strip().lower(), []).append(value.strip())
+    if headers.get("transfer-encoding") == ["chunked"]:
+        body = b""
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).strip(), 16)
+            body += (await reader.readexactly(size + 2))[:size]
+            if size == 0:
+                return status, headers, body
     length = int(headers.get("content-length", ["0"])[0])
     body = await reader.readexactly(length) if length else b""
     return status, headers, body

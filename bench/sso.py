@@ -306,13 +306,13 @@ class Connection:
         self.reader = self.writer = None
 
     async def request(self, method, path, body=b"", headers=None):
-        from _serving import build
+        from _serving import build, read_answer
 
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
         self.writer.write(build(self.port, method, path, body, headers))
         await self.writer.drain()
-        status, answer_headers, content = await read_http_answer(self.reader)
+        status, answer_headers, content = await read_answer(self.reader)
         if answer_headers.get("connection") == ["close"]:
             self.close()
         return status, answer_headers, content
@@ -321,27 +321,6 @@ class Connection:
         if self.writer is not None:
             self.writer.close()
             self.reader = self.writer = None
-
-
-async def read_http_answer(reader):
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    headers = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        if name:
-            headers.setdefault(name.strip().lower(), []).append(value.strip())
-    if headers.get("transfer-encoding") == ["chunked"]:
-        body = b""
-        while True:
-            size = int((await reader.readuntil(b"\r\n")).strip(), 16)
-            body += await reader.readexactly(size + 2)
-            if size == 0:
-                break
-        return status, headers, body
-    length = int(headers.get("content-length", ["0"])[0])
-    return status, headers, (await reader.readexactly(length) if length else b"")
 
 
 def pg_backends_cpu() -> dict:
