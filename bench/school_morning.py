@@ -32,7 +32,6 @@ average printed beside them.
 
 import argparse
 import base64
-import http.cookies
 import json
 import os
 import random
@@ -52,6 +51,9 @@ from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from tests.servers import ProxiedClient  # noqa: E402
+
 DATABASE_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/portail_bench_school"
 )
@@ -169,49 +171,12 @@ def start_server(port, workers, school_network, log_path):
             time.sleep(0.3)
 
 
-class NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-OPENER = urllib.request.build_opener(NoRedirect)
-
-
-class Browser:
+class Browser(ProxiedClient):
     """One pupil's browser behind the school's proxy: its cookies, and the address it comes from."""
 
-    def __init__(self, port):
-        self.base = f"http://127.0.0.1:{port}"
-        self.origin = f"https://127.0.0.1:{port}"
-        self.jar = {}
-
-    def request(self, path, data=None):
-        headers = {
-            "User-Agent": "school-morning-bench",
-            "X-Forwarded-Proto": "https",
-            "X-Forwarded-For": SCHOOL_ADDRESS,
-        }
-        if self.jar:
-            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.jar.items())
-        body = None
-        if data is not None:
-            data = {"csrfmiddlewaretoken": self.jar.get("csrftoken", ""), **data}
-            body = urllib.parse.urlencode(data).encode()
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-            headers["Origin"] = self.origin
-        req = urllib.request.Request(self.base + path, data=body, headers=headers)  # noqa: S310
-        try:
-            response = OPENER.open(req, timeout=60)
-        except urllib.error.HTTPError as error:
-            response = error
-        for header in response.headers.get_all("Set-Cookie") or []:
-            for name, morsel in http.cookies.SimpleCookie(header).items():
-                if morsel["max-age"] == "0" or morsel.value == "":
-                    self.jar.pop(name, None)
-                else:
-                    self.jar[name] = morsel.value
-        response.text = response.read().decode()
-        return response
+    forwarded = SCHOOL_ADDRESS
+    user_agent = "school-morning-bench"
+    timeout = 60
 
 
 MARKER = '<script id="portail-challenge" type="application/json">'

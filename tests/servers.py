@@ -11,6 +11,7 @@ Standard library only, so that bench/_serving.py can import it without Django.
 """
 
 import contextlib
+import http.cookies
 import os
 import secrets
 import signal
@@ -18,6 +19,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -240,3 +243,55 @@ class PortailServer:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Redirects are answers to look at (a login's 302), not to follow."""
+
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+class ProxiedClient:
+    """A browser-less HTTP client of one `portail serve`, as if through the region's TLS proxy:
+    its cookie jar (share one jar between two clients for one browser behind a load balancer), the
+    CSRF token and Origin on every form, and the address the proxy appends (`forwarded`)."""
+
+    forwarded = "203.0.113.7"
+    user_agent = "portail-tests"
+    timeout = 30
+
+    def __init__(self, port, jar=None):
+        self.base = f"http://127.0.0.1:{port}"
+        self.origin = f"https://127.0.0.1:{port}"
+        self.jar = {} if jar is None else jar
+
+    def request(self, path, data=None, proxied=True):
+        """GET, or POST `data` as a form; the response with `.text`, whatever its status."""
+        headers = {"User-Agent": self.user_agent}
+        if proxied:
+            headers |= {"X-Forwarded-Proto": "https", "X-Forwarded-For": self.forwarded}
+        if self.jar:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.jar.items())
+        body = None
+        if data is not None:
+            data = {"csrfmiddlewaretoken": self.jar.get("csrftoken", ""), **data}
+            body = urllib.parse.urlencode(data).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            headers["Origin"] = self.origin
+        req = urllib.request.Request(self.base + path, data=body, headers=headers)  # noqa: S310
+        try:
+            response = _NO_REDIRECT.open(req, timeout=self.timeout)
+        except urllib.error.HTTPError as error:
+            response = error
+        for header in response.headers.get_all("Set-Cookie") or []:
+            for name, morsel in http.cookies.SimpleCookie(header).items():
+                if morsel["max-age"] == "0" or morsel.value == "":
+                    self.jar.pop(name, None)
+                else:
+                    self.jar[name] = morsel.value
+        response.text = response.read().decode()
+        return response
+
+
+_NO_REDIRECT = urllib.request.build_opener(NoRedirect)

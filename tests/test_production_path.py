@@ -9,14 +9,10 @@ Outside CI a missing PostgreSQL or Redis skips these tests; under CI=true it fai
 """
 
 import contextlib
-import http.cookies
 import importlib
 import os
 import re
 import secrets
-import urllib.error
-import urllib.parse
-import urllib.request
 
 import pytest
 from django.contrib.auth import SESSION_KEY
@@ -152,48 +148,10 @@ def test_redis_url_selects_the_shared_session_engine():
 # --- Two `portail serve` nodes on PostgreSQL + Redis --------------------------------------------------
 
 
-class Node:
+class Node(servers.ProxiedClient):
     """A browser-less HTTP client to one node, as if through the region's TLS proxy."""
 
-    forwarded = "203.0.113.7"  # what the proxy appends: the client it saw
-
-    def __init__(self, port, jar):
-        self.base = f"http://127.0.0.1:{port}"
-        self.origin = f"https://127.0.0.1:{port}"
-        self.jar = jar  # cookies shared by the nodes: one browser, a load balancer in front
-
-    def request(self, path, data=None, proxied=True):
-        headers = {"User-Agent": "production-path-test"}
-        if proxied:
-            headers |= {"X-Forwarded-Proto": "https", "X-Forwarded-For": self.forwarded}
-        if self.jar:
-            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.jar.items())
-        body = None
-        if data is not None:
-            data = {"csrfmiddlewaretoken": self.jar.get("csrftoken", ""), **data}
-            body = urllib.parse.urlencode(data).encode()
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-            headers["Origin"] = self.origin
-        req = urllib.request.Request(self.base + path, data=body, headers=headers)  # noqa: S310
-        opener = urllib.request.build_opener(NoRedirect)
-        try:
-            response = opener.open(req, timeout=30)
-        except urllib.error.HTTPError as error:
-            response = error
-        for header in response.headers.get_all("Set-Cookie") or []:
-            cookie = http.cookies.SimpleCookie(header)
-            for name, morsel in cookie.items():
-                if morsel["max-age"] == "0" or morsel.value == "":
-                    self.jar.pop(name, None)
-                else:
-                    self.jar[name] = morsel.value
-        response.text = response.read().decode()
-        return response
-
-
-class NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
+    user_agent = "production-path-test"
 
 
 @pytest.fixture(scope="module")
