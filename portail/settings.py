@@ -386,6 +386,10 @@ PORTAIL_MAIL_LEASE_SECONDS = env_int("PORTAIL_MAIL_LEASE_SECONDS", 300)
 PORTAIL_MAIL_POLL_SECONDS = env_int("PORTAIL_MAIL_POLL_SECONDS", 10)
 # Longest wait between retries of one mail (the backoff doubles from 1 minute up to this).
 PORTAIL_MAIL_MAX_BACKOFF_MINUTES = env_int("PORTAIL_MAIL_MAX_BACKOFF_MINUTES", 60)
+# Days a sent email's row (recipient, subject; the body is erased at sending) and a failed one are
+# kept before `portail send-mail --purge` deletes them (RGPD art. 5-1-e, storage limitation: the
+# recipient is often a minor's or a parent's address; 30 days covers « je n'ai rien reçu »).
+PORTAIL_MAIL_RETENTION_DAYS = env_int("PORTAIL_MAIL_RETENTION_DAYS", 30)
 
 # --- Security headers -------------------------------------------------------------------------
 

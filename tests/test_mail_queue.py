@@ -412,3 +412,43 @@ def test_a_mail_acknowledged_while_the_database_is_cut_is_marked_sent_not_resent
         thread.join(10)
     mail = OutgoingMail.objects.get(pk=pk)
     assert mail.attempts == 1 and relay.message_ids() == [mail.message_id]  # sent once
+
+
+# --- Retention -------------------------------------------------------------------------------------
+
+
+def test_purge_mail_deletes_old_sent_and_failed_rows_and_keeps_pending(
+    template_dir, settings, capsys
+):
+    from portail.audit.models import Event
+
+    settings.PORTAIL_MAIL_DELIVER_ON_COMMIT = False
+    settings.PORTAIL_MAIL_RETENTION_DAYS = 30
+    old, recent, old_failed, old_pending = queue(4)
+    long_ago = timezone.now() - timedelta(days=31)
+    OutgoingMail.objects.filter(pk=old).update(status=Status.SENT, sent_at=long_ago)
+    OutgoingMail.objects.filter(pk=recent).update(status=Status.SENT, sent_at=timezone.now())
+    OutgoingMail.objects.filter(pk=old_failed).update(status=Status.FAILED, created_at=long_ago)
+    OutgoingMail.objects.filter(pk=old_pending).update(created_at=long_ago)
+
+    call_command("purge_mail", "--dry-run")
+    assert "seraient supprimés : 1 envoyé(s), 1 en échec" in capsys.readouterr().out
+    assert OutgoingMail.objects.count() == 4
+
+    call_command("purge_mail")
+    assert "supprimés : 1 envoyé(s), 1 en échec" in capsys.readouterr().out
+    assert set(OutgoingMail.objects.values_list("pk", flat=True)) == {recent, old_pending}
+    event = Event.objects.get(tag="mail.purged")
+    assert event.data["sent"] == 1 and event.data["failed"] == 1
+
+
+def test_every_scheduled_job_of_deploy_is_a_portail_command():
+    from pathlib import Path
+
+    from django.core.management import get_commands
+
+    timers = sorted(Path(__file__).parent.parent.glob("deploy/systemd/*.timer"))
+    jobs = [t.read_text().split("Unit=portail-job@")[1].split(".service")[0] for t in timers]
+    assert "purge-mail" in jobs and "purge-audit" in jobs
+    for job in jobs:
+        assert job.replace("-", "_") in get_commands() or job in get_commands(), job

@@ -420,3 +420,17 @@ def requeue_failed(ids=None) -> int:
         if count:
             wake_workers()
     return count
+
+
+def purge_old(days: int, *, dry_run: bool = False) -> dict[str, int]:
+    """Delete sent mails older than `days` (by sending time) and failed ones older than `days`
+    (by creation: their links died long ago); pending mails are never touched."""
+    cutoff = timezone.now() - timedelta(days=days)
+    doomed = {
+        "sent": OutgoingMail.objects.filter(status=Status.SENT, sent_at__lt=cutoff),
+        "failed": OutgoingMail.objects.filter(status=Status.FAILED, created_at__lt=cutoff),
+    }
+    if dry_run:
+        return {state: rows.count() for state, rows in doomed.items()}
+    with transaction.atomic():
+        return {state: rows.delete()[0] for state, rows in doomed.items()}
