@@ -631,6 +631,12 @@ PORTAIL_RETRY_AFTER_SECONDS = env_int("PORTAIL_RETRY_AFTER_SECONDS", 60)
 # bench/login.py). A psycopg pool per process keeps them open (Django 5.1+; CONN_MAX_AGE must be 0).
 # 0 turns the pool off (persistent connections as configured above).
 PORTAIL_DB_POOL_SIZE = env_int("PORTAIL_DB_POOL_SIZE", 8)
+# Threads per `portail serve` process running Django (portail/ops/bridge.py): requests beyond wait
+# on the event loop, costing no thread. As many as pooled connections, so none waits for one; at
+# least two more than the expensive lane's places, so pages are served while logins hash.
+PORTAIL_THREADS = env_int(
+    "PORTAIL_THREADS", max(PORTAIL_DB_POOL_SIZE, PORTAIL_EXPENSIVE_CONCURRENCY + 2)
+)
 if PORTAIL_DB_POOL_SIZE and DATABASES["default"]["ENGINE"] in {
     "django.db.backends.postgresql",
     "portail.ops.postgresql",  # Django's backend with deadlines (faults): pooled connections too
