@@ -93,6 +93,7 @@ def call_wsgi(app, environ):
     finally:
         if hasattr(response, "close"):
             response.close()  # request_finished: the connection goes back to the pool
+        environ["wsgi.input"].close()
     return answer["status"], answer["headers"], b"".join(chunks)
 
 
@@ -134,7 +135,8 @@ class WsgiBridge:
             if chunk:
                 size += len(chunk)
                 if spool is None and size > _SPOOL_BYTES:
-                    spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)
+                    # Closed by call_wsgi after the request, or below on a disconnect.
+                    spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)  # noqa: SIM115
                     spool.write(b"".join(chunks))
                     chunks = []
                 if spool is not None:
