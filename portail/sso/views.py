@@ -15,12 +15,14 @@ from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from lxml import etree
 from oauth2_provider.exceptions import OIDCError
 from oauth2_provider.models import get_access_token_model, get_application_model
 from oauth2_provider.oauth2_backends import get_oauthlib_core
 from oauth2_provider.settings import oauth2_settings
+from oauth2_provider.signals import app_authorized
 from oauth2_provider.views import (
     AuthorizationView,
     ConnectDiscoveryInfoView,
@@ -705,6 +707,18 @@ class PortailTokenView(TokenView):
 
     def post(self, request, *args, **kwargs):
         return _guarded_by_client_limits(super().post)(request, *args, **kwargs)
+
+    @method_decorator(sensitive_post_parameters("password", "client_secret"))
+    def authorization_flow_token_response(self, request, *args, **kwargs):
+        if app_authorized.has_listeners():
+            return super().authorization_flow_token_response(request, *args, **kwargs)
+        # The toolkit reads the new access token back from the database only to send
+        # app_authorized, which nothing here listens to: one statement less per token request.
+        url, headers, body, status = self.create_token_response(request)
+        response = HttpResponse(content=body, status=status)
+        for name, value in headers.items():
+            response[name] = value
+        return response
 
 
 def authenticate_client(request):
