@@ -46,6 +46,10 @@ ENT_CLAIM_SCOPE = {
 }
 
 
+# The standard claims (scope « profile ») that carry a released ENT attribute's value.
+STANDARD_NAME_CLAIMS = {"firstName": "given_name", "lastName": "family_name", "displayName": "name"}
+
+
 # Set by the authorization view around the toolkit's code issuance: the portal session's login
 # time (services.AUTH_TIME_KEY), which the validator stores with the code.
 session_auth_time = contextvars.ContextVar("portail_session_auth_time", default=None)
@@ -440,12 +444,12 @@ class PortailOAuth2Validator(OAuth2Validator):
     def get_additional_claims(self, request):
         user = request.user
         claims = user_attributes(user, self._released(request))
-        # Standard OIDC claims for relying parties that only know those (OIDC Core §5.1).
-        claims.update(
-            given_name=user.first_name,
-            family_name=user.last_name,
-            name=user.display_name,
-        )
+        # Standard OIDC claims for relying parties that only know those (OIDC Core §5.1), under
+        # the administrators' release list as the ENT claims and the CAS attributes are: the
+        # first name only where « firstName » is released, and so on.
+        for released, standard in STANDARD_NAME_CLAIMS.items():
+            if released in claims:
+                claims[standard] = claims[released]
         if "identifier" in claims:
             # The ENT identifier only where the administrator releases it: with pairwise sub,
             # it is what would let two applications correlate a pupil.

@@ -297,6 +297,20 @@ class PortailAuthorizationView(AuthorizationView):
         """OIDC Core §3.1.2.1: prompt=login, or a max_age the session's login is older than."""
         return "login" in self._prompt(request) or self._max_age_exceeded(request)
 
+    def _acr_reached(self, request) -> bool:
+        """Whether this session meets the acr_values the client asked (OIDC Core §3.1.2.1).
+
+        Values the portal does not know are ignored (acr is a voluntary claim); among its two
+        levels, the password level is met by any session, the second-factor level only by a
+        session where the console's second factor was passed (privacy.authentication_methods).
+        """
+        requested = set(request.GET.get("acr_values", "").split())
+        known = requested & {privacy.ACR_PASSWORD, privacy.ACR_SECOND_FACTOR}
+        if not known or privacy.ACR_PASSWORD in known:
+            return True
+        methods = privacy.authentication_methods(request.session, request.user)
+        return privacy.acr_of(methods) == privacy.ACR_SECOND_FACTOR
+
     def redirect(self, redirect_to, application):
         # RFC 9207 §2: "iss" on every authorization response, errors too (the toolkit adds it to
         # successful ones only); openid-client rejects an error response without it.
@@ -408,6 +422,16 @@ class PortailAuthorizationView(AuthorizationView):
                 # the French page only when the request names no registered redirect.
                 return self._error_to_client(
                     request, "access_denied", "profile not allowed for this application", page
+                )
+            if request.method == "GET" and not self._acr_reached(request):
+                # OIDC Core §5.5.1.1: a level that cannot be met is a failed authentication.
+                # The portal's second factor is the console's TOTP: passed in this session, the
+                # session is « mfa »; the portal never asks it of anyone else.
+                return self._error_to_client(
+                    request,
+                    "access_denied",
+                    f"acr_values: {privacy.ACR_SECOND_FACTOR} requires the second factor, "
+                    "not used in this sign-in",
                 )
         return super().dispatch(request, *args, **kwargs)
 
