@@ -83,7 +83,7 @@ def test_token_endpoint_and_userinfo_stay_within_their_statement_budget(
         lambda: HttpClient().get("/o/userinfo/", HTTP_AUTHORIZATION=f"Bearer {access}")
     )
     assert answer.status_code == 200 and answer.json()["identifier"] == "jean.dupont"
-    assert len(userinfo) <= 4, "\n".join(userinfo)
+    assert len(userinfo) <= 3, "\n".join(userinfo)
 
     # The code, once exchanged, is gone with its authorization time (one DELETE each).
     again = server.post(
