@@ -4,6 +4,7 @@ import contextvars
 import hashlib
 import json
 import logging
+import threading
 import time
 from datetime import timedelta
 
@@ -175,6 +176,14 @@ def _remember_authentication(request, row):
 
 def _code_digest(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
+
+
+# Per thread (one request at a time runs in a thread): the ID token row this request just stored.
+_this_request = threading.local()
+
+
+def remember_signed_id_token(signed: str, row) -> None:
+    _this_request.signed_id_token = (signed, row)
 
 
 def revoke_tokens_of_replayed_code(code, client):
@@ -391,18 +400,22 @@ class PortailOAuth2Validator(OAuth2Validator):
 
     # The ID token just signed is stored, then the toolkit reads it back for the access token by
     # verifying the JWT and loading its application and row again: the row it stored is used.
+    # The toolkit keeps one validator per view class for every request and thread: what is kept
+    # between these calls lives in the thread running the request, never on the validator.
     def _save_id_token(self, jti, request, expires, *args, **kwargs):
         row = super()._save_id_token(jti, request, expires, *args, **kwargs)
-        self._portail_id_token_row = row
+        _this_request.id_token_row = row
         return row
 
     def finalize_id_token(self, id_token, token, token_handler, request):
+        _this_request.id_token_row = None
         signed = super().finalize_id_token(id_token, token, token_handler, request)
-        self._portail_signed_id_token = (signed, getattr(self, "_portail_id_token_row", None))
+        remember_signed_id_token(signed, _this_request.id_token_row)
         return signed
 
     def _load_id_token(self, token):
-        signed, row = getattr(self, "_portail_signed_id_token", (None, None))
+        signed, row = getattr(_this_request, "signed_id_token", (None, None))
+        _this_request.signed_id_token = (None, None)  # used once
         if row is not None and signed and constant_time_compare(signed, token):
             return row
         return super()._load_id_token(token)

@@ -108,3 +108,34 @@ def test_service_validate_stays_within_its_statement_budget(logged_in, cas_app):
     )
     assert b"<cas:user>" in answer.content
     assert len(validate) <= 1, "\n".join(validate)
+
+
+def test_the_id_token_kept_between_validator_calls_belongs_to_the_thread_that_stored_it():
+    """The toolkit shares one validator between concurrent requests: the ID token row kept from
+    its storage to the access token must be this request's (else two access tokens would point to
+    one ID token and the second exchange would fail)."""
+    import threading
+
+    from portail.sso.oidc import PortailOAuth2Validator, remember_signed_id_token
+
+    validator = PortailOAuth2Validator()
+    first_stored, second_stored, loaded = threading.Event(), threading.Event(), {}
+
+    def first():
+        remember_signed_id_token("jwt-of-first", "row of first")
+        first_stored.set()
+        second_stored.wait(5)
+        loaded["first"] = validator._load_id_token("jwt-of-first")
+
+    def second():
+        first_stored.wait(5)
+        remember_signed_id_token("jwt-of-second", "row of second")
+        second_stored.set()
+        loaded["second"] = validator._load_id_token("jwt-of-second")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert loaded == {"first": "row of first", "second": "row of second"}
