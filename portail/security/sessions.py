@@ -158,17 +158,19 @@ class SessionStore(DBStore):
         and the response then saves it again (an UPDATE and a second cache write): a login paid
         three statements and two Redis writes for one row. Here the new key is drawn (32
         characters of 36: 165 bits, so a collision never happens, and the INSERT would refuse
-        one anyway), the old row goes at once as before, and the response's save inserts the
-        new one (bench/README.md, « login »).
+        one anyway), and the response's save inserts the new row, then deletes the former one, in
+        Django's order: a new session that could not be stored leaves the former one in place
+        (an activation whose login failed after its commit relies on it), and the former key
+        never carries the logged-in data (bench/README.md, « login »).
         """
         data = self._session
-        former = self.session_key
+        if not getattr(self, "_insert_on_save", False):
+            # (Cycled twice before a save: the key in between was never stored.)
+            self._former_key = self.session_key
         self._session_key = get_random_string(32, VALID_KEY_CHARS)
         self._session_cache = data
         self._insert_on_save = True
         self.modified = True
-        if former:
-            self.delete(former)
 
     def save(self, must_create=False):
         if getattr(self, "_insert_on_save", False):
@@ -185,6 +187,9 @@ class SessionStore(DBStore):
             # The drawn key was taken (never seen): Django's own path, with its check.
             self._session_key = self._get_new_session_key()
             super().save(must_create=True)
+        former, self._former_key = getattr(self, "_former_key", None), None
+        if former and former != self._session_key:
+            self.delete(former)  # the login's new row exists: the pre-login key dies now
 
     def delete(self, session_key=None):
         if session_key is None:
