@@ -36,7 +36,7 @@ from tests.servers import (  # noqa: E402,F401 (re-exported for the benches)
 
 VAR_DIR = ROOT / "var" / "bench-serving"
 POSTGRES = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
-DBNAME = "portail_bench_serving"
+DBNAME = os.environ.get("BENCH_DB_NAME", "portail_bench_serving")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
 PASSWORD = "cheval orange batterie agrafe"
 IDENTIFIER = "bench.eleve{}"

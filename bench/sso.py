@@ -230,7 +230,7 @@ def bench_oidc(browser, server, client, n, secret=None, label="public client"):
 
 # --- Over HTTP, through `portail serve` (issue 9 §6) ---------------------------------------------
 
-HTTP_DB = "portail_bench_sso3"
+HTTP_DB = os.environ.get("BENCH_SSO_DB", "portail_bench_sso3")
 HTTP_REDIS = os.environ.get("BENCH_SSO_REDIS_URL", "redis://127.0.0.1:6379/13")
 HTTP_PASSWORD = "cheval orange batterie agrafe"
 # The default lane of portail/settings.py without /o/token/ (the variant measured alongside).

@@ -630,11 +630,18 @@ PORTAIL_EXPENSIVE_QUEUE_MS = env_int("PORTAIL_EXPENSIVE_QUEUE_MS", 1000)
 PORTAIL_EXPENSIVE_QUEUE_MAX = env_int("PORTAIL_EXPENSIVE_QUEUE_MAX", 200)
 # Retry-After of a 503 (RFC 9110 §10.2.3), in seconds: the page says « dans une minute ».
 PORTAIL_RETRY_AFTER_SECONDS = env_int("PORTAIL_RETRY_AFTER_SECONDS", 60)
-# Under ASGI each request runs in a context of its own, so Django's persistent connections are
-# never reused: every request would open a PostgreSQL connection (a backend fork, measured by
-# bench/login.py). A psycopg pool per process keeps them open (Django 5.1+; CONN_MAX_AGE must be 0).
-# 0 turns the pool off (persistent connections as configured above).
+# A psycopg pool per process keeps PostgreSQL connections open (Django 5.1+; CONN_MAX_AGE must be
+# 0); Django's threads (PORTAIL_THREADS, portail/ops/bridge.py) take one per request. Under Django's
+# ASGI handler of before every request ran in a context of its own and opened a connection (a
+# backend fork, measured by bench/login.py). 0 turns the pool off (persistent connections as
+# configured above, one per thread).
 PORTAIL_DB_POOL_SIZE = env_int("PORTAIL_DB_POOL_SIZE", 8)
+# Threads per `portail serve` process running Django (portail/ops/bridge.py): requests beyond wait
+# on the event loop, costing no thread. As many as pooled connections, so none waits for one; at
+# least two more than the expensive lane's places, so pages are served while logins hash.
+PORTAIL_THREADS = env_int(
+    "PORTAIL_THREADS", max(PORTAIL_DB_POOL_SIZE, PORTAIL_EXPENSIVE_CONCURRENCY + 2)
+)
 if PORTAIL_DB_POOL_SIZE and DATABASES["default"]["ENGINE"] in {
     "django.db.backends.postgresql",
     "portail.ops.postgresql",  # Django's backend with deadlines (faults): pooled connections too

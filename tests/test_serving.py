@@ -262,3 +262,22 @@ def test_the_access_log_holds_no_token(server):
     assert "/cas/login?service=" in log
     for secret in (token, ticket, code):  # ... with nothing that opens an account
         assert secret not in log
+
+
+def test_one_request_writes_one_log_line(server):
+    """The access line and Django's request line are one JSON line: route, status, request id."""
+    import json
+
+    port = server["port"]
+    request_id = "perf-" + secrets.token_hex(8)
+    status, headers, _ = request(port, "GET", "/auth/login", headers={"X-Request-ID": request_id})
+    assert status == 200 and headers["x-request-id"] == [request_id]
+    time.sleep(0.5)  # let the worker's log line reach the file
+    lines = [line for line in server["log"].read_text().splitlines() if request_id in line]
+    assert len(lines) == 1, lines
+    entry = json.loads(lines[0])
+    assert entry["logger"] == "portail.access"
+    assert entry["route"] == "accounts:login" and entry["status"] == 200
+    assert entry["method"] == "GET" and entry["client_ip"] == "127.0.0.1"
+    assert '"GET /auth/login HTTP/1.1" 200' in entry["message"]
+    assert isinstance(entry["duration_ms"], float)

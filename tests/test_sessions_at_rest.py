@@ -285,3 +285,33 @@ def test_the_stored_name_is_keyed_by_the_secret_key(settings):
     assert len(before) == 40 and key not in before
     settings.SECRET_KEY = "another-secret-key-for-this-test-only"
     assert stored_session_key(key) != before
+
+
+def test_a_login_writes_its_new_session_once_and_kills_the_former_key(client, active_user):
+    """Session fixation: a new key at login, the former one dead; and one INSERT for the new row
+    (Django's cycle_key first checked the key was free, inserted, then the response updated it)."""
+    from importlib import import_module
+
+    from django.conf import settings
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    former = store()
+    former["anonymous"] = "note"
+    former.save()
+    client.cookies[settings.SESSION_COOKIE_NAME] = former.session_key
+    with CaptureQueriesContext(connection) as queries:
+        response = login(client, "jean.dupont", STRONG_PASSWORD)
+    assert response.status_code == 302
+    session_sql = [
+        q["sql"].split(" ", 1)[0] for q in queries.captured_queries if "django_session" in q["sql"]
+    ]
+    assert session_sql.count("INSERT") == 1, session_sql
+    assert "UPDATE" not in session_sql, session_sql
+    new_key = cookie_of(client)
+    assert new_key != former.session_key
+    assert not Session.objects.filter(session_key=stored_session_key(former.session_key)).exists()
+    assert Session.objects.filter(session_key=stored_session_key(new_key)).exists()
+    assert store(new_key)["anonymous"] == "note"  # the data moved with the key
+    assert client.get("/").status_code == 200

@@ -390,10 +390,21 @@ class Admission:
 
     @staticmethod
     def log(scope, outcome, started):
+        """The request's one line: the access line, with Django's request fields when it answered.
+
+        Django's RequestLogMiddleware leaves its fields (route, request id, client address after
+        the trusted proxies, its own duration) in scope["portail.log"] (portail.ops.bridge)
+        instead of writing a second line.
+        """
         if not access_log.isEnabledFor(logging.INFO):
             return
         client = scope.get("client") or ("-", 0)
         path = redact_path(scope.get("path", ""), scope.get("query_string", b"").decode("latin-1"))
+        fields = dict(scope.get("portail.log") or ())
+        duration = (time.monotonic() - started) * 1000
+        if "duration_ms" in fields:
+            fields["django_ms"] = fields.pop("duration_ms")
+        fields.update(status=outcome["status"] or None, duration_ms=round(duration, 1))
         access_log.info(
             '%s "%s %s HTTP/%s" %s %s %.1fms',
             client[0],
@@ -402,5 +413,6 @@ class Admission:
             scope.get("http_version", "1.1"),
             outcome["status"] or "-",  # "-": the client left before an answer
             outcome["bytes"],
-            (time.monotonic() - started) * 1000,
+            duration,
+            extra=fields,
         )

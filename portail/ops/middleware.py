@@ -1,7 +1,9 @@
 """Request log line and metrics; the database outage page.
 
 RequestLogMiddleware (first in MIDDLEWARE): request id, one log line and the HTTP metrics for every
-request, whatever answered it (a view, a middleware, an error handler).
+request, whatever answered it (a view, a middleware, an error handler). Under `portail serve` it
+hands its fields to admission control, which writes the request's one line with the redacted path
+(portail.ops.admission.Admission.log); elsewhere (tests, runserver) it writes the line itself.
 
 DatabaseUnavailableMiddleware and `server_error` (the project's handler500): a database that cannot
 be reached (OperationalError, InterfaceError) gives the French « service momentanément
@@ -100,18 +102,17 @@ class RequestLogMiddleware:
         if route in metrics.OIDC_VALIDATION_ROUTES:  # the toolkit's views, counted by their answer
             metrics.sso_validation("oidc", response.status_code == 200)
         # Never the path (a reset link holds its token), the query string, a header or the body.
-        log.info(
-            "%s %s %s",
-            request.method,
-            route,
-            response.status_code,
-            extra={
-                "request_id": request_id,
-                "method": request.method,
-                "route": route,
-                "status": response.status_code,
-                "duration_ms": round(duration * 1000, 1),
-                "client_ip": getattr(request, "client_ip", None) or request.META.get("REMOTE_ADDR"),
-            },
-        )
+        fields = {
+            "request_id": request_id,
+            "method": request.method,
+            "route": route,
+            "status": response.status_code,
+            "duration_ms": round(duration * 1000, 1),
+            "client_ip": getattr(request, "client_ip", None) or request.META.get("REMOTE_ADDR"),
+        }
+        folded = request.META.get("portail.log")
+        if folded is not None:  # under `portail serve`: admission control writes the one line
+            folded.update(fields)
+        else:
+            log.info("%s %s %s", request.method, route, response.status_code, extra=fields)
         return response

@@ -113,8 +113,12 @@ def check_login_lock(request, user, folded: str) -> None:
             state = None
         remaining = _remaining((state or {}).get("until", 0), now)
     else:
-        row = LoginFailures.objects.filter(user=user, device=_device_of(request, user)).first()
+        device = _device_of(request, user)
+        row = LoginFailures.objects.filter(user=user, device=device).first()
         remaining = _remaining(row.locked_until.timestamp(), now) if row and row.locked_until else 0
+        # Nothing to reset on success when this counter was already clean (record_login_success).
+        clean = row is None or (row.consecutive == 0 and row.locked_until is None)
+        request.portail_clean_failures = (user.pk, device) if clean else None
     if remaining:
         raise Locked(remaining)
 
@@ -147,8 +151,16 @@ def record_login_failure(request, user, folded: str) -> None:
 
 
 def record_login_success(request, user) -> None:
-    """The right password from this device: its consecutive failures start again from zero."""
-    LoginFailures.objects.filter(user=user, device=_device_of(request, user)).exclude(
+    """The right password from this device: its consecutive failures start again from zero.
+
+    When check_login_lock read this counter clean in the same request, there is nothing to reset:
+    one UPDATE less per login. (A failure counted meanwhile by a concurrent request then stays:
+    stricter, never looser.)
+    """
+    device = _device_of(request, user)
+    if getattr(request, "portail_clean_failures", None) == (user.pk, device):
+        return
+    LoginFailures.objects.filter(user=user, device=device).exclude(
         consecutive=0, locked_until=None
     ).update(consecutive=0, locked_until=None)
 

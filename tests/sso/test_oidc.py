@@ -89,7 +89,9 @@ def test_code_flow_with_pkce_signed_id_token_userinfo_and_refresh(
     assert info["displayName"] == "Jean Dupont"
     assert info["uai"] == ["0751234A"]
     assert info["email"] == "jean.dupont@example.org"
-    assert info["given_name"] == "Jean" and info["family_name"] == "Dupont"
+    # The standard names follow the release list: « displayName » is released, not the others.
+    assert info["name"] == "Jean Dupont"
+    assert "given_name" not in info and "family_name" not in info
     assert "classes" not in info  # not released to this client
 
     old_refresh = token["refresh_token"]
