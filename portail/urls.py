@@ -16,7 +16,7 @@ urlpatterns = [
     path("auth/", include("portail.accounts.urls")),
     path("auth/", include("portail.activation.urls")),
     path("auth/", include("portail.recovery.urls")),
-    path("compte/", include("portail.accounts.account_urls")),
+    path("compte/", include("portail.profile.urls")),
     path("login", RedirectView.as_view(pattern_name="accounts:login", query_string=True)),
     # For load balancers (ops.health); /healthz is the former name of /health/live.
     path("health/live", health.live, name="health-live"),
