@@ -187,3 +187,30 @@ def test_ending_other_sessions_needs_a_post_and_a_login(client, active_user):
     assert client.post(END_OTHERS)["Location"].startswith("/auth/login")
     client.force_login(active_user)
     assert client.get(END_OTHERS).status_code == 405
+
+
+def test_a_session_opened_before_the_index_joins_it_when_the_page_is_read(engine, active_user):
+    phone, pc, _ = three_devices(active_user)
+    OpenSession.objects.all().delete()  # as on the day this index was deployed
+    text = sessions_part(phone)
+    assert "Chrome sur Android (cet appareil)" in text
+    assert OpenSession.objects.count() == 1
+    # The others cannot be found by account (their rows are named by a keyed hash only).
+    assert "Firefox sur Windows" not in text
+
+
+def test_the_migration_indexes_the_sessions_open_on_the_day_it_runs(engine, active_user):
+    from importlib import import_module
+
+    from django.apps import apps
+
+    migration = import_module("portail.profile.migrations.0002_index_sessions_opened_before")
+    phone, pc, iphone = three_devices(active_user)
+    anonymous = Client()
+    anonymous.get("/auth/login")  # a session without a login stays out
+    OpenSession.objects.all().delete()
+    migration.index_open_sessions(apps, None)
+    assert OpenSession.objects.filter(user=active_user).count() == 3
+    assert OpenSession.objects.count() == 3
+    phone.post(END_OTHERS)
+    assert logged_in(phone) and not logged_in(pc) and not logged_in(iphone)

@@ -13,6 +13,7 @@ session with the back-channel logout token.
 """
 
 import logging
+from datetime import UTC, datetime
 from importlib import import_module
 
 from django.conf import settings
@@ -22,7 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from portail.audit.services import record
-from portail.security.sessions import stored_session_key
+from portail.security.sessions import STARTED_AT, stored_session_key
 
 from .models import OpenSession
 
@@ -88,14 +89,32 @@ def forget_dead_sessions(user) -> int:
     return OpenSession.objects.filter(stored_key__in=dead).delete()[0]
 
 
-def open_sessions(user, current_session_key: str | None) -> list[OpenSession]:
+def open_sessions(request, user) -> list[OpenSession]:
     """The account's open sessions, this one first; each with `.current`."""
     forget_dead_sessions(user)
-    current = stored_session_key(current_session_key)
+    current = stored_session_key(request.session.session_key)
     sessions = list(OpenSession.objects.filter(user=user))
+    if current and not any(s.stored_key == current for s in sessions):
+        # Opened before the index existed: it joins it, dated by its own login time.
+        sessions.insert(0, _index_current(request, user, current))
     for session in sessions:
         session.current = session.stored_key == current
     return sorted(sessions, key=lambda s: not s.current)
+
+
+def _index_current(request, user, stored) -> OpenSession:
+    started = request.session.get(STARTED_AT)
+    opened = datetime.fromtimestamp(started, tz=UTC) if started else timezone.now()
+    session, _ = OpenSession.objects.get_or_create(
+        stored_key=stored,
+        defaults={
+            "user": user,
+            "created_at": opened,
+            "user_agent": _user_agent(request),
+            "network": getattr(request, "school_network", "") or "",
+        },
+    )
+    return session
 
 
 def end_other_sessions(request, user) -> int:

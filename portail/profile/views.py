@@ -116,7 +116,7 @@ def _page(request, *, password_form=None, contact_form=None, status=200):
             "logins": account_services.recent_logins(user),
             "open_sessions": [
                 {"session": s, "device": describe(s.user_agent)}
-                for s in sessions.open_sessions(user, request.session.session_key)
+                for s in sessions.open_sessions(request, user)
             ],
         },
         status=status,
