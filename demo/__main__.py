@@ -69,4 +69,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C during the migration or load-demo: no traceback
+        sys.exit(130)
