@@ -24,10 +24,12 @@ install: $(BIN)/portail  ## create .venv and install Portail
 
 install-test: $(VENV)/.test-deps  ## install what the tests need too
 
-run: install  ## migrate the SQLite file, load the demo school, serve http://127.0.0.1:8000/auth/login
-	$(DEV_ENV) $(BIN)/portail migrate --noinput
-	$(DEV_ENV) $(BIN)/portail load-demo
-	$(DEV_ENV) $(BIN)/portail runserver 127.0.0.1:8000
+$(VENV)/.demo-deps: $(BIN)/portail
+	$(BIN)/pip install --quiet -e '.[demo]'
+	touch $@
+
+run: install $(VENV)/.demo-deps  ## the portal on http://127.0.0.1:8000/auth/login with a demo school and two demo applications (CAS :8001, OpenID Connect :8002); Ctrl-C stops all
+	$(DEV_ENV) $(BIN)/python -m demo --port 8000 --cas-port 8001 --oidc-port 8002
 
 test: install-test  ## lint, migrations check, then the whole suite on SQLite and on PostgreSQL
 	$(BIN)/ruff check .

@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "portail.accounts",
     "portail.activation",
     "portail.recovery",
+    "portail.profile",  # « Mon compte »: contact details, password, open sessions, new-device mail
     "portail.mail",
     "portail.console",
     "portail.sso",  # before oauth2_provider: its French templates replace the toolkit's
@@ -101,6 +102,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "portail.profile.sessions.SessionIndexMiddleware",  # the open-sessions index follows key changes
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -259,6 +261,10 @@ PORTAIL_ACTIVATION_CODE_DAYS = env_int("PORTAIL_ACTIVATION_CODE_DAYS", 365)
 # deactivated; personal data is erased 90 days after leaving (arrêté du 30 novembre 2006 modifié,
 # art. 6: at most three months), by `portail process-leavers`.
 PORTAIL_LEAVER_GRACE_DAYS = env_int("PORTAIL_LEAVER_GRACE_DAYS", 30)
+# Mails « Nouvelle connexion à votre compte ENT » per account per 24 hours: a parent's phone,
+# tablet and a school computer on one day; past it, logins are audited but not mailed, so that
+# someone holding the password cannot flood the owner's mailbox (OWASP ASVS 5.0 §V2.4.1).
+PORTAIL_NEW_DEVICE_MAILS_PER_DAY = env_int("PORTAIL_NEW_DEVICE_MAILS_PER_DAY", 3)
 # Minutes a password reset link stays valid.
 PORTAIL_RESET_LINK_MINUTES = env_int("PORTAIL_RESET_LINK_MINUTES", 60)
 # Hardened mode: recovery pages answer neutrally and reveal nothing about accounts.

@@ -2,8 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from portail.accounts import views as account_views
 from portail.ops import health, metrics
+from portail.sso.home import home
 
 handler400 = "portail.security.views.bad_request"
 handler403 = "portail.security.views.permission_denied"
@@ -12,11 +12,11 @@ handler404 = "portail.security.views.page_not_found"
 handler500 = "portail.ops.middleware.server_error"
 
 urlpatterns = [
-    path("", account_views.home, name="home"),
+    path("", home, name="home"),
     path("auth/", include("portail.accounts.urls")),
     path("auth/", include("portail.activation.urls")),
     path("auth/", include("portail.recovery.urls")),
-    path("compte/", include("portail.accounts.account_urls")),
+    path("compte/", include("portail.profile.urls")),
     path("login", RedirectView.as_view(pattern_name="accounts:login", query_string=True)),
     # For load balancers (ops.health); /healthz is the former name of /health/live.
     path("health/live", health.live, name="health-live"),

@@ -207,8 +207,14 @@ def test_reset_mail_link_followed_to_the_end(client, smtp, active_user):
     # Every other session ended.
     assert other_session.get("/")["Location"].startswith("/auth/login")
 
-    # A short confirmation, without the password.
-    confirmation = smtp.only(to=EMAIL)
+    # A short confirmation, without the password; and, as that login came from a browser the
+    # account had never used, « Nouvelle connexion à votre compte ENT » (portail.profile.notices).
+    mails = {mail.subject: mail for mail in smtp.sent_to(EMAIL)}
+    assert set(mails) == {
+        "ENT : votre mot de passe a été modifié",
+        "Nouvelle connexion à votre compte ENT",
+    }
+    confirmation = mails["ENT : votre mot de passe a été modifié"]
     assert confirmation.subject == "ENT : votre mot de passe a été modifié"
     assert "dès maintenant" in confirmation.text
     assert NEW_PASSWORD not in confirmation.text and NEW_PASSWORD not in confirmation.html

@@ -170,7 +170,7 @@ def test_a_link_opened_and_then_the_address_changed_cannot_complete(smtp, active
     ask_reset(Client())
     reader = Client()
     assert open_link(reader, links(smtp)[0])["Location"] == RESET
-    from portail.accounts.account_services import end_reset_links
+    from portail.profile.services import end_reset_links
 
     end_reset_links(active_user)  # what an address change does
     assert services.TokenInvalid.message in text(submit_reset(reader))

@@ -1,5 +1,4 @@
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -72,21 +71,6 @@ def login_view(request):
 def logout_view(request):
     services.log_out(request)
     return redirect("accounts:login")
-
-
-@login_required
-def home(request):
-    from portail.sso.services import applications_for
-
-    return render(
-        request,
-        "accounts/home.html",
-        {
-            "structures": request.user.structures.all(),
-            "classes": request.user.classes.all(),
-            "applications": applications_for(request.user),
-        },
-    )
 
 
 @require_POST

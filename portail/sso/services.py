@@ -24,6 +24,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from urllib.parse import urlencode, urlsplit, urlunsplit
 from xml.sax.saxutils import escape
 
@@ -93,15 +94,30 @@ class Validation:
 
 
 def applications_for(user) -> list[Application]:
-    """The tiles of the home page: enabled, for this profile, for one of the user's structures."""
+    """The tiles of the home page: enabled, for this profile, for one of the user's structures.
+
+    Each gets `.icon`: the static path of its picture, portail/tiles/<sigle in lower case>.svg,
+    when the deployment ships one; else the tile shows its sigle (short_label) as the icon.
+    """
     mine = set(user.structures.values_list("pk", flat=True))
     apps = Application.objects.filter(enabled=True).prefetch_related("structures")
-    return [
+    tiles = [
         app
         for app in apps
         if user.profile in (app.profiles or [])
         and (not app.structures.all() or mine & {s.pk for s in app.structures.all()})
     ]
+    for app in tiles:
+        app.icon = tile_icon(app.short_label)
+    return tiles
+
+
+@lru_cache(maxsize=256)
+def tile_icon(short_label: str) -> str:
+    from django.contrib.staticfiles import finders
+
+    path = f"portail/tiles/{short_label.strip().lower()}.svg"
+    return path if short_label.strip().isalnum() and finders.find(path) else ""
 
 
 # --- Attributes (CAS 3.0 attributes and OIDC claims alike) -------------------------------------

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
@@ -5,6 +6,10 @@ from django.utils import timezone
 from portail.accounts.models import Profile, State, User
 from portail.accounts.provisioning import create_account, issue_activation_code
 from portail.directory.models import Function, SchoolClass, Structure, StructureKind
+
+# The demo applications of `make run` (the `demo` package): a CAS one and an OpenID Connect one.
+DEMO_CAS_APP = "Cahier de textes"
+DEMO_OIDC_APP = "Classeur"
 
 DEMO_UAI = "0751234A"
 DEMO_PASSWORD = "cheval orange batterie agrafe"  # noqa: S105 (printed for the demo, by design)
@@ -26,6 +31,16 @@ OTHER_PEOPLE = [("Hugo", "Bernard", Profile.ELEVE, "5e A")]
 class Command(BaseCommand):
     help = "Load the demo schools (idempotent) and print their identifiers and activation codes."
 
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--cas-app-url", help="register the demo CAS application served at this URL (a tile)"
+        )
+        parser.add_argument(
+            "--oidc-app-url", help="register the demo OpenID Connect application at this URL"
+        )
+        # A public client (no secret): code + PKCE is its proof (RFC 7636; RFC 9700 §2.1.1).
+        parser.add_argument("--oidc-client-id", default="demo-classeur")
+
     @transaction.atomic
     def handle(self, *args, **options):
         school, _ = Structure.objects.get_or_create(
@@ -43,6 +58,10 @@ class Command(BaseCommand):
         self._active_parent(school)
         self._people(other, OTHER_PEOPLE)
         self._referent(school)
+        if options.get("cas_app_url"):
+            self._cas_app(options["cas_app_url"].rstrip("/") + "/")
+        if options.get("oidc_app_url"):
+            self._oidc_app(options["oidc_app_url"].rstrip("/"), options["oidc_client_id"])
         self.stdout.write(
             f"  Compte déjà activé : identifiant parent.test, mot de passe « {DEMO_PASSWORD} »"
         )
@@ -51,7 +70,7 @@ class Command(BaseCommand):
             f"mot de passe « {REFERENT_PASSWORD} »"
         )
         self.stdout.write(
-            "    Console : http://127.0.0.1:8000/console/ — à la première visite, scannez le QR code "
+            f"    Console : {settings.PORTAIL_BASE_URL}/console/ — à la première visite, scannez le QR code "
             "avec une application d'authentification (FreeOTP, Aegis, Google ou Microsoft "
             "Authenticator…) puis saisissez le code à 6 chiffres qu'elle affiche."
         )
@@ -60,7 +79,8 @@ class Command(BaseCommand):
             f"({other.name}), n'apparaît pas dans sa console."
         )
         self.stdout.write(
-            "Ouvrez http://127.0.0.1:8000/auth/login — courriels : http://127.0.0.1:8000/dev/mailbox/"
+            f"Ouvrez {settings.PORTAIL_BASE_URL}/auth/login — "
+            f"courriels : {settings.PORTAIL_BASE_URL}/dev/mailbox/"
         )
 
     def _people(self, school, people):
@@ -120,3 +140,52 @@ class Command(BaseCommand):
             )
             referent.structures.set([school])
         Function.objects.get_or_create(user=referent, role=Function.Role.REFERENT, structure=school)
+
+    def _cas_app(self, url):
+        from portail.sso.models import Application
+
+        app, _ = Application.objects.update_or_create(
+            name=DEMO_CAS_APP,
+            defaults={
+                "description": "Devoirs et leçons (démonstration CAS)",
+                "short_label": "CT",
+                "url": url,
+                "kind": Application.Kind.CAS,
+                "cas_service_patterns": url,
+                "cas_single_logout": True,
+                "position": 10,
+            },
+        )
+        app.full_clean()
+        self.stdout.write(f"  Application CAS « {app.name} » : {url}")
+
+    def _oidc_app(self, url, client_id):
+        from oauth2_provider.models import Application as Client
+
+        from portail.sso.models import Application
+
+        client, _ = Client.objects.update_or_create(
+            client_id=client_id,
+            defaults={
+                "name": DEMO_OIDC_APP,
+                "client_type": Client.CLIENT_PUBLIC,
+                "authorization_grant_type": Client.GRANT_AUTHORIZATION_CODE,
+                "redirect_uris": url + "/callback",
+                "post_logout_redirect_uris": url + "/",
+                "algorithm": Client.RS256_ALGORITHM,
+                "skip_authorization": True,
+            },
+        )
+        app, _ = Application.objects.update_or_create(
+            name=DEMO_OIDC_APP,
+            defaults={
+                "description": "Documents de la classe (démonstration OpenID Connect)",
+                "short_label": "CL",
+                "url": url + "/",
+                "kind": Application.Kind.OIDC,
+                "oidc_client": client,
+                "position": 20,
+            },
+        )
+        app.full_clean()
+        self.stdout.write(f"  Application OpenID Connect « {app.name} » : {url}/")

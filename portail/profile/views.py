@@ -1,18 +1,21 @@
-"""/compte/ — "Mon compte": who I am, and my password, email and mobile."""
+"""/compte/ — "Mon compte": who I am, my password, email and mobile, my connections and sessions."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from portail.accounts.forms import weak_password_message
+from portail.accounts.phones import display_mobile
+from portail.accounts.services import WeakPassword
 from portail.security import ratelimit
 from portail.security.views import rate_limited
 
-from . import account_services
-from .account_forms import ContactChangeForm, PasswordChangeForm
-from .forms import weak_password_message
-from .phones import display_mobile
-from .services import WeakPassword
+from . import services as account_services
+from . import sessions
+from .devices import describe
+from .forms import ContactChangeForm, PasswordChangeForm
 
 
 @login_required
@@ -30,6 +33,22 @@ def change_password(request):
 @require_POST
 def change_contact(request):
     return _change(request, ContactChangeForm(request.user, request.POST), _change_contact)
+
+
+@login_required
+@require_POST
+def end_other_sessions(request):
+    ended = sessions.end_other_sessions(request, request.user)
+    if ended:
+        messages.success(
+            request,
+            f"{ended} autre{'s' if ended > 1 else ''} session{'s' if ended > 1 else ''} "
+            f"{'ont' if ended > 1 else 'a'} été fermée{'s' if ended > 1 else ''}. "
+            "Seul cet appareil reste connecté.",
+        )
+    else:
+        messages.info(request, "Aucune autre session n\u2019était ouverte.")
+    return redirect(reverse("account:account") + "#sessions")
 
 
 def _change_password(request, data):
@@ -94,6 +113,11 @@ def _page(request, *, password_form=None, contact_form=None, status=200):
             "password_form": password_form or PasswordChangeForm(user),
             "contact_form": contact_form or ContactChangeForm(user),
             "strength_for": "new_password",
+            "logins": account_services.recent_logins(user),
+            "open_sessions": [
+                {"session": s, "device": describe(s.user_agent)}
+                for s in sessions.open_sessions(request, user)
+            ],
         },
         status=status,
     )

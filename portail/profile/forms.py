@@ -2,9 +2,9 @@
 
 from django import forms
 
-from .forms import UserNewPasswordMixin, email_field, new_password_fields
-from .phones import MobileField
-from .widgets import password_field
+from portail.accounts.forms import UserNewPasswordMixin, email_field, new_password_fields
+from portail.accounts.phones import MobileField
+from portail.accounts.widgets import password_field
 
 
 def current_password_field(label="Mot de passe actuel"):

@@ -4,12 +4,11 @@ from django.contrib.auth import update_session_auth_hash
 from django.db import transaction
 from django.utils import timezone
 
+from portail.accounts.identifiers import fold_email
+from portail.accounts.models import Token
+from portail.accounts.services import DomainError, set_new_password, verify_current_password
 from portail.audit.services import record
 from portail.mail.services import send_template
-
-from .identifiers import fold_email
-from .models import Token
-from .services import DomainError, set_new_password, verify_current_password
 
 
 class WrongCurrentPassword(DomainError):
@@ -87,3 +86,34 @@ def end_reset_links(user) -> int:
     return Token.objects.filter(
         user=user, purpose=Token.Purpose.RESET, used_at__isnull=True
     ).update(used_at=timezone.now())
+
+
+# --- Connections and sessions ------------------------------------------------------------------
+
+# « Mes dernières connexions »: the last ten, as the audit trail recorded them.
+RECENT_LOGINS = 10
+
+
+def recent_logins(user, limit: int = RECENT_LOGINS) -> list[dict]:
+    """The account's last logins: when, the device (« Chrome sur Android »), the school network.
+
+    No address is shown, not even the user's own: a shared family computer would tell one
+    member where another logged in from.
+    """
+    from portail.audit.models import Event
+
+    from .devices import describe
+
+    events = (
+        Event.objects.filter(target=user, tag="account.login")
+        .order_by("-at", "-id")
+        .values("at", "user_agent", "data")[:limit]
+    )
+    return [
+        {
+            "at": event["at"],
+            "device": describe(event["user_agent"]),
+            "place": (event["data"] or {}).get("network", ""),
+        }
+        for event in events
+    ]
