@@ -3,6 +3,7 @@ from django import forms
 from portail.accounts.models import Profile
 
 from . import scoping
+from .journal import tag_choices
 
 STATE_CHOICES = [
     ("", "Tous"),
@@ -123,7 +124,7 @@ class AuditFilterForm(forms.Form):
 
     def __init__(self, *args, tags=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["tag"].choices = [("", "Toutes")] + [(t, t) for t in tags]
+        self.fields["tag"].choices = [("", "Toutes")] + tag_choices(tags)
 
 
 # A school's own file: 1,500 people are about 150 KB; 5 MB leaves room and bounds the session copy.
