@@ -186,14 +186,17 @@ def _merge(data, names) -> list[str]:
     """What the kept account received: the other account, and each thing it brought."""
     before, after = data.get("before") or {}, data.get("after") or {}
     folded = names.get(data.get("folded"), "un compte effacé")
-    out = [f"Compte fusionné{NBSP}: {folded}"]
+    out = [f"Compte fusionné dans celui-ci{NBSP}: {folded}"]
+    received = []
     for field in ("classes", "structures", "groups", "parents", "children"):
         added = [v for v in after.get(field) or [] if v not in (before.get(field) or [])]
         if added:
-            out.append(f"{_field(field, added)} repris{NBSP}: {_value(field, added, names)}")
-    taken = [FIELDS[f].lower() for f in PRESENCE if after.get(f) and not before.get(f)]
-    if taken:
-        out.append(f"Repris aussi{NBSP}: {', '.join(sorted(taken))}")
+            received.append(f"{_field(field, added).lower()} {_value(field, added, names)}")
+    received += sorted(FIELDS[f].lower() for f in PRESENCE if after.get(f) and not before.get(f))
+    if received:
+        out.append(
+            f"Repris de l’autre compte{NBSP}: {' ; '.join(received)}".replace(" ;", NBSP + ";")
+        )
     return out
 
 
