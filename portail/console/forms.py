@@ -54,6 +54,9 @@ class ReferentSearchForm(forms.Form):
     q = forms.CharField(label="Nom ou identifiant", required=False, max_length=150)
 
 
+PER_PAGE_CHOICES = [("1", "1 par page"), ("2", "2 par page"), ("8", "8 par page (à découper)")]
+
+
 class LettersForm(ScopedForm):
     school_class = forms.ModelChoiceField(
         label="Classe", required=False, queryset=None, empty_label="Toutes"
@@ -62,22 +65,38 @@ class LettersForm(ScopedForm):
         label="Profil", required=False, choices=[("", "Tous")] + Profile.choices
     )
     only_pending = forms.BooleanField(label="Seulement les comptes non activés", required=False)
+    renew = forms.BooleanField(
+        label="Générer de nouveaux codes pour les comptes qui ont déjà une lettre",
+        help_text="Leurs lettres déjà distribuées ne fonctionneront plus. Sans cette case, ces "
+        "comptes n’ont pas de nouvelle lettre ; les comptes sans code en reçoivent un.",
+        required=False,
+    )
     per_page = forms.TypedChoiceField(
-        label="Fiches par page A4",
-        choices=[("1", "1"), ("2", "2"), ("8", "8")],
+        label="Lettres par page A4",
+        choices=PER_PAGE_CHOICES,
         coerce=int,
         initial="1",
+        widget=forms.RadioSelect,
     )
-    output = forms.ChoiceField(
-        label="Format", choices=[("pdf", "PDF à imprimer"), ("csv", "Tableur (CSV)")], initial="pdf"
+
+
+class LettersDownloadForm(forms.Form):
+    batch = forms.CharField(max_length=64, widget=forms.HiddenInput)
+    per_page = forms.TypedChoiceField(
+        label="Lettres par page A4",
+        choices=PER_PAGE_CHOICES,
+        coerce=int,
+        initial="1",
+        widget=forms.RadioSelect,
     )
+    output = forms.ChoiceField(choices=[("pdf", "PDF"), ("csv", "CSV")])
 
 
 class IdentifierForm(forms.Form):
     identifier = forms.CharField(
         label="Nouvel identifiant",
         max_length=64,
-        help_text="Minuscules sans accent, chiffres et points ; 64 caractères au plus.",
+        help_text="Minuscules sans accent, chiffres et points\u00a0; 64\u00a0caractères au plus.",
     )
 
 

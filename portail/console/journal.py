@@ -227,6 +227,8 @@ def _details(event, names) -> list[str]:
         return (
             [OUTCOMES.get(data["outcome"], "").capitalize()] if data["outcome"] in OUTCOMES else []
         )
+    if tag == "console.letters.new_code" and data.get("renewed"):
+        return ["Le code de la fiche précédente ne fonctionne plus"]
     if tag == "account.credentials_mailed" and data.get("resend"):
         return ["Nouvel envoi"]
     if tag == "console.totp.recovery_used" and "left" in data:

@@ -357,25 +357,46 @@ def unlink_parent(request, parent, child):
 
 
 @transaction.atomic
-def issue_letters(request, accounts) -> list[tuple[User, str | None]]:
-    """New codes for the not-yet-activated accounts among `accounts` (codes are stored only
-    hashed, so a letter needs a fresh one); activated accounts get a letter without code."""
+def accounts_with_a_code(accounts) -> set[int]:
+    """The ids, among `accounts`, of those holding a live activation code: a letter (or the
+    import's letters file, or a code shown once) already carries it. One query."""
+    from portail.accounts.models import Token
+
+    return set(
+        Token.objects.filter(
+            user__in=accounts,
+            purpose=Token.Purpose.ACTIVATION,
+            used_at__isnull=True,
+            expires_at__gt=timezone.now(),
+        ).values_list("user_id", flat=True)
+    )
+
+
+@transaction.atomic
+def issue_letters(request, accounts, *, renew=False) -> list[tuple[User, str | None]]:
+    """The letters of `accounts`: activated accounts get one without code; a not-yet-activated
+    account without a live code gets a new one; one that has a code (its letter is out) gets a
+    new one only when the référent asks (`renew`), else no letter: codes are stored only
+    hashed, so its code cannot be printed again, and a silent new code would kill the letter
+    already handed out."""
     batch = timezone.now().isoformat()
+    has_code = accounts_with_a_code([a.pk for a in accounts if a.state == State.PENDING])
     letters = []
     for account in accounts:
-        if account.state == State.PENDING:
-            code = issue_activation_code(account)
-            _audit(
-                "console.letters.new_code",
-                request,
-                account,
-                batch=batch,
-                before={"state": State.PENDING},
-                after={"state": State.PENDING},
-            )
-            letters.append((account, code))
-        else:
+        if account.state != State.PENDING:
             letters.append((account, None))
+            continue
+        if account.pk in has_code and not renew:
+            continue
+        code = issue_activation_code(account)
+        _audit(
+            "console.letters.new_code",
+            request,
+            account,
+            batch=batch,
+            renewed=account.pk in has_code,
+        )
+        letters.append((account, code))
     return letters
 
 

@@ -31,20 +31,28 @@ def test_preview_then_confirm_then_print_the_class_letters(console, school):
     page = text(report)
     assert "Rapport d'import" in page
     assert User.objects.filter(last_name__in=["Petit", "Grand"], structures=school).count() == 2
-    link = re.search(r'href="(/console/fiches\?school_class=\d+[^"]*)"', page).group(1)
     assert "Fiches de la classe 6e B" in page
-
-    confirm = text(console.get(link.replace("&amp;", "&")))
-    assert "2 fiches" in confirm
-    params = dict(p.split("=") for p in link.split("?")[1].replace("&amp;", "&").split("&"))
-    pdf = console.post("/console/fiches", params)
+    # The new accounts' letters are one lot, ready at once: PDF and CSV of the same codes.
+    assert "Télécharger les lettres des nouveaux comptes" in page
+    lot = text(console.get("/console/fiches/lot"))
+    assert "2 lettres" in lot
+    batch = re.search(r'name="batch" value="([^"]+)"', lot).group(1)
+    pdf = console.post(
+        "/console/fiches/telecharger", {"batch": batch, "output": "pdf", "per_page": "8"}
+    )
     content = pypdf.PdfReader(io.BytesIO(pdf.content)).pages[0].extract_text()
     assert "Léa Petit" in content and "Noé Grand" in content
-    code = re.search(
-        r"Identifiant : lea\.petit\s+Mot de passe de 1ère connexion : ([a-z0-9]{8})", content
-    ).group(1)
+    code = re.search(r"Identifiant\s+lea\.petit\s+Code d’activation\s+([a-z0-9]{8})", content)
+    code = code.group(1)
     login = Client().post("/auth/login", {"identifier": "lea.petit", "password": code})
     assert login["Location"] == "/auth/activation"
+    # Reprinting the class later issues no new code unless asked.
+    confirm = text(
+        console.get(
+            f"/console/fiches?school_class={User.objects.get(identifier='lea.petit').classes.get().pk}&only_pending=on&per_page=8"
+        )
+    )
+    assert "2 comptes non activés ont déjà une lettre avec un code valable" in confirm
     # The pending file is gone: a second confirmation imports nothing.
     again = console.post("/console/import", {"step": "confirm"}, follow=True)
     assert "Aucun import en attente" in text(again)

@@ -1,5 +1,7 @@
 """The console's template helpers: which section a page belongs to, French class names."""
 
+import re
+
 from django import template
 
 from ..journal import class_name
@@ -22,6 +24,7 @@ SECTIONS = {
     "import_template": "import",
     "letters": "letters",
     "letters_download": "letters",
+    "letters_ready": "letters",
     "send_credentials": "letters",
     "audit": "audit",
     "duplicates": "duplicates",
@@ -52,3 +55,13 @@ def classe(name):
 @register.filter
 def class_names(classes):
     return ", ".join(class_name(c.name) for c in classes)
+
+
+_BEFORE = re.compile(r" ([:;!?»])")
+
+
+@register.filter
+def fr(text):
+    """French typography of a message made elsewhere (the importer's reasons): a non-breaking
+    space before « : ; ! ? » and inside « »."""
+    return _BEFORE.sub("\u00a0\\1", str(text)).replace("« ", "«\u00a0")

@@ -17,9 +17,9 @@ from .accounts import (
     unlink,
 )
 from .duplicates import duplicates, ignore_duplicate, merge_duplicate
-from .imports import import_csv
+from .imports import import_csv, import_template
 from .journal import audit_log
-from .letters import _letters_selection, letters
+from .letters import _letters_selection, letters, letters_download, letters_ready
 from .referents import appoint_referent, dismiss_referent, referents, structure_referents
 
 __all__ = [
@@ -37,7 +37,10 @@ __all__ = [
     "enrol",
     "ignore_duplicate",
     "import_csv",
+    "import_template",
     "letters",
+    "letters_download",
+    "letters_ready",
     "link",
     "mask_email",
     "merge_duplicate",

@@ -3,12 +3,17 @@
 import base64
 
 from django.contrib import messages
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+
+from portail.accounts.models import Profile
 
 from .. import scoping, services
 from ..forms import ImportForm
+from ..journal import class_name
+from ..letters import Letter
 from .access import console_view
+from .letters import keep_batch
 
 # --- Import of a school's own CSV: upload, preview, confirm, report ------------------------------
 
@@ -42,10 +47,32 @@ def import_csv(request):
         classes = scoping.visible_classes(request.user).filter(
             structure=structure, name__in={c for a in report.created for c in a.classes}
         )
+        # The new accounts' codes exist in clear now only: their letters become a lot at once
+        # (PDF and CSV of the same codes), as the letters page makes one.
+        new_letters = [
+            Letter(
+                first_name=a.first_name,
+                last_name=a.last_name,
+                classes=", ".join(class_name(c) for c in a.classes),
+                structure=structure.name,
+                identifier=a.identifier,
+                code=a.activation_code or None,
+            )
+            for a in report.created
+            if a.user_id is not None and a.activation_code
+        ]
+        if new_letters:
+            keep_batch(request, new_letters, 8)
         return render(
             request,
             "console/import_report.html",
-            {"report": report, "structure": structure, "classes": classes, "preview": False},
+            {
+                "report": report,
+                "structure": structure,
+                "classes": classes,
+                "preview": False,
+                "new_letters": len(new_letters),
+            },
         )
     form = ImportForm(request.POST or None, request.FILES or None, actor=request.user)
     if request.method == "POST" and form.is_valid():
@@ -61,11 +88,38 @@ def import_csv(request):
         except ImportFileError as exc:
             form.add_error("file", exc.message)
         else:
-            # The file waits in the server-side session for the confirmation, nowhere else.
-            request.session[SESSION_IMPORT] = pending
+            counts = report.counts()
+            changes = any(counts[k] for k in counts if k not in ("unchanged", "rejected"))
+            if changes:
+                # The file waits in the server-side session for the confirmation, nowhere else.
+                request.session[SESSION_IMPORT] = pending
+            else:  # every row rejected, or nothing new: nothing to confirm
+                request.session.pop(SESSION_IMPORT, None)
             return render(
                 request,
                 "console/import_report.html",
-                {"report": report, "structure": structure, "preview": True, "pending": pending},
+                {
+                    "report": report,
+                    "structure": structure,
+                    "preview": True,
+                    "pending": pending,
+                    "changes": changes,
+                },
             )
-    return render(request, "console/import.html", {"form": form})
+    return render(
+        request,
+        "console/import.html",
+        {"form": form, "profiles": Profile.choices},
+    )
+
+
+@console_view
+def import_template(request, profile):
+    """The CSV template of one profile, to fill in a spreadsheet and import."""
+    from portail.directory.imports.region_csv import TEMPLATES, template_csv
+
+    if profile not in TEMPLATES:
+        raise Http404
+    response = HttpResponse(template_csv(profile), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="modele-{profile}.csv"'
+    return response
