@@ -204,3 +204,87 @@ def test_a_formula_in_a_name_is_escaped_in_the_export(console, school):
     row = csv_rows(download(console, generate(console, per_page="1", renew="on"), "csv"))[0]
     assert row["Prénom"] == "'=cmd|'/c calc'!A0" and row["Nom"] == "'@Evil"
     assert letters_csv([]).startswith("\ufeffNom;Prénom;Classes;Identifiant;Code d'activation")
+
+
+def text_runs(content):
+    """(text, effective size in points, font name) of every piece of text in the PDF."""
+    runs = []
+    for page in pypdf.PdfReader(io.BytesIO(content)).pages:
+
+        def visit(value, cm, tm, font, size):
+            if value.strip():
+                scale = abs(tm[0] * cm[0]) or 1
+                runs.append((value.strip(), size * scale, str((font or {}).get("/BaseFont", ""))))
+
+        page.extract_text(visitor_text=visit)
+    return runs
+
+
+LONG = Letter(
+    "Marie-Charlotte",
+    "de La Tour d'Auvergne",
+    "2de 3, 1re G2",
+    "Lycée polyvalent Léonard de Vinci",
+    "marie-charlotte.de-la-tour-dauvergne",
+    "k7m2p9xq",
+)
+ACTIVE = Letter("Jean", "Dupont", "", "Collège Jean Moulin", "jean.dupont", None)
+
+
+@pytest.mark.parametrize("per_page", [1, 2, 8])
+def test_nothing_below_9_pt_and_credentials_at_14_pt_in_a_clear_monospace(per_page):
+    runs = text_runs(letters_pdf([LONG, ACTIVE] * 4, per_page))
+    assert runs and min(size for _, size, _ in runs) >= 9, sorted(runs, key=lambda r: r[1])[:3]
+    codes = [(size, font) for value, size, font in runs if value == "k7m2p9xq"]
+    assert len(codes) == 4
+    assert all(size >= 14 and "DejaVuSansMono" in font for size, font in codes), codes
+    identifiers = [r for r in runs if r[0] == "jean.dupont"]
+    assert identifiers and all(size >= 14 for _, size, _ in identifiers)
+
+
+@pytest.mark.parametrize("per_page", [1, 2, 8])
+def test_each_letter_fits_its_cell(per_page, caplog):
+    letters_pdf([LONG, ACTIVE] * 4, per_page)
+    assert "past its cell" not in caplog.text
+
+
+@pytest.mark.parametrize("per_page", [1, 8])
+def test_the_qr_code_decodes_to_the_login_page(per_page):
+    from pyzbar.pyzbar import decode
+
+    page = pypdf.PdfReader(io.BytesIO(letters_pdf([LONG], per_page))).pages[0]
+    found = [d.data.decode() for image in page.images for d in decode(image.image)]
+    assert found == ["https://ent.example.test/auth/login"]
+
+
+def test_letters_carry_the_region_name_and_logo(settings, tmp_path):
+    from PIL import Image
+
+    logo = tmp_path / "logo.png"
+    Image.new("RGB", (120, 60), "#1f4e8c").save(logo)
+    settings.PORTAIL_REGION_NAME = "Région Île-de-France"
+    settings.PORTAIL_LOGO = str(logo)
+    content = letters_pdf([LONG], 8)
+    reader = pypdf.PdfReader(io.BytesIO(content))
+    header = " ".join(reader.pages[0].extract_text().split())
+    assert "Région Île-de-France — Fiche de connexion à l’ENT" in header
+    assert len(reader.pages[0].images) == 2  # the logo and the QR code
+    settings.PORTAIL_REGION_NAME = ""
+    settings.PORTAIL_LOGO = None
+    neutral = pypdf.PdfReader(io.BytesIO(letters_pdf([LONG], 1))).pages[0]
+    assert "ENT — Espace numérique de travail" in neutral.extract_text()
+    assert len(neutral.images) == 1
+
+
+def test_instructions_are_numbered_instructions_in_one_vocabulary():
+    _, content = pdf_text(letters_pdf([LONG, ACTIVE], 1))
+    for step in (
+        "1. Ouvrez la page de connexion",
+        "2. Saisissez votre identifiant.",
+        "3. Saisissez le code d’activation dans le champ « Mot de passe »",
+        "4. Choisissez un nouveau mot de passe",
+        "3. Saisissez le mot de passe que vous avez choisi à la 1re connexion.",
+    ):
+        assert step.replace(" ", "") in content.replace(" ", "").replace("\u00a0", ""), step
+    assert "Mot de passe de 1ère connexion :" not in content  # the console's word: code
+    assert "L'accès à la page de connexion" not in content  # a heading, not an instruction
