@@ -18,7 +18,7 @@ class CodeForm(forms.Form):
     code = forms.CharField(
         label="Code de vérification",
         max_length=32,
-        help_text="Les 6 chiffres affichés par votre application d'authentification, "
+        help_text="Les 6 chiffres affichés par votre application d’authentification, "
         "ou un code de secours.",
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "text"}),
     )
@@ -47,7 +47,7 @@ class SearchForm(ScopedForm):
 
 
 class StructureSearchForm(forms.Form):
-    q = forms.CharField(label="Nom ou UAI de l'établissement", required=False, max_length=150)
+    q = forms.CharField(label="Nom ou UAI de l’établissement", required=False, max_length=150)
 
 
 class ReferentSearchForm(forms.Form):
@@ -68,7 +68,7 @@ class LettersForm(ScopedForm):
     renew = forms.BooleanField(
         label="Générer de nouveaux codes pour les comptes qui ont déjà une lettre",
         help_text="Leurs lettres déjà distribuées ne fonctionneront plus. Sans cette case, ces "
-        "comptes n’ont pas de nouvelle lettre ; les comptes sans code en reçoivent un.",
+        "comptes n’ont pas de nouvelle lettre ; les comptes sans code en reçoivent un.",
         required=False,
     )
     per_page = forms.TypedChoiceField(
@@ -109,7 +109,7 @@ class LinkForm(forms.Form):
     other = forms.CharField(
         label="Identifiant du compte à lier",
         max_length=64,
-        help_text="Le parent pour un élève, l'élève pour un parent.",
+        help_text="Le parent pour un élève, l’élève pour un parent.",
     )
 
 
@@ -155,11 +155,11 @@ class ImportForm(forms.Form):
     profile = forms.ChoiceField(label="Profil des comptes du fichier", choices=Profile.choices)
     file = forms.FileField(
         label="Fichier CSV (modèle de la région, séparateur point-virgule)",
-        help_text="Élèves : Prénom*;Nom*;Date de naissance*;Classes*. Parents : Nom*;Prénom*;… "
-        "Nom de l'élève;Prénom de l'élève;Classes de l'élève.",
+        help_text="Élèves : Prénom*;Nom*;Date de naissance*;Classes*. Parents : Nom*;Prénom*;… "
+        "Nom de l’élève;Prénom de l’élève;Classes de l’élève.",
     )
     full = forms.BooleanField(
-        label="Fichier complet : les comptes de ce profil absents du fichier deviennent sortants",
+        label="Fichier complet : les comptes de ce profil absents du fichier deviennent sortants",
         required=False,
     )
 
@@ -171,6 +171,6 @@ class ImportForm(forms.Form):
         upload = self.cleaned_data["file"]
         if upload.size > IMPORT_MAX_BYTES:
             raise forms.ValidationError(
-                "Le fichier dépasse 5 Mo : découpez-le par profil ou par classe."
+                "Le fichier dépasse 5 Mo : découpez-le par profil ou par classe."
             )
         return upload

@@ -18,9 +18,9 @@ LABELS = {
     "account.activated": "Compte activé (1re connexion)",
     "account.login": "Connexion",
     "account.login.failed": "Échec de connexion",
-    "account.login.blocked": "Connexion refusée : compte bloqué",
-    "account.login.deactivated": "Connexion refusée : compte désactivé",
-    "account.login.locked": "Connexion refusée : trop d’essais",
+    "account.login.blocked": "Connexion refusée : compte bloqué",
+    "account.login.deactivated": "Connexion refusée : compte désactivé",
+    "account.login.locked": "Connexion refusée : trop d’essais",
     "account.logout": "Déconnexion",
     "account.password.set": "Mot de passe défini à l’activation",
     "account.password.changed": "Mot de passe changé par son titulaire",
@@ -45,7 +45,7 @@ LABELS = {
     "console.account.merged_into": "Compte fusionné dans un autre et désactivé",
     "console.letters.new_code": "Nouveau code d’activation imprimé sur une fiche",
     "console.letters.reprinted": "Fiche de connexion réimprimée (même code)",
-    "console.duplicate.ignored": "Doublon écarté : deux personnes différentes",
+    "console.duplicate.ignored": "Doublon écarté : deux personnes différentes",
     "console.mail.requeued": "Courriel remis en file d’envoi",
     "console.function.granted": "Fonction attribuée",
     "console.totp.enrolled": "Application d’authentification enregistrée",
@@ -195,7 +195,7 @@ def _merge(data, names) -> list[str]:
     received += sorted(FIELDS[f].lower() for f in PRESENCE if after.get(f) and not before.get(f))
     if received:
         out.append(
-            f"Repris de l’autre compte{NBSP}: {' ; '.join(received)}".replace(" ;", NBSP + ";")
+            f"Repris de l’autre compte{NBSP}: {' ; '.join(received)}".replace(" ;", NBSP + ";")
         )
     return out
 

@@ -34,11 +34,11 @@ from .models import RecoveryCode, TOTPDevice
 
 
 class InvalidSecondFactor(DomainError):
-    message = "Le code est incorrect ou a déjà servi. Saisissez le code affiché par l'application."
+    message = "Le code est incorrect ou a déjà servi. Saisissez le code affiché par l’application."
 
 
 class AlreadyEnrolled(DomainError):
-    message = "Une application d'authentification est déjà enregistrée pour ce compte."
+    message = "Une application d’authentification est déjà enregistrée pour ce compte."
 
 
 class AlreadyBlocked(DomainError):
@@ -46,11 +46,11 @@ class AlreadyBlocked(DomainError):
 
 
 class NotBlocked(DomainError):
-    message = "Ce compte n'est pas bloqué."
+    message = "Ce compte n’est pas bloqué."
 
 
 class BlockedFirst(DomainError):
-    message = "Ce compte est bloqué : débloquez-le d'abord pour lui donner un nouveau code."
+    message = "Ce compte est bloqué : débloquez-le d’abord pour lui donner un nouveau code."
 
 
 class InvalidIdentifier(DomainError):
@@ -73,12 +73,12 @@ class LinkExists(DomainError):
 
 
 class NoEmail(DomainError):
-    message = "Ce compte n'a pas d'adresse de messagerie : donnez-lui un nouveau code d'activation."
+    message = "Ce compte n’a pas d’adresse de messagerie : donnez-lui un nouveau code d’activation."
 
 
 class NotStaff(DomainError):
     message = (
-        "Un référent ENT est un enseignant ou un personnel de l'établissement, dont le compte "
+        "Un référent ENT est un enseignant ou un personnel de l’établissement, dont le compte "
         "est activé et non bloqué."
     )
 
@@ -88,7 +88,7 @@ class AlreadyReferent(DomainError):
 
 
 class NotReferent(DomainError):
-    message = "Ce compte n'est pas référent ENT de cet établissement."
+    message = "Ce compte n’est pas référent ENT de cet établissement."
 
 
 class CannotMerge(DomainError):
@@ -97,7 +97,7 @@ class CannotMerge(DomainError):
 
 class MergeProfilesDiffer(CannotMerge):
     message = (
-        "Les deux comptes n'ont pas le même profil : ce sont deux comptes distincts, "
+        "Les deux comptes n’ont pas le même profil : ce sont deux comptes distincts, "
         "écartez la paire."
     )
 
@@ -107,18 +107,18 @@ class MergeFunctionHolder(CannotMerge):
 
 
 class AlreadyMerged(CannotMerge):
-    message = "Ce compte est déjà désactivé : il a sans doute déjà été fusionné."
+    message = "Ce compte est déjà désactivé : il a sans doute déjà été fusionné."
 
 
 class MergeOutOfScope(CannotMerge):
     message = (
-        "L'un de ces comptes appartient aussi à un autre établissement : seul l'administrateur "
+        "L'un de ces comptes appartient aussi à un autre établissement : seul l’administrateur "
         "régional peut le fusionner."
     )
 
 
 class Deactivated(DomainError):
-    message = "Ce compte est désactivé (fusionné ou sortant) : il ne peut plus être débloqué."
+    message = "Ce compte est désactivé (fusionné ou sortant) : il ne peut plus être débloqué."
 
 
 # --- Second factor (RFC 6238) ------------------------------------------------------------------

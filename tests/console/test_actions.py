@@ -163,7 +163,7 @@ def test_account_page_shows_facts_masked_email_and_trail(console, active_user):
         "j•••@e•••.org",
         "Compte bloqué par Anne Martin (anne.martin).",
         "Connexion.",
-        "État\u00a0: Actif → Bloqué",
+        "État : Actif → Bloqué",
     ]:
         assert expected in page, expected
     trail = page[page.index("Journal du compte") :]

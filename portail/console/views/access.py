@@ -133,7 +133,7 @@ def verify(request):
             if how == "recovery":
                 messages.warning(
                     request,
-                    "Vous avez utilisé un code de secours : il ne servira plus. "
+                    "Vous avez utilisé un code de secours : il ne servira plus. "
                     "Il vous en reste "
                     f"{request.user.totp_recovery_codes.filter(used_at__isnull=True).count()}.",
                 )

@@ -118,8 +118,8 @@ ACTIONS = {
     "block": {
         "title": "Bloquer le compte",
         "explain": "Le compte ne pourra plus se connecter et toutes ses sessions ouvertes se "
-        "terminent immédiatement. À la connexion, il verra : « L'administrateur de votre "
-        "établissement a bloqué votre accès à l'ENT. Veuillez le contacter. »",
+        "terminent immédiatement. À la connexion, il verra : « L'administrateur de votre "
+        "établissement a bloqué votre accès à l’ENT. Veuillez le contacter. »",
         "button": "Bloquer le compte",
         "danger": True,
         "operation": services.block_account,
@@ -135,7 +135,7 @@ ACTIONS = {
     "reset": {
         "title": "Envoyer un lien de réinitialisation",
         "explain": "Un courriel contenant un lien pour choisir un nouveau mot de passe est envoyé "
-        "à l'adresse de messagerie du compte. Vous ne voyez ni ne choisissez le mot de passe.",
+        "à l’adresse de messagerie du compte. Vous ne voyez ni ne choisissez le mot de passe.",
         "button": "Envoyer",
         "operation": services.send_reset_link,
         "done": "Le lien de réinitialisation a été envoyé.",
@@ -183,10 +183,10 @@ def new_code(request, pk):
             "console/confirm.html",
             {
                 "account": target,
-                "title": "Donner un nouveau code d'activation",
-                "explain": "Le compte revient à la 1ère connexion : son ancien code et son mot de "
+                "title": "Donner un nouveau code d’activation",
+                "explain": "Le compte revient à la 1re connexion : son ancien code et son mot de "
                 "passe ne fonctionnent plus, et toutes ses sessions se terminent. Le nouveau code "
-                "ne sera affiché qu'une fois.",
+                "ne sera affiché qu’une fois.",
                 "button": "Donner un nouveau code",
             },
         )
@@ -206,7 +206,7 @@ def single_letter(request, pk):
     target = scoping.get_visible_account(request.user, pk)
     form = LetterCodeForm(request.POST)
     if not form.is_valid() or usable_activation_token(target, form.cleaned_data["code"]) is None:
-        messages.error(request, "Ce code n'est plus valable : donnez un nouveau code.")
+        messages.error(request, "Ce code n’est plus valable : donnez un nouveau code.")
         return redirect("console:account", pk=target.pk)
     pdf = letters_pdf([_letter(target, form.cleaned_data["code"])], 1)
     return _download(pdf, "application/pdf", f"fiche-{target.identifier}.pdf")

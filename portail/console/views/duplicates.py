@@ -48,7 +48,7 @@ def merge_duplicate(request, pk, other_pk):
             return redirect("console:duplicates")
         messages.success(
             request,
-            f"Les comptes sont fusionnés : {kept.identifier} est conservé, "
+            f"Les comptes sont fusionnés : {kept.identifier} est conservé, "
             f"{folded.identifier} est désactivé.",
         )
         return redirect("console:account", pk=kept.pk)

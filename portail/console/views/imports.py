@@ -41,7 +41,7 @@ def import_csv(request):
     if request.method == "POST" and request.POST.get("step") == "confirm":
         pending = request.session.pop(SESSION_IMPORT, None)
         if pending is None:
-            messages.error(request, "Aucun import en attente : déposez de nouveau le fichier.")
+            messages.error(request, "Aucun import en attente : déposez de nouveau le fichier.")
             return redirect("console:import")
         structure, report = _run_import(request, pending, dry_run=False)
         classes = scoping.visible_classes(request.user).filter(

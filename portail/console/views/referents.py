@@ -98,22 +98,22 @@ def _referent_action(request, structure_pk, pk, *, appoint):
                 request,
                 f"{target.display_name} est référent ENT de {structure.name}."
                 if appoint
-                else f"{target.display_name} n'est plus référent ENT de {structure.name}.",
+                else f"{target.display_name} n’est plus référent ENT de {structure.name}.",
             )
         return redirect(back)
     spec = (
         {
             "title": "Nommer un référent ENT",
-            "explain": f"Ce compte deviendra référent ENT de {structure.name} ({structure.uai}) : "
-            "il verra et gérera les comptes de l'établissement depuis la console, après avoir "
-            "enregistré une application d'authentification.",
+            "explain": f"Ce compte deviendra référent ENT de {structure.name} ({structure.uai}) : "
+            "il verra et gérera les comptes de l’établissement depuis la console, après avoir "
+            "enregistré une application d’authentification.",
             "button": "Nommer référent",
         }
         if appoint
         else {
             "title": "Retirer un référent ENT",
             "explain": f"Ce compte ne sera plus référent ENT de {structure.name} "
-            f"({structure.uai}) : il perd aussitôt l'accès aux comptes de l'établissement.",
+            f"({structure.uai}) : il perd aussitôt l’accès aux comptes de l’établissement.",
             "button": "Retirer",
             "danger": True,
         }
