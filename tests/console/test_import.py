@@ -8,7 +8,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from portail.accounts.models import User
+from portail.accounts.models import Profile, User
+from portail.accounts.provisioning import create_account
+from portail.directory.models import SchoolClass
 
 from .conftest import text
 
@@ -70,3 +72,47 @@ def test_cannot_import_into_another_school(console, school_b):
     assert response.status_code == 200
     assert "Sélectionnez un choix valide" in text(response)
     assert not User.objects.filter(last_name="Petit").exists()
+
+
+@pytest.mark.parametrize("profile", ["eleve", "parent", "enseignant", "personnel"])
+def test_each_profile_has_a_template_that_imports_cleanly(console, school, profile):
+    """The template's columns are the ones the importer reads, and its example row imports."""
+    from portail.directory.imports.region_csv import _ALIASES
+    from portail.directory.imports.text import fold_header
+
+    page = text(console.get("/console/import"))
+    assert f'href="/console/import/modele-{profile}.csv"' in page
+    response = console.get(f"/console/import/modele-{profile}.csv")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    assert "attachment" in response["Content-Disposition"]
+    raw = response.content
+    assert raw.startswith("\ufeff".encode())  # UTF-8 with BOM: Excel shows the accents
+    lines = raw.decode("utf-8-sig").split("\r\n")
+    header = lines[0].split(";")
+    assert all(fold_header(h) in _ALIASES for h in header), header  # every column is read
+    if profile == "parent":  # the example's child must exist to be linked
+        create_account(
+            "Léa",
+            "Petit",
+            Profile.ELEVE,
+            structures=[school],
+            classes=[SchoolClass.objects.create(structure=school, name="6e B")],
+        )
+    preview = text(upload(console, school, content=raw.decode("utf-8-sig"), profile=profile))
+    assert "<dt>Lignes rejetées</dt><dd>0</dd>" in preview
+    assert "<dt>Comptes à créer</dt><dd>1</dd>" in preview
+    assert "Confirmer l'import" in preview
+
+
+def test_unknown_template_is_not_found(console):
+    assert console.get("/console/import/modele-inconnu.csv").status_code == 404
+
+
+def test_no_confirm_button_when_every_row_is_rejected(console, school):
+    page = text(upload(console, school, content="Prénom;Nom;Date de naissance;Classes\nLéa;;;\n"))
+    assert "Lignes rejetées" in page and "Confirmer l'import" not in page
+    assert "Aucune ligne ne peut être importée" in page
+    assert "Nom manquant ; Date de naissance manquante ; Classes manquantes." in page
+    # Nothing waits for a confirmation either.
+    again = console.post("/console/import", {"step": "confirm"}, follow=True)
+    assert "Aucun import en attente" in text(again)
