@@ -95,7 +95,7 @@ def test_referent_enrols_finds_blocks_unblocks_gives_code_imports_and_prints_let
     # A new code, shown once.
     page.get_by_role("link", name="Donner un nouveau code d’activation").click()
     page.get_by_role("button", name="Donner un nouveau code").click()
-    expect(page.get_by_role("heading", name="Nouveau code d'activation")).to_be_visible()
+    expect(page.get_by_role("heading", name="Nouveau code d’activation")).to_be_visible()
     check_a11y(page)
 
     # Import a class from the region's CSV: preview, confirm, then its letters.
@@ -114,8 +114,8 @@ def test_referent_enrols_finds_blocks_unblocks_gives_code_imports_and_prints_let
     page.get_by_role("button", name="Voir l’aperçu").click()
     expect(page.get_by_text("Aperçu seulement")).to_be_visible()
     check_a11y(page)
-    page.get_by_role("button", name="Confirmer l'import").click()
-    expect(page.get_by_role("heading", name="Rapport d'import")).to_be_visible()
+    page.get_by_role("button", name="Confirmer l’import").click()
+    expect(page.get_by_role("heading", name="Rapport d’import")).to_be_visible()
     check_a11y(page)
     # The new accounts' letters are ready at once: one lot, its PDF and CSV.
     page.get_by_role("link", name="Télécharger les lettres des nouveaux comptes").click()
@@ -174,7 +174,7 @@ def test_regional_admin_appoints_and_dismisses_a_referent_then_merges_duplicates
     page.get_by_role("link", name="Référents ENT").click()
     expect(page.get_by_role("heading", name="Référents ENT")).to_be_visible()
     check_a11y(page)
-    page.get_by_label("Nom ou UAI de l'établissement").fill(school.uai)
+    page.get_by_label("Nom ou UAI de l’établissement").fill(school.uai)
     page.get_by_role("button", name="Rechercher un établissement").click()
     page.get_by_role("link", name=school.name).click()
     expect(page.get_by_role("cell", name="anne.martin")).to_be_visible()
@@ -188,7 +188,7 @@ def test_regional_admin_appoints_and_dismisses_a_referent_then_merges_duplicates
     assert Function.objects.filter(user=teacher, structure=school).exists()
     page.get_by_role("link", name="Retirer Anne Martin").click()
     page.get_by_role("button", name="Retirer").click()
-    expect(page.get_by_text("Anne Martin n'est plus référent ENT")).to_be_visible()
+    expect(page.get_by_text("Anne Martin n’est plus référent ENT")).to_be_visible()
     check_a11y(page)
     assert not Function.objects.filter(user=referent).exists()
 

@@ -14,7 +14,7 @@ CODE = re.compile(r"({%.*?%}|{{.*?}}|{#.*?#}|<[^>]*>)", re.S)
 FAULTS = [
     (re.compile(r" [:;!?»]"), "an ordinary space before : ; ! ? or »"),
     (re.compile(r"« "), "an ordinary space after «"),
-    (re.compile(r"(?<=[a-zà-ÿ])'(?=[a-zà-ÿA-ZÀ-Ý])"), "a straight apostrophe"),
+    (re.compile(r"(?<=[a-zà-ÿ])'(?=[a-zà-ÿA-ZÀ-Ý]|$)"), "a straight apostrophe"),
     (re.compile(r"\b(1ère|2nde)\b"), "1ère/2nde (French typography writes 1re, 2de)"),
 ]
 
