@@ -66,13 +66,13 @@ class LettersForm(ScopedForm):
     )
     only_pending = forms.BooleanField(label="Seulement les comptes non activés", required=False)
     renew = forms.BooleanField(
-        label="Générer de nouveaux codes pour les comptes qui ont déjà une lettre",
-        help_text="Leurs lettres déjà distribuées ne fonctionneront plus. Sans cette case, ces "
-        "comptes n’ont pas de nouvelle lettre ; les comptes sans code en reçoivent un.",
+        label="Générer de nouveaux codes pour les comptes qui ont déjà une fiche",
+        help_text="Leurs fiches déjà distribuées ne fonctionneront plus. Sans cette case, ces "
+        "comptes n’ont pas de nouvelle fiche ; les comptes sans code en reçoivent un.",
         required=False,
     )
     per_page = forms.TypedChoiceField(
-        label="Lettres par page A4",
+        label="Fiches par page A4",
         choices=PER_PAGE_CHOICES,
         coerce=int,
         initial="1",
@@ -83,7 +83,7 @@ class LettersForm(ScopedForm):
 class LettersDownloadForm(forms.Form):
     batch = forms.CharField(max_length=64, widget=forms.HiddenInput)
     per_page = forms.TypedChoiceField(
-        label="Lettres par page A4",
+        label="Fiches par page A4",
         choices=PER_PAGE_CHOICES,
         coerce=int,
         initial="1",

@@ -118,8 +118,8 @@ def test_referent_enrols_finds_blocks_unblocks_gives_code_imports_and_prints_let
     expect(page.get_by_role("heading", name="Rapport d’import")).to_be_visible()
     check_a11y(page)
     # The new accounts' letters are ready at once: one lot, its PDF and CSV.
-    page.get_by_role("link", name="Télécharger les lettres des nouveaux comptes").click()
-    expect(page.get_by_role("heading", name="Lettres prêtes")).to_be_visible()
+    page.get_by_role("link", name="Télécharger les fiches des nouveaux comptes").click()
+    expect(page.get_by_role("heading", name="Fiches prêtes")).to_be_visible()
     check_a11y(page)
     page.get_by_label("8 par page (à découper)").check()
     with page.expect_download() as download:

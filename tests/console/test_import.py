@@ -35,9 +35,9 @@ def test_preview_then_confirm_then_print_the_class_letters(console, school):
     assert User.objects.filter(last_name__in=["Petit", "Grand"], structures=school).count() == 2
     assert "Fiches de la classe 6e B" in page
     # The new accounts' letters are one lot, ready at once: PDF and CSV of the same codes.
-    assert "Télécharger les lettres des nouveaux comptes" in page
+    assert "Télécharger les fiches des nouveaux comptes" in page
     lot = text(console.get("/console/fiches/lot"))
-    assert "2 lettres" in lot
+    assert "2 fiches" in lot
     batch = re.search(r'name="batch" value="([^"]+)"', lot).group(1)
     pdf = console.post(
         "/console/fiches/telecharger", {"batch": batch, "output": "pdf", "per_page": "8"}
@@ -54,7 +54,7 @@ def test_preview_then_confirm_then_print_the_class_letters(console, school):
             f"/console/fiches?school_class={User.objects.get(identifier='lea.petit').classes.get().pk}&only_pending=on&per_page=8"
         )
     )
-    assert "2 comptes non activés ont déjà une lettre avec un code valable" in confirm
+    assert "2 comptes non activés ont déjà une fiche avec un code valable" in confirm
     # The pending file is gone: a second confirmation imports nothing.
     again = console.post("/console/import", {"step": "confirm"}, follow=True)
     assert "Aucun import en attente" in text(again)

@@ -59,11 +59,11 @@ def test_confirmation_says_what_happens_and_issues_nothing(
 ):
     page = text(console.get(f"/console/fiches?school_class={school_class.pk}&per_page=1"))
     # Created with a code (the import's): no new letter unless asked.
-    assert "3 comptes non activés ont déjà une lettre avec un code valable" in page
-    assert "0 lettre" in page and "Générer les lettres" not in page
+    assert "3 comptes non activés ont déjà une fiche avec un code valable" in page
+    assert "0 fiche" in page and "Générer les fiches" not in page
     page = text(console.get(f"/console/fiches?school_class={school_class.pk}&per_page=1&renew=on"))
-    assert "3 lettres" in page and "3 comptes non activés reçoivent un nouveau code" in page
-    assert "les lettres déjà distribuées ne fonctionneront plus" in page
+    assert "3 fiches" in page and "3 comptes non activés reçoivent un nouveau code" in page
+    assert "les fiches déjà distribuées ne fonctionneront plus" in page
     # Nothing was issued by looking at the confirmation.
     for user, code in class_of_three:
         assert usable_activation_token(user, code) is not None

@@ -138,7 +138,7 @@ def letters_ready(request):
     if batch is None:
         messages.error(
             request,
-            f"Ces lettres ne sont plus disponibles (elles sont effacées après {BATCH_MINUTES}\u00a0"
+            f"Ces fiches ne sont plus disponibles (elles sont effacées après {BATCH_MINUTES}\u00a0"
             "minutes)\u00a0: générez-les de nouveau.",
         )
         return redirect("console:letters")
@@ -158,12 +158,12 @@ def letters_download(request):
     batch = _batch(request, request.POST.get("batch"))
     if request.POST.get("clear"):
         request.session.pop(SESSION_BATCH, None)
-        messages.success(request, "Les codes de ces lettres sont effacés du serveur.")
+        messages.success(request, "Les codes de ces fiches sont effacés du serveur.")
         return redirect("console:letters")
     if batch is None or not form.is_valid():
         messages.error(
             request,
-            "Ces lettres ne sont plus disponibles\u00a0: générez-les de nouveau "
+            "Ces fiches ne sont plus disponibles\u00a0: générez-les de nouveau "
             "(les codes déjà imprimés restent valables).",
         )
         return redirect("console:letters")
@@ -171,12 +171,12 @@ def letters_download(request):
         letters_ = _batch_letters(batch)
     except Unreadable:  # SECRET_KEY changed since
         request.session.pop(SESSION_BATCH, None)
-        messages.error(request, "Ces lettres ne sont plus lisibles\u00a0: générez-les de nouveau.")
+        messages.error(request, "Ces fiches ne sont plus lisibles\u00a0: générez-les de nouveau.")
         return redirect("console:letters")
     stamp = batch["made"]
     if form.cleaned_data["output"] == "csv":
         return _download(
-            letters_csv(letters_).encode(), "text/csv; charset=utf-8", f"lettres-{stamp}.csv"
+            letters_csv(letters_).encode(), "text/csv; charset=utf-8", f"fiches-{stamp}.csv"
         )
     pdf = letters_pdf(letters_, form.cleaned_data["per_page"])
-    return _download(pdf, "application/pdf", f"lettres-{stamp}.pdf")
+    return _download(pdf, "application/pdf", f"fiches-{stamp}.pdf")
