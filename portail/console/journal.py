@@ -44,7 +44,6 @@ LABELS = {
     "console.account.merged": "Doublon fusionné dans ce compte",
     "console.account.merged_into": "Compte fusionné dans un autre et désactivé",
     "console.letters.new_code": "Nouveau code d’activation imprimé sur une fiche",
-    "console.letters.reprinted": "Fiche de connexion réimprimée (même code)",
     "console.duplicate.ignored": "Doublon écarté : deux personnes différentes",
     "console.mail.requeued": "Courriel remis en file d’envoi",
     "console.function.granted": "Fonction attribuée",
