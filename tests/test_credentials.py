@@ -36,7 +36,9 @@ LINK_PREFIX = "https://ent.example.test/auth/activation/lien/"
 
 
 def text(response):
-    return html.unescape(response.content.decode())
+    """The page with French typography (’, non-breaking spaces) read as plain characters."""
+    page = html.unescape(response.content.decode())
+    return page.replace("\u2019", "'").replace("\u00a0", " ").replace("\u202f", " ")
 
 
 def pending(first, last, email, school, school_class=None, profile=Profile.PARENT):

@@ -212,7 +212,7 @@ def test_bad_rows_import_nothing_and_each_is_named_with_its_line(tmp_path, schoo
     assert lines == [
         "Ligne 3 (Lucas) : Nom manquant.",
         "Ligne 5 (Inès Benali) : Date de naissance invalide « 31/02/2010 » (attendu : JJ/MM/AAAA).",
-        "Ligne 6 (Paul Roy) : Classes manquant.",
+        "Ligne 6 (Paul Roy) : Classes manquantes.",
         "Ligne 7 (Petit) : Prénom manquant.",
         "Ligne 8 (Zoé Faure) : Date de naissance invalide « 01/01/2099 » (attendu : JJ/MM/AAAA).",
         "Ligne 9 (李 Wang) : Impossible de former un identifiant : le nom ou le prénom ne contient aucune lettre latine.",

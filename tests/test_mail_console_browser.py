@@ -51,7 +51,7 @@ def test_regional_admin_requeues_a_failed_mail(browser, axe, live_server, settin
     expect(page.get_by_role("heading", name="Renvoyer ce courriel ?")).to_be_visible()
     assert axe.run(page).violations_count == 0
     page.get_by_role("button", name="Renvoyer").click()
-    expect(page.get_by_text("Le courriel est remis dans la file d'envoi.")).to_be_visible()
+    expect(page.get_by_text("Le courriel est remis dans la file d’envoi.")).to_be_visible()
     expect(page.get_by_role("cell", name="Aucun courriel en échec.")).to_be_visible()
     context.close()
     assert OutgoingMail.objects.get().status == OutgoingMail.Status.PENDING

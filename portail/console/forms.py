@@ -3,6 +3,7 @@ from django import forms
 from portail.accounts.models import Profile
 
 from . import scoping
+from .journal import tag_choices
 
 STATE_CHOICES = [
     ("", "Tous"),
@@ -17,7 +18,7 @@ class CodeForm(forms.Form):
     code = forms.CharField(
         label="Code de vérification",
         max_length=32,
-        help_text="Les 6 chiffres affichés par votre application d'authentification, "
+        help_text="Les 6 chiffres affichés par votre application d’authentification, "
         "ou un code de secours.",
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "text"}),
     )
@@ -46,11 +47,14 @@ class SearchForm(ScopedForm):
 
 
 class StructureSearchForm(forms.Form):
-    q = forms.CharField(label="Nom ou UAI de l'établissement", required=False, max_length=150)
+    q = forms.CharField(label="Nom ou UAI de l’établissement", required=False, max_length=150)
 
 
 class ReferentSearchForm(forms.Form):
     q = forms.CharField(label="Nom ou identifiant", required=False, max_length=150)
+
+
+PER_PAGE_CHOICES = [("1", "1 par page"), ("2", "2 par page"), ("8", "8 par page (à découper)")]
 
 
 class LettersForm(ScopedForm):
@@ -61,22 +65,38 @@ class LettersForm(ScopedForm):
         label="Profil", required=False, choices=[("", "Tous")] + Profile.choices
     )
     only_pending = forms.BooleanField(label="Seulement les comptes non activés", required=False)
+    renew = forms.BooleanField(
+        label="Générer de nouveaux codes pour les comptes qui ont déjà une fiche",
+        help_text="Leurs fiches déjà distribuées ne fonctionneront plus. Sans cette case, ces "
+        "comptes n’ont pas de nouvelle fiche ; les comptes sans code en reçoivent un.",
+        required=False,
+    )
     per_page = forms.TypedChoiceField(
         label="Fiches par page A4",
-        choices=[("1", "1"), ("2", "2"), ("8", "8")],
+        choices=PER_PAGE_CHOICES,
         coerce=int,
         initial="1",
+        widget=forms.RadioSelect,
     )
-    output = forms.ChoiceField(
-        label="Format", choices=[("pdf", "PDF à imprimer"), ("csv", "Tableur (CSV)")], initial="pdf"
+
+
+class LettersDownloadForm(forms.Form):
+    batch = forms.CharField(max_length=64, widget=forms.HiddenInput)
+    per_page = forms.TypedChoiceField(
+        label="Fiches par page A4",
+        choices=PER_PAGE_CHOICES,
+        coerce=int,
+        initial="1",
+        widget=forms.RadioSelect,
     )
+    output = forms.ChoiceField(choices=[("pdf", "PDF"), ("csv", "CSV")])
 
 
 class IdentifierForm(forms.Form):
     identifier = forms.CharField(
         label="Nouvel identifiant",
         max_length=64,
-        help_text="Minuscules sans accent, chiffres et points ; 64 caractères au plus.",
+        help_text="Minuscules sans accent, chiffres et points\u00a0; 64\u00a0caractères au plus.",
     )
 
 
@@ -89,7 +109,7 @@ class LinkForm(forms.Form):
     other = forms.CharField(
         label="Identifiant du compte à lier",
         max_length=64,
-        help_text="Le parent pour un élève, l'élève pour un parent.",
+        help_text="Le parent pour un élève, l’élève pour un parent.",
     )
 
 
@@ -123,7 +143,7 @@ class AuditFilterForm(forms.Form):
 
     def __init__(self, *args, tags=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["tag"].choices = [("", "Toutes")] + [(t, t) for t in tags]
+        self.fields["tag"].choices = [("", "Toutes")] + tag_choices(tags)
 
 
 # A school's own file: 1,500 people are about 150 KB; 5 MB leaves room and bounds the session copy.
@@ -135,11 +155,11 @@ class ImportForm(forms.Form):
     profile = forms.ChoiceField(label="Profil des comptes du fichier", choices=Profile.choices)
     file = forms.FileField(
         label="Fichier CSV (modèle de la région, séparateur point-virgule)",
-        help_text="Élèves : Prénom*;Nom*;Date de naissance*;Classes*. Parents : Nom*;Prénom*;… "
-        "Nom de l'élève;Prénom de l'élève;Classes de l'élève.",
+        help_text="Élèves : Prénom*;Nom*;Date de naissance*;Classes*. Parents : Nom*;Prénom*;… "
+        "Nom de l’élève;Prénom de l’élève;Classes de l’élève.",
     )
     full = forms.BooleanField(
-        label="Fichier complet : les comptes de ce profil absents du fichier deviennent sortants",
+        label="Fichier complet : les comptes de ce profil absents du fichier deviennent sortants",
         required=False,
     )
 
@@ -151,6 +171,6 @@ class ImportForm(forms.Form):
         upload = self.cleaned_data["file"]
         if upload.size > IMPORT_MAX_BYTES:
             raise forms.ValidationError(
-                "Le fichier dépasse 5 Mo : découpez-le par profil ou par classe."
+                "Le fichier dépasse 5 Mo : découpez-le par profil ou par classe."
             )
         return upload

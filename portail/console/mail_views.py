@@ -43,9 +43,9 @@ def failed_mails(request):
         pk = _requested_pk(request.POST.get("courriel"))
         if pk is not None and requeue_failed(ids=[pk]):
             record("console.mail.requeued", request=request, mail=pk)
-            messages.success(request, "Le courriel est remis dans la file d'envoi.")
+            messages.success(request, "Le courriel est remis dans la file d’envoi.")
         else:
-            messages.error(request, "Ce courriel n'est plus en échec : rien n'a été renvoyé.")
+            messages.error(request, "Ce courriel n’est plus en échec : rien n’a été renvoyé.")
         return redirect("console:failed_mails")
     confirm = None
     if (pk := _requested_pk(request.GET.get("renvoyer"))) is not None:

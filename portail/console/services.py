@@ -34,11 +34,11 @@ from .models import RecoveryCode, TOTPDevice
 
 
 class InvalidSecondFactor(DomainError):
-    message = "Le code est incorrect ou a déjà servi. Saisissez le code affiché par l'application."
+    message = "Le code est incorrect ou a déjà servi. Saisissez le code affiché par l’application."
 
 
 class AlreadyEnrolled(DomainError):
-    message = "Une application d'authentification est déjà enregistrée pour ce compte."
+    message = "Une application d’authentification est déjà enregistrée pour ce compte."
 
 
 class AlreadyBlocked(DomainError):
@@ -46,11 +46,11 @@ class AlreadyBlocked(DomainError):
 
 
 class NotBlocked(DomainError):
-    message = "Ce compte n'est pas bloqué."
+    message = "Ce compte n’est pas bloqué."
 
 
 class BlockedFirst(DomainError):
-    message = "Ce compte est bloqué : débloquez-le d'abord pour lui donner un nouveau code."
+    message = "Ce compte est bloqué : débloquez-le d’abord pour lui donner un nouveau code."
 
 
 class InvalidIdentifier(DomainError):
@@ -73,12 +73,12 @@ class LinkExists(DomainError):
 
 
 class NoEmail(DomainError):
-    message = "Ce compte n'a pas d'adresse de messagerie : donnez-lui un nouveau code d'activation."
+    message = "Ce compte n’a pas d’adresse de messagerie : donnez-lui un nouveau code d’activation."
 
 
 class NotStaff(DomainError):
     message = (
-        "Un référent ENT est un enseignant ou un personnel de l'établissement, dont le compte "
+        "Un référent ENT est un enseignant ou un personnel de l’établissement, dont le compte "
         "est activé et non bloqué."
     )
 
@@ -88,7 +88,7 @@ class AlreadyReferent(DomainError):
 
 
 class NotReferent(DomainError):
-    message = "Ce compte n'est pas référent ENT de cet établissement."
+    message = "Ce compte n’est pas référent ENT de cet établissement."
 
 
 class CannotMerge(DomainError):
@@ -97,7 +97,7 @@ class CannotMerge(DomainError):
 
 class MergeProfilesDiffer(CannotMerge):
     message = (
-        "Les deux comptes n'ont pas le même profil : ce sont deux comptes distincts, "
+        "Les deux comptes n’ont pas le même profil : ce sont deux comptes distincts, "
         "écartez la paire."
     )
 
@@ -107,18 +107,18 @@ class MergeFunctionHolder(CannotMerge):
 
 
 class AlreadyMerged(CannotMerge):
-    message = "Ce compte est déjà désactivé : il a sans doute déjà été fusionné."
+    message = "Ce compte est déjà désactivé : il a sans doute déjà été fusionné."
 
 
 class MergeOutOfScope(CannotMerge):
     message = (
-        "L'un de ces comptes appartient aussi à un autre établissement : seul l'administrateur "
+        "L'un de ces comptes appartient aussi à un autre établissement : seul l’administrateur "
         "régional peut le fusionner."
     )
 
 
 class Deactivated(DomainError):
-    message = "Ce compte est désactivé (fusionné ou sortant) : il ne peut plus être débloqué."
+    message = "Ce compte est désactivé (fusionné ou sortant) : il ne peut plus être débloqué."
 
 
 # --- Second factor (RFC 6238) ------------------------------------------------------------------
@@ -357,25 +357,46 @@ def unlink_parent(request, parent, child):
 
 
 @transaction.atomic
-def issue_letters(request, accounts) -> list[tuple[User, str | None]]:
-    """New codes for the not-yet-activated accounts among `accounts` (codes are stored only
-    hashed, so a letter needs a fresh one); activated accounts get a letter without code."""
+def accounts_with_a_code(accounts) -> set[int]:
+    """The ids, among `accounts`, of those holding a live activation code: a letter (or the
+    import's letters file, or a code shown once) already carries it. One query."""
+    from portail.accounts.models import Token
+
+    return set(
+        Token.objects.filter(
+            user__in=accounts,
+            purpose=Token.Purpose.ACTIVATION,
+            used_at__isnull=True,
+            expires_at__gt=timezone.now(),
+        ).values_list("user_id", flat=True)
+    )
+
+
+@transaction.atomic
+def issue_letters(request, accounts, *, renew=False) -> list[tuple[User, str | None]]:
+    """The letters of `accounts`: activated accounts get one without code; a not-yet-activated
+    account without a live code gets a new one; one that has a code (its letter is out) gets a
+    new one only when the référent asks (`renew`), else no letter: codes are stored only
+    hashed, so its code cannot be printed again, and a silent new code would kill the letter
+    already handed out."""
     batch = timezone.now().isoformat()
+    has_code = accounts_with_a_code([a.pk for a in accounts if a.state == State.PENDING])
     letters = []
     for account in accounts:
-        if account.state == State.PENDING:
-            code = issue_activation_code(account)
-            _audit(
-                "console.letters.new_code",
-                request,
-                account,
-                batch=batch,
-                before={"state": State.PENDING},
-                after={"state": State.PENDING},
-            )
-            letters.append((account, code))
-        else:
+        if account.state != State.PENDING:
             letters.append((account, None))
+            continue
+        if account.pk in has_code and not renew:
+            continue
+        code = issue_activation_code(account)
+        _audit(
+            "console.letters.new_code",
+            request,
+            account,
+            batch=batch,
+            renewed=account.pk in has_code,
+        )
+        letters.append((account, code))
     return letters
 
 

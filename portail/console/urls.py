@@ -18,8 +18,11 @@ urlpatterns = [
     path("comptes/<int:pk>/liens", views.link, name="link"),
     path("comptes/<int:pk>/liens/<int:other_pk>/retirer", views.unlink, name="unlink"),
     path("fiches", views.letters, name="letters"),
+    path("fiches/lot", views.letters_ready, name="letters_ready"),
+    path("fiches/telecharger", views.letters_download, name="letters_download"),
     path("identifiants", credentials_views.send_credentials, name="send_credentials"),
     path("import", views.import_csv, name="import"),
+    path("import/modele-<str:profile>.csv", views.import_template, name="import_template"),
     path("journal", views.audit_log, name="audit"),
     path("doublons", views.duplicates, name="duplicates"),
     path(

@@ -1,5 +1,7 @@
 """Each console action: confirmed by a POST, done, and audited with actor, target, before/after."""
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -161,12 +163,13 @@ def test_account_page_shows_facts_masked_email_and_trail(console, active_user):
         "Parent",
         "Lycée Claude Monet",
         "j•••@e•••.org",
-        "Compte bloqué",
-        "Connexion",
-        "active",
-        "blocked",
+        "Compte bloqué par Anne Martin (anne.martin).",
+        "Connexion.",
+        "État : Actif → Bloqué",
     ]:
         assert expected in page, expected
+    trail = page[page.index("Journal du compte") :]
+    assert "console.account" not in trail and "active" not in trail and "blocked" not in trail
     assert "jean.dupont@example.org" not in page
     assert "Jamais" not in page  # the last login is known
 
@@ -209,7 +212,8 @@ def test_audit_log_filters_by_account_action_and_date(console, active_user, pupi
     )
 
     def rows(query):
-        return text(console.get("/console/journal?" + query))
+        page = text(console.get("/console/journal?" + query))
+        return page[page.index("<table") :]  # the events, not the filter's list of actions
 
     assert "Compte bloqué" in rows("") and "Nom corrigé" in rows("")
     only = rows("account=jean.dupont")
@@ -274,3 +278,34 @@ def test_a_blocked_account_gets_no_new_code_until_unblocked(console, active_user
     active_user.refresh_from_db()
     assert active_user.state == State.BLOCKED
     assert not Event.objects.filter(tag="console.account.new_code").exists()
+
+
+def test_navigation_marks_the_current_section(console, active_user):
+    for url, section in [
+        ("/console/", "Rechercher un compte"),
+        (f"/console/comptes/{active_user.pk}/", "Rechercher un compte"),
+        ("/console/fiches", "Fiches de connexion"),
+        ("/console/journal", "Journal"),
+        ("/console/import", "Importer un fichier"),
+    ]:
+        page = text(console.get(url))
+        current = re.findall(r'<a href="[^"]+" aria-current="page">([^<]+)</a>', page)
+        assert current == [section], (url, current)
+
+
+def test_a_refused_identifier_stays_in_its_field_with_its_error(console, active_user, pupil_a):
+    pupil, _ = pupil_a
+    url = f"/console/comptes/{active_user.pk}/identifiant"
+    for typed, error in [
+        ("Jean Dupont!", "identifiant"),
+        (pupil.identifier, "déjà"),
+    ]:
+        response = console.post(url, {"identifier": typed})
+        assert response.status_code == 400
+        page = text(response)
+        field = re.search(r'<input[^>]*name="identifier"[^>]*>', page).group(0)
+        assert f'value="{typed}"' in field and 'aria-invalid="true"' in field
+        errors = re.search(r'id="id_identifier_error">(.*?)</ul>', page, re.S).group(1)
+        assert error in errors.lower()
+    active_user.refresh_from_db()
+    assert active_user.identifier == "jean.dupont"

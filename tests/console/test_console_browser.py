@@ -82,8 +82,9 @@ def test_referent_enrols_finds_blocks_unblocks_gives_code_imports_and_prints_let
 
     # Block, then unblock, each confirmed.
     page.get_by_role("link", name="Bloquer le compte").click()
+    expect(page.get_by_role("heading", name="Bloquer le compte")).to_be_visible()
     check_a11y(page)
-    page.get_by_role("button", name="Bloquer").click()
+    page.get_by_role("button", name="Bloquer le compte").click()
     expect(page.get_by_text("Le compte est bloqué.")).to_be_visible()
     pupil.refresh_from_db()
     assert pupil.state == State.BLOCKED
@@ -92,9 +93,9 @@ def test_referent_enrols_finds_blocks_unblocks_gives_code_imports_and_prints_let
     expect(page.get_by_text("Le compte est débloqué.")).to_be_visible()
 
     # A new code, shown once.
-    page.get_by_role("link", name="Donner un nouveau code d'activation").click()
+    page.get_by_role("link", name="Donner un nouveau code d’activation").click()
     page.get_by_role("button", name="Donner un nouveau code").click()
-    expect(page.get_by_role("heading", name="Nouveau code d'activation")).to_be_visible()
+    expect(page.get_by_role("heading", name="Nouveau code d’activation")).to_be_visible()
     check_a11y(page)
 
     # Import a class from the region's CSV: preview, confirm, then its letters.
@@ -110,21 +111,23 @@ def test_referent_enrols_finds_blocks_unblocks_gives_code_imports_and_prints_let
             }
         ]
     )
-    page.get_by_role("button", name="Voir l'aperçu").click()
+    page.get_by_role("button", name="Voir l’aperçu").click()
     expect(page.get_by_text("Aperçu seulement")).to_be_visible()
     check_a11y(page)
-    page.get_by_role("button", name="Confirmer l'import").click()
-    expect(page.get_by_role("heading", name="Rapport d'import")).to_be_visible()
+    page.get_by_role("button", name="Confirmer l’import").click()
+    expect(page.get_by_role("heading", name="Rapport d’import")).to_be_visible()
     check_a11y(page)
-    page.get_by_role("link", name="Fiches de la classe 6e B").click()
-    expect(page.get_by_text("NOUVEAU code d'activation")).to_be_visible()
+    # The new accounts' letters are ready at once: one lot, its PDF and CSV.
+    page.get_by_role("link", name="Télécharger les fiches des nouveaux comptes").click()
+    expect(page.get_by_role("heading", name="Fiches prêtes")).to_be_visible()
     check_a11y(page)
+    page.get_by_label("8 par page (à découper)").check()
     with page.expect_download() as download:
-        page.get_by_role("button", name="Générer les fiches").click()
+        page.get_by_role("button", name="Télécharger le PDF").click()
     content = pypdf.PdfReader(io.BytesIO(Path(download.value.path()).read_bytes()))
     printed = content.pages[0].extract_text()
     assert "Léa Petit" in printed
-    code = re.search(r"Mot de passe de 1ère connexion : ([a-z0-9]{8})", printed).group(1)
+    code = re.search(r"Code d’activation\s+([a-z0-9]{8})", printed).group(1)
 
     # The letters form itself.
     page.get_by_role("link", name="Fiches de connexion").click()
@@ -132,7 +135,7 @@ def test_referent_enrols_finds_blocks_unblocks_gives_code_imports_and_prints_let
     check_a11y(page)
 
     page.get_by_role("link", name="Journal").click()
-    expect(page.get_by_role("cell", name="Compte bloqué")).to_be_visible()
+    expect(page.get_by_role("cell", name="Compte bloqué par Anne Martin")).to_be_visible()
     check_a11y(page)
     context.close()
 
@@ -171,7 +174,7 @@ def test_regional_admin_appoints_and_dismisses_a_referent_then_merges_duplicates
     page.get_by_role("link", name="Référents ENT").click()
     expect(page.get_by_role("heading", name="Référents ENT")).to_be_visible()
     check_a11y(page)
-    page.get_by_label("Nom ou UAI de l'établissement").fill(school.uai)
+    page.get_by_label("Nom ou UAI de l’établissement").fill(school.uai)
     page.get_by_role("button", name="Rechercher un établissement").click()
     page.get_by_role("link", name=school.name).click()
     expect(page.get_by_role("cell", name="anne.martin")).to_be_visible()
@@ -185,13 +188,13 @@ def test_regional_admin_appoints_and_dismisses_a_referent_then_merges_duplicates
     assert Function.objects.filter(user=teacher, structure=school).exists()
     page.get_by_role("link", name="Retirer Anne Martin").click()
     page.get_by_role("button", name="Retirer").click()
-    expect(page.get_by_text("Anne Martin n'est plus référent ENT")).to_be_visible()
+    expect(page.get_by_text("Anne Martin n’est plus référent ENT")).to_be_visible()
     check_a11y(page)
     assert not Function.objects.filter(user=referent).exists()
 
     page.get_by_role("link", name="Doublons possibles").click()
     check_a11y(page)
-    page.get_by_role("link", name="Fusionner").click()
+    page.get_by_role("link", name=re.compile("^Fusionner")).click()
     expect(page.get_by_role("heading", name="Fusionner deux comptes")).to_be_visible()
     check_a11y(page)
     expect(page.get_by_label("Léa Petit — lea.petit (Actif)")).to_be_checked()  # the activated one

@@ -37,7 +37,10 @@ def test_confirmed_import_records_each_created_account_with_its_actor(console, r
         "classes": ["6e B"],
     }
     assert first.ip == "127.0.0.1"
-    assert "Compte créé (import)" in text(console.get(f"/console/comptes/{lea.pk}/"))
+    page = text(console.get(f"/console/comptes/{lea.pk}/"))
+    assert "Compte créé par Anne Martin (anne.martin)." in page
+    assert f"Import du fichier de l'établissement {school.uai}" in page
+    assert "Classe : 6e B" in page and "Profil : Élève" in page
 
 
 def test_reimport_creates_no_account_and_records_no_creation(console, school):

@@ -19,7 +19,7 @@ def test_account_page_shows_only_the_referents_school_and_classes(
     console, pupil_in_both, school_b, class_b
 ):
     page = text(console.get(f"/console/comptes/{pupil_in_both.pk}/"))
-    assert "Lycée Claude Monet" in page and "2nde 3" in page
+    assert "Lycée Claude Monet" in page and "2de 3" in page
     assert school_b.name not in page and class_b.name not in page
 
 

@@ -83,15 +83,19 @@ def test_search_and_audit_show_nothing_of_school_b(console, pupil_a, b_side):
 
 def test_letters_refuse_a_class_of_school_b_and_issue_nothing(console, b_side):
     response = console.post(
-        "/console/fiches", {"school_class": b_side["class"].pk, "per_page": 1, "output": "pdf"}
+        "/console/fiches", {"school_class": b_side["class"].pk, "per_page": 1, "renew": "on"}
     )
-    assert response["Content-Type"].startswith("text/html")
+    assert response.status_code == 400 and response["Content-Type"].startswith("text/html")
     assert "Berger" not in text(response)
     assert usable_activation_token(b_side["pupil"], b_side["code"]) is not None
 
 
 def test_letters_of_a_whole_school_contain_nothing_of_school_b(console, pupil_a, b_side):
-    response = console.post("/console/fiches", {"per_page": 8, "output": "csv"})
+    assert console.post("/console/fiches", {"per_page": 8, "renew": "on"}).status_code == 302
+    batch = console.session["console_letters"]["id"]
+    response = console.post(
+        "/console/fiches/telecharger", {"batch": batch, "output": "csv", "per_page": "8"}
+    )
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     body = response.content.decode()
     assert "elodie.dupre" in body and "Berger" not in body

@@ -57,13 +57,13 @@ def test_referent_sends_a_class_and_a_parent_activates_from_the_mail(
     page.get_by_label("Classe").select_option(label=str(school_class))
     page.get_by_role("button", name="Envoyer les identifiants par courriel").click()  # 1
     expect(page.get_by_text("1 compte recevra un courriel")).to_be_visible()
-    expect(page.get_by_text("1 n'a pas d'adresse : imprimez leur fiche")).to_be_visible()
+    expect(page.get_by_text("1 n’a pas d’adresse\u00a0: imprimez leur fiche")).to_be_visible()
     expect(
         page.get_by_label("Renvoyer aussi aux comptes déjà destinataires il y a moins de 24 h")
     ).not_to_be_checked()
     a11y(page)
     page.get_by_role("button", name="Envoyer les courriels").click()  # 2
-    expect(page.get_by_text("1 courriel mis en file d'envoi.")).to_be_visible()  # 3: the report
+    expect(page.get_by_text("1 courriel mis en file d’envoi.")).to_be_visible()  # 3: the report
     a11y(page)
 
     # The parent, on a phone: the mail, then the link.
@@ -129,6 +129,6 @@ def test_refused_address_is_shown_on_the_account_page(page, a11y, settings, scho
     a11y(page)
     page.get_by_label("Renvoyer aussi aux comptes déjà destinataires il y a moins de 24 h").check()
     page.get_by_role("button", name="Envoyer les courriels").click()
-    expect(page.get_by_text("1 courriel mis en file d'envoi.")).to_be_visible()
+    expect(page.get_by_text("1 courriel mis en file d’envoi.")).to_be_visible()
     a11y(page)
     assert OutgoingMail.objects.filter(status=OutgoingMail.Status.PENDING).count() == 1

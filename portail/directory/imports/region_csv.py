@@ -65,6 +65,14 @@ REQUIRED = {
     Profile.PERSONNEL: {"first_name": "Prénom", "last_name": "Nom"},
 }
 
+# « Classes manquantes. », not « Classes manquant. »: each field's own agreement.
+MISSING = {
+    "first_name": "Prénom manquant",
+    "last_name": "Nom manquant",
+    "birth_date": "Date de naissance manquante",
+    "classes": "Classes manquantes",
+}
+
 _SEPARATOR_NAMES = {";": "point-virgule", ",": "virgule", "\t": "caractère de tabulation"}
 _CHILD_FIELDS = ("child_last_name", "child_first_name", "child_classes", "child_id")
 _INE = re.compile(r"^([0-9]{10}[A-Z]|[0-9]{9}[A-Z]{2})$")
@@ -142,9 +150,9 @@ def read_region_csv(data: bytes, *, structure, profile: str):
         last = " ".join(row.get("last_name", [])[:1])
         name = f"{first} {last}".strip()
         problems = list(row.get("extra", []))
-        for key, label in REQUIRED[profile].items():
+        for key in REQUIRED[profile]:
             if not row.get(key):
-                problems.append(f"{label} manquant")
+                problems.append(MISSING[key])
         birth_date = None
         if row.get("birth_date"):
             try:
@@ -255,3 +263,53 @@ def import_region_csv(
         report=report,
         actor=actor,
     )
+
+
+# The file to start from, per profile: exactly the columns read_region_csv reads (required ones
+# first), and one example row that imports cleanly. Offered by the console's import page.
+TEMPLATES = {
+    Profile.ELEVE: (
+        [
+            "Prénom",
+            "Nom",
+            "Date de naissance",
+            "Classes",
+            "Id",
+            "INE",
+            "Niveau",
+            "Groupes",
+            "Courriel",
+        ],
+        ["Léa", "Petit", "04/05/2013", "6e B", "", "", "6e", "Latin", ""],
+    ),
+    Profile.PARENT: (
+        [
+            "Nom",
+            "Prénom",
+            "Courriel",
+            "Nom de l'élève",
+            "Prénom de l'élève",
+            "Classes de l'élève",
+            "Id de l'élève",
+        ],
+        ["Petit", "Marc", "marc.petit@example.org", "Petit", "Léa", "6e B", ""],
+    ),
+    Profile.ENSEIGNANT: (
+        ["Prénom", "Nom", "Date de naissance", "Courriel", "Classes", "Groupes"],
+        ["Claire", "Moreau", "12/09/1980", "claire.moreau@example.org", "6e B, 5e A", ""],
+    ),
+    Profile.PERSONNEL: (
+        ["Prénom", "Nom", "Date de naissance", "Courriel"],
+        ["Paul", "Roy", "03/02/1975", "paul.roy@example.org"],
+    ),
+}
+
+
+def template_csv(profile: str) -> bytes:
+    """UTF-8 with BOM and « ; » as a French Excel opens and saves it, CRLF line ends."""
+    header, example = TEMPLATES[profile]
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerow(example)
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
