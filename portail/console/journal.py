@@ -58,6 +58,9 @@ LABELS = {
     "directory.referent.appointed": "Nommé référent ENT",
     "directory.referent.dismissed": "Retiré des référents ENT",
     "directory.regional_admin.appointed": "Nommé administrateur régional",
+    "account.sessions.others_ended": "Déconnexion de tous les autres appareils",
+    "account.new_device.notified": "Courriel de connexion depuis un nouvel appareil envoyé",
+    "account.new_device.not_notified": "Connexion depuis un nouvel appareil, sans courriel (limite du jour)",
     # Single sign-on
     "sso.cas.ticket": "Accès à une application (CAS)",
     "sso.cas.unknown_service": "Application inconnue refusée (CAS)",
@@ -70,6 +73,7 @@ LABELS = {
     # Operations
     "mail.requeued": "Courriels remis en file d’envoi",
     "audit.purge": "Journal purgé (durée de conservation)",
+    "mail.purged": "Anciens courriels supprimés (durée de conservation)",
 }
 
 FIELDS = {
