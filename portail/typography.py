@@ -21,13 +21,6 @@ SEED_VERBATIM = (
     "Besoin d'aide ?",
     "Retour à l'écran d'accueil",
     "L'identifiant « prenom.nom » ne comporte ni majuscule, ni accent.",
-    "L'identifiant ou le mot de passe est incorrect.",
-    "Vous avez perdu votre identifiant ?",
-    "Vous avez perdu votre mot de passe ?",
-    "nous vous aiderons à accéder à votre compte.",
-    "Entrez votre identifiant de connexion",
-    "l'adresse de messagerie",
-    "L'adresse de messagerie",
 )
 
 _SCRIPT_STYLE = re.compile(r"<(script|style)\b.*?</\1>", re.S | re.I)
