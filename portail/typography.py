@@ -25,7 +25,10 @@ SEED_VERBATIM = (
 
 _SCRIPT_STYLE = re.compile(r"<(script|style)\b.*?</\1>", re.S | re.I)
 _TAG = re.compile(r"<[^>]*>")
-_BLOCK = re.compile(r"</?(p|div|li|ul|ol|h[1-6]|tr|td|th|table|section|header|footer|main|nav|form|label|dt|dd|dl|br|option|select|button|title|head|body|html)\b[^>]*>", re.I)
+_BLOCK = re.compile(
+    r"</?(p|div|li|ul|ol|h[1-6]|tr|td|th|table|section|header|footer|main|nav|form|label|dt|dd|dl|br|option|select|button|title|head|body|html)\b[^>]*>",
+    re.I,
+)
 _ORDINALS = [
     (re.compile(r"\b1(ère|ere)\b"), "1re"),
     (re.compile(r"\b1<sup>(ère|ere)</sup>"), "1<sup>re</sup>"),
@@ -73,13 +76,18 @@ def problems(text: str) -> list[Problem]:
     found = []
     for m in re.finditer(r"[ \t]([:;!?»])", text):
         found.append(
-            Problem(f"espace insécable avant « {m.group(1)} »", text[max(0, m.start() - 20) : m.end() + 5])
+            Problem(
+                f"espace insécable avant « {m.group(1)} »",
+                text[max(0, m.start() - 20) : m.end() + 5],
+            )
         )
     for m in re.finditer(r"«[ \t]", text):
         found.append(Problem("espace insécable après « « »", text[m.start() : m.start() + 25]))
     masked = _masked(text)
     for m in _APOSTROPHE.finditer(masked):
-        found.append(Problem("apostrophe droite (’)", text[max(0, m.start() - 15) : m.start() + 15]))
+        found.append(
+            Problem("apostrophe droite (’)", text[max(0, m.start() - 15) : m.start() + 15])
+        )
     for pattern, _ in _ORDINALS:
         for m in pattern.finditer(masked):
             found.append(Problem("ordinal (1re, 2de, 3e)", m.group(0)))

@@ -104,7 +104,9 @@ def test_lost_password_page_has_the_seed_wording(client):
 @pytest.mark.django_db
 def test_unknown_identifier_gets_the_seed_message_and_nothing_is_sent(client, active_user):
     page = text(ask_reset(client, "jean.dupond"))
-    assert f'<div class="alert alert--error" role="alert"><p>{UNKNOWN}</p></div>' in page
+    # The error summary (role=alert, focused on load) links the message to the field to fix.
+    assert 'class="error-summary" id="resume-erreurs" role="alert"' in page
+    assert f'<a href="#id_identifier" data-error-link>{UNKNOWN}</a>' in page
     assert not Token.objects.filter(purpose=Token.Purpose.RESET).exists()
     assert OutgoingMail.objects.count() == 0
     event = Event.objects.get(tag="account.password.reset_requested")

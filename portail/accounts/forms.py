@@ -14,6 +14,7 @@ def identifier_field(**extra_attrs):
     return forms.CharField(
         label="Identifiant",
         max_length=254,
+        error_messages={"required": "Indiquez votre identifiant."},
         strip=False,  # folded by the service, which forgives spaces, capitals and accents
         widget=forms.TextInput(
             attrs={
@@ -86,4 +87,6 @@ class UserNewPasswordMixin(NewPasswordMixin):
 class LoginForm(forms.Form):
     identifier = identifier_field(autofocus=True)
     password = password_field("Mot de passe")
+    # A wrong identifier or password is about both fields (partials/error_summary.html).
+    non_field_error_fields = ("identifier", "password")
     remember = forms.BooleanField(label="Se souvenir de moi", required=False)

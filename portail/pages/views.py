@@ -43,18 +43,29 @@ def retention_periods():
     """(what, how long) — the periods the portal actually enforces, from its settings."""
     s = settings
     return [
-        ("Journal des connexions et des actions sur les comptes",
-         f"{s.PORTAIL_AUDIT_RETENTION_DAYS} jours, puis supprimé (commande « purge-audit »)"),
-        ("Session ouverte sans « Se souvenir de moi »",
-         f"{s.PORTAIL_SESSION_HOURS} heures au plus, ou jusqu’à la fermeture du navigateur"),
+        (
+            "Journal des connexions et des actions sur les comptes",
+            f"{s.PORTAIL_AUDIT_RETENTION_DAYS} jours, puis supprimé (commande « purge-audit »)",
+        ),
+        (
+            "Session ouverte sans « Se souvenir de moi »",
+            f"{s.PORTAIL_SESSION_HOURS} heures au plus, ou jusqu’à la fermeture du navigateur",
+        ),
         ("Session avec « Se souvenir de moi »", f"{s.PORTAIL_REMEMBER_ME_DAYS} jours au plus"),
         ("Code d’activation (1re connexion)", f"{s.PORTAIL_ACTIVATION_CODE_DAYS} jours"),
-        ("Lien « Activer mon compte » envoyé par courriel", f"{s.PORTAIL_ACTIVATION_LINK_DAYS} jours"),
+        (
+            "Lien « Activer mon compte » envoyé par courriel",
+            f"{s.PORTAIL_ACTIVATION_LINK_DAYS} jours",
+        ),
         ("Lien de réinitialisation du mot de passe", f"{s.PORTAIL_RESET_LINK_MINUTES} minutes"),
-        ("Cookie d’appareil connu (protection contre les essais de mots de passe)",
-         f"{s.PORTAIL_DEVICE_COOKIE_DAYS} jours"),
-        ("Compte d’un élève ou d’un personnel qui a quitté l’établissement",
-         f"{s.PORTAIL_LEAVER_GRACE_DAYS} jours après son départ, puis désactivé"),
+        (
+            "Cookie d’appareil connu (protection contre les essais de mots de passe)",
+            f"{s.PORTAIL_DEVICE_COOKIE_DAYS} jours",
+        ),
+        (
+            "Compte d’un élève ou d’un personnel qui a quitté l’établissement",
+            f"{s.PORTAIL_LEAVER_GRACE_DAYS} jours après son départ, puis désactivé",
+        ),
     ]
 
 
