@@ -106,7 +106,7 @@ def test_unknown_identifier_gets_the_seed_message_and_nothing_is_sent(client, ac
     page = text(ask_reset(client, "jean.dupond"))
     # The error summary (role=alert, focused on load) links the message to the field to fix.
     assert 'class="error-summary" id="resume-erreurs" role="alert"' in page
-    assert f'<a href="#id_identifier" data-error-link>{UNKNOWN}</a>' in page
+    assert f'<a href="#id_identifier" data-error-link id="resume-erreurs-1">{UNKNOWN}</a>' in page
     assert not Token.objects.filter(purpose=Token.Purpose.RESET).exists()
     assert OutgoingMail.objects.count() == 0
     event = Event.objects.get(tag="account.password.reset_requested")

@@ -64,7 +64,7 @@ def test_unknown_address_gets_the_seed_message(client, active_user):
     page = text(ask(client, "personne@example.org"))
     # The error summary (role=alert, focused on load) links the message to the field to fix.
     assert 'class="error-summary" id="resume-erreurs" role="alert"' in page
-    assert f'<a href="#id_email" data-error-link>{UNKNOWN}</a>' in page
+    assert f'<a href="#id_email" data-error-link id="resume-erreurs-1">{UNKNOWN}</a>' in page
     assert OutgoingMail.objects.count() == 0
     event = Event.objects.get(tag="account.identifier.requested")
     assert event.data == {"outcome": "unknown"} and event.target is None

@@ -38,7 +38,7 @@ def field_widget(bound):
         described.append(f"{bound.auto_id}_error")
     if form.is_bound and form.non_field_errors() and bound.name in _non_field_targets(form):
         invalid = True
-        described.append(SUMMARY_ID)
+        described += [f"{SUMMARY_ID}-{n}" for n in range(1, len(form.non_field_errors()) + 1)]
     attrs = {}
     if described:
         attrs["aria-describedby"] = " ".join(described)
@@ -58,17 +58,17 @@ def field_widget(bound):
 
 @register.simple_tag
 def error_summary_items(form):
-    """[(href, message)]: the form's own errors first, then each field's, in the page's order."""
+    """[(href, message, id)]: the form's own errors first, then each field's, in the page's order."""
     if form is None or not getattr(form, "is_bound", False) or not form.errors:
         return []
     items = []
     targets = _non_field_targets(form)
     first = f"#{_visible_widget_id(form[targets[0]])}" if targets else f"#{SUMMARY_ID}"
-    for message in form.non_field_errors():
-        items.append((first, message))
+    for n, message in enumerate(form.non_field_errors(), start=1):
+        items.append((first, message, f"{SUMMARY_ID}-{n}"))
     for bound in form:
         if bound.is_hidden:
             continue
         for message in bound.errors:
-            items.append((f"#{_visible_widget_id(bound)}", message))
+            items.append((f"#{_visible_widget_id(bound)}", message, ""))
     return items
