@@ -127,3 +127,11 @@ def fix(text: str, apostrophes: bool = True) -> str:
 def normalise(text: str) -> str:
     """For comparing with the seed's wording: NBSPs read as spaces, ’ as '."""
     return text.replace(NBSP, " ").replace(NNBSP, " ").replace("’", "'")
+
+
+def either(text: str) -> "re.Pattern[str]":
+    """A pattern matching `text` in either typography (for Playwright's name= and has_text=):
+    any space also matches an NBSP, any apostrophe ' or ’."""
+    pattern = re.escape(normalise(text))
+    pattern = pattern.replace("'", "['’]").replace("\\ ", "\\s")
+    return re.compile(pattern)

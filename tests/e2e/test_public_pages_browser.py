@@ -8,6 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from portail.typography import problems, visible_text
 from tests.e2e.conftest import _new_page
 from tests.e2e.helpers import log_in
 from tests.public_pages import PUBLIC_PAGES, SIZES, visit
@@ -50,6 +51,9 @@ def test_public_page_fits_is_accessible_and_has_brand_and_footer(
         expect(page).to_have_title(re.compile(r"^Erreur\s:\s"))
     else:
         expect(page.locator("[data-error-summary]")).to_have_count(0)
+    # French typography (portail.typography): NBSP before « : ; ! ? » and inside « », ’, 1re.
+    found = problems(visible_text(page.content()))
+    assert not found, f"{public_page.name}: " + "; ".join(map(str, found))
     a11y(page)
 
 
