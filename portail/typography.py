@@ -135,3 +135,15 @@ def either(text: str) -> "re.Pattern[str]":
     pattern = re.escape(normalise(text))
     pattern = pattern.replace("'", "['’]").replace("\\ ", "\\s")
     return re.compile(pattern)
+
+
+class Normalised(str):
+    """A text read through `normalise`, whose `in` normalises the needle too: the tests'
+    `MESSAGE in page` holds whether MESSAGE and the page use NBSPs and ’ or not."""
+
+    def __contains__(self, needle):
+        return str.__contains__(self, normalise(needle))
+
+
+def normalised(text: str) -> Normalised:
+    return Normalised(normalise(text))

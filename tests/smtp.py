@@ -34,7 +34,7 @@ from email.message import EmailMessage
 import pytest
 from aiosmtpd.controller import Controller
 
-from portail.typography import normalise
+from portail.typography import normalised
 
 _URL = re.compile(r"https?://[^\s<>\"']+")
 
@@ -47,7 +47,7 @@ class ReceivedMail:
 
     @property
     def subject(self) -> str:
-        return normalise(str(self.message["Subject"]))
+        return normalised(str(self.message["Subject"]))
 
     @property
     def to(self) -> str:
@@ -57,7 +57,7 @@ class ReceivedMail:
     def text(self) -> str:
         """The plain-text body as tests compare it: NBSPs and ’ read as spaces and '
         (portail.typography.normalise); `raw_text` is the body as sent."""
-        return normalise(self.raw_text)
+        return normalised(self.raw_text)
 
     @property
     def raw_text(self) -> str:

@@ -8,7 +8,7 @@ from portail.audit.models import Event
 from portail.directory.models import Structure
 from portail.mail.models import OutgoingMail
 from portail.recovery import services
-from portail.typography import normalise
+from portail.typography import normalised
 from tests.helpers import account, text
 
 LOST_IDENTIFIER = "/auth/lost-identifier"
@@ -219,7 +219,7 @@ def test_neutral_mode_answers_the_same_for_unknown_single_and_shared_addresses(
     assert services.NEUTRAL_MESSAGE in bodies.pop()
     # Mail still leaves when accounts match: the shared address gets one mail listing its
     # accounts, since asking the first name would reveal that several exist.
-    sent = {m.to: normalise(m.text) for m in OutgoingMail.objects.all()}
+    sent = {m.to: normalised(m.text) for m in OutgoingMail.objects.all()}
     assert set(sent) == {active_user.email, FAMILY}
     for user in family:
         assert f"{user.first_name} {user.last_name} : {user.identifier}" in sent[FAMILY]

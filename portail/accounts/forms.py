@@ -7,7 +7,7 @@ from .passwords import evaluate_for_user
 from .widgets import password_field
 
 PASSWORDS_DIFFER = "Les deux mots de passe ne concordent pas."
-INVALID_EMAIL = "Cette adresse de messagerie n'est pas valide. Exemple : prenom.nom@exemple.fr."
+INVALID_EMAIL = "Cette adresse de messagerie n’est pas valide. Exemple : prenom.nom@exemple.fr."
 
 
 def identifier_field(**extra_attrs):
@@ -53,7 +53,7 @@ def new_password_fields():
 
 def weak_password_message(errors):
     """The error under "Nouveau mot de passe" for a password the policy refuses."""
-    return "Sécurité : Faible. " + " ".join(errors)
+    return "Sécurité : Faible. " + " ".join(errors)
 
 
 class NewPasswordMixin:

@@ -48,13 +48,13 @@ def retention_periods():
             f"{s.PORTAIL_AUDIT_RETENTION_DAYS} jours, puis supprimé (commande « purge-audit »)",
         ),
         (
-            "Session ouverte sans « Se souvenir de moi »",
+            "Session ouverte sans « Se souvenir de moi »",
             f"{s.PORTAIL_SESSION_HOURS} heures au plus, ou jusqu’à la fermeture du navigateur",
         ),
-        ("Session avec « Se souvenir de moi »", f"{s.PORTAIL_REMEMBER_ME_DAYS} jours au plus"),
+        ("Session avec « Se souvenir de moi »", f"{s.PORTAIL_REMEMBER_ME_DAYS} jours au plus"),
         ("Code d’activation (1re connexion)", f"{s.PORTAIL_ACTIVATION_CODE_DAYS} jours"),
         (
-            "Lien « Activer mon compte » envoyé par courriel",
+            "Lien « Activer mon compte » envoyé par courriel",
             f"{s.PORTAIL_ACTIVATION_LINK_DAYS} jours",
         ),
         ("Lien de réinitialisation du mot de passe", f"{s.PORTAIL_RESET_LINK_MINUTES} minutes"),
