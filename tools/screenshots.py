@@ -39,23 +39,34 @@ def start_portal(var_dir, port, region):
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("PORTAIL_", "DJANGO_")) and k not in {"DATABASE_URL", "EMAIL_URL", "REDIS_URL"}
+        if not k.startswith(("PORTAIL_", "DJANGO_"))
+        and k not in {"DATABASE_URL", "EMAIL_URL", "REDIS_URL"}
     }
-    env.update(PORTAIL_DEBUG="1", PORTAIL_VAR_DIR=str(var_dir), PORTAIL_BASE_URL=f"http://127.0.0.1:{port}")
+    env.update(
+        PORTAIL_DEBUG="1", PORTAIL_VAR_DIR=str(var_dir), PORTAIL_BASE_URL=f"http://127.0.0.1:{port}"
+    )
     if region:
         env["PORTAIL_REGION_NAME"] = region
 
     def portail(*args):
         return subprocess.run(
             [sys.executable, "-m", "portail", *args],
-            env=env, cwd=ROOT, check=True, capture_output=True, text=True, timeout=300,
+            env=env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=300,
         ).stdout
 
     portail("migrate", "--noinput")
     accounts = DEMO_LINE.findall(portail("load-demo"))
     server = subprocess.Popen(
         [sys.executable, "-m", "portail", "runserver", f"127.0.0.1:{port}", "--noreload"],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60
     while True:
@@ -85,7 +96,9 @@ def save_png(data: bytes, path: Path):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
-    parser.add_argument("--region", default="Exemple", help="PORTAIL_REGION_NAME shown in the header")
+    parser.add_argument(
+        "--region", default="Exemple", help="PORTAIL_REGION_NAME shown in the header"
+    )
     parser.add_argument("--only", default="", help="comma-separated page names")
     args = parser.parse_args()
     out = Path(args.out)
@@ -101,19 +114,24 @@ def main():
         pending = next(iter(accounts), None)
         try:
             with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+                browser = p.chromium.launch(
+                    executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+                )
                 for size, (width, height) in SIZES.items():
                     for public_page in pages:
                         context = browser.new_context(
-                            base_url=f"http://127.0.0.1:{port}", locale="fr-FR",
+                            base_url=f"http://127.0.0.1:{port}",
+                            locale="fr-FR",
                             viewport={"width": width, "height": height},
                         )
                         page = context.new_page()
                         visit(page, public_page, pending=pending)
                         target = out / f"{public_page.name}-{size}.png"
                         save_png(page.screenshot(full_page=True), target)
-                        print(f"{target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}"
-                              f"  {target.stat().st_size // 1024} Kio")
+                        print(
+                            f"{target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}"
+                            f"  {target.stat().st_size // 1024} Kio"
+                        )
                         context.close()
                 browser.close()
         finally:
