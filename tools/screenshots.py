@@ -1,6 +1,6 @@
 """`make screenshots`: PNGs of every public page at 1280 and 375 px into docs/screenshots/.
 
-Starts the portal as `make run` does (migrate, load-demo, runserver with PORTAIL_DEBUG=1) on a fresh
+Starts the portal as `make run` does (migrate, load-demo, runserver), but with DEBUG off, on a fresh
 SQLite file and a free loopback port, then walks tests/public_pages.py (the list the browser tests
 check): add a page there and it is photographed too. Full-page PNGs, quantised with Pillow when it
 is installed, to keep the repository small.
@@ -42,8 +42,14 @@ def start_portal(var_dir, port, region):
         if not k.startswith(("PORTAIL_", "DJANGO_"))
         and k not in {"DATABASE_URL", "EMAIL_URL", "REDIS_URL"}
     }
+    # Production mode (DEBUG off): the portal's own error pages and no dev-only links. Its mail
+    # goes to a relay that is never contacted (the queue is not worked), so nothing leaves.
     env.update(
-        PORTAIL_DEBUG="1", PORTAIL_VAR_DIR=str(var_dir), PORTAIL_BASE_URL=f"http://127.0.0.1:{port}"
+        PORTAIL_DEBUG="0",
+        PORTAIL_SECRET_KEY="screenshots-" + "k" * 50,
+        EMAIL_URL="smtp://127.0.0.1:9",
+        PORTAIL_VAR_DIR=str(var_dir),
+        PORTAIL_BASE_URL=f"http://127.0.0.1:{port}",
     )
     if region:
         env["PORTAIL_REGION_NAME"] = region
@@ -60,6 +66,7 @@ def start_portal(var_dir, port, region):
         ).stdout
 
     portail("migrate", "--noinput")
+    portail("collectstatic", "--noinput")
     accounts = DEMO_LINE.findall(portail("load-demo"))
     server = subprocess.Popen(
         [sys.executable, "-m", "portail", "runserver", f"127.0.0.1:{port}", "--noreload"],
