@@ -45,7 +45,7 @@ def retention_periods():
     return [
         (
             "Journal des connexions et des actions sur les comptes",
-            f"{s.PORTAIL_AUDIT_RETENTION_DAYS} jours, puis supprimé (commande « purge-audit »)",
+            f"{s.PORTAIL_AUDIT_RETENTION_DAYS} jours, puis supprimé (commande « purge-audit »)",
         ),
         (
             "Session ouverte sans « Se souvenir de moi »",
