@@ -3,6 +3,7 @@
 import pytest
 from django.test import Client
 
+from portail.accounts.forms import INVALID_EMAIL
 from portail.accounts.models import Profile, State
 from portail.audit.models import Event
 from portail.directory.models import Structure
@@ -73,7 +74,8 @@ def test_unknown_address_gets_the_seed_message(client, active_user):
 @pytest.mark.django_db
 def test_invalid_address_is_refused_in_french(client):
     page = text(ask(client, "pas-une-adresse"))
-    assert "Saisissez une adresse de courriel valide." in page
+    # The same tailored message as on the first-connection page.
+    assert INVALID_EMAIL in page
     assert 'aria-invalid="true"' in page
 
 
