@@ -117,7 +117,11 @@ TEMPLATES = [
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         # A region's own templates (PORTAIL_TEMPLATES_DIR) come first: pages/*.html overrides.
         "DIRS": [
-            *([Path(os.environ["PORTAIL_TEMPLATES_DIR"])] if os.environ.get("PORTAIL_TEMPLATES_DIR") else []),
+            *(
+                [Path(os.environ["PORTAIL_TEMPLATES_DIR"])]
+                if os.environ.get("PORTAIL_TEMPLATES_DIR")
+                else []
+            ),
             BASE_DIR / "templates",
         ],
         "APP_DIRS": True,
@@ -672,7 +676,13 @@ from portail.pages import brand as _brand  # noqa: E402  (pure Python, checked a
 PORTAIL_LOGO = os.environ.get("PORTAIL_LOGO", "")
 if PORTAIL_LOGO and not Path(PORTAIL_LOGO).is_file():
     raise ImproperlyConfigured(f"PORTAIL_LOGO={PORTAIL_LOGO!r}: file not found.")
-if PORTAIL_LOGO and Path(PORTAIL_LOGO).suffix.lower() not in {".svg", ".png", ".jpg", ".jpeg", ".webp"}:
+if PORTAIL_LOGO and Path(PORTAIL_LOGO).suffix.lower() not in {
+    ".svg",
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".webp",
+}:
     raise ImproperlyConfigured("PORTAIL_LOGO: an .svg, .png, .jpg or .webp file.")
 try:
     PORTAIL_COLOR_PRIMARY = _brand.check_primary_colour(os.environ.get("PORTAIL_COLOR_PRIMARY", ""))

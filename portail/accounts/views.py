@@ -30,10 +30,9 @@ def _reauthentication_asked(request):
     """CAS renew=true or OIDC prompt=login/max_age sent this logged-in user to type the password."""
     from portail.sso import services as sso_services
 
-    return (
-        request.session.get(sso_services.CREDENTIALS_ASKED_KEY) is not None
-        and not sso_services.credentials_just_typed(request)
-    )
+    return request.session.get(
+        sso_services.CREDENTIALS_ASKED_KEY
+    ) is not None and not sso_services.credentials_just_typed(request)
 
 
 def login_view(request):
