@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEV_ENV := PORTAIL_DEBUG=1
 
-.PHONY: help run test test-sqlite test-e2e test-postgres lint bench install install-test clean
+.PHONY: help run test test-sqlite test-e2e test-postgres lint bench screenshots install install-test clean
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -55,6 +55,9 @@ lint: install-test  ## ruff
 
 bench: install-test  ## benchmarks that print figures
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+screenshots: install-test  ## PNGs of every public page at 1280 and 375 px into docs/screenshots/ (tests/public_pages.py)
+	$(BIN)/python tools/screenshots.py
 
 clean:  ## remove .venv and var/
 	rm -rf $(VENV) var

@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "portail.profile",  # « Mon compte »: contact details, password, open sessions, new-device mail
     "portail.mail",
     "portail.console",
+    "portail.pages",  # legal pages, brand (logo, colour), footer
     "portail.sso",  # before oauth2_provider: its French templates replace the toolkit's
     "oauth2_provider",
 ]
@@ -116,7 +117,15 @@ WSGI_APPLICATION = "portail.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        # A region's own templates (PORTAIL_TEMPLATES_DIR) come first: pages/*.html overrides.
+        "DIRS": [
+            *(
+                [Path(os.environ["PORTAIL_TEMPLATES_DIR"])]
+                if os.environ.get("PORTAIL_TEMPLATES_DIR")
+                else []
+            ),
+            BASE_DIR / "templates",
+        ],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -124,6 +133,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portail.security.context_processors.portail",
+                "portail.pages.context_processors.brand",
             ],
         },
     },
@@ -674,3 +684,38 @@ PORTAIL_ACTIVATION_LINK_DAYS = env_int("PORTAIL_ACTIVATION_LINK_DAYS", 14)
 PORTAIL_CREDENTIALS_RESEND_HOURS = env_int("PORTAIL_CREDENTIALS_RESEND_HOURS", 24)
 # The region's name in the credentials mail (« l'ENT de la région … »); empty: a neutral wording.
 PORTAIL_REGION_NAME = os.environ.get("PORTAIL_REGION_NAME", "")
+
+# --- Brand and legal pages (issue 10) ---------------------------------------------------------
+from portail.pages import brand as _brand  # noqa: E402  (pure Python, checked at startup)
+
+# The brand: PORTAIL_REGION_NAME above (« ENT » alone when empty), a logo file served at
+# /marque/logo, a primary colour that white text must be readable on (refused otherwise).
+PORTAIL_LOGO = os.environ.get("PORTAIL_LOGO", "")
+if PORTAIL_LOGO and not Path(PORTAIL_LOGO).is_file():
+    raise ImproperlyConfigured(f"PORTAIL_LOGO={PORTAIL_LOGO!r}: file not found.")
+if PORTAIL_LOGO and Path(PORTAIL_LOGO).suffix.lower() not in {
+    ".svg",
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".webp",
+}:
+    raise ImproperlyConfigured("PORTAIL_LOGO: an .svg, .png, .jpg or .webp file.")
+try:
+    PORTAIL_COLOR_PRIMARY = _brand.check_primary_colour(os.environ.get("PORTAIL_COLOR_PRIMARY", ""))
+    PORTAIL_ACCESSIBILITY_STATUS = _brand.check_accessibility_status(
+        os.environ.get("PORTAIL_ACCESSIBILITY_STATUS", "")
+    )
+except _brand.BrandError as error:
+    raise ImproperlyConfigured(str(error)) from None
+# What the legal pages say; a region fills these (or overrides templates/pages/*.html).
+PORTAIL_LEGAL = {
+    "publisher": os.environ.get("PORTAIL_LEGAL_PUBLISHER", ""),
+    "publisher_address": os.environ.get("PORTAIL_LEGAL_ADDRESS", ""),
+    "director": os.environ.get("PORTAIL_LEGAL_DIRECTOR", ""),
+    "host": os.environ.get("PORTAIL_LEGAL_HOST", ""),
+    "contact_email": os.environ.get("PORTAIL_CONTACT_EMAIL", ""),
+    "dpo_contact": os.environ.get("PORTAIL_DPO_CONTACT", ""),
+    "accessibility_contact": os.environ.get("PORTAIL_ACCESSIBILITY_CONTACT", ""),
+    "accessibility_audit": os.environ.get("PORTAIL_ACCESSIBILITY_AUDIT", ""),
+}

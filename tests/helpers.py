@@ -3,6 +3,7 @@
 import html
 
 from portail.accounts.models import Profile, State, User
+from portail.typography import normalised
 
 STRONG_PASSWORD = "cheval orange batterie agrafe"
 LOGIN = "/auth/login"
@@ -11,8 +12,10 @@ WRONG = "L'identifiant ou le mot de passe est incorrect."
 
 
 def text(response):
-    """The page as the user reads it: HTML entities decoded."""
-    return html.unescape(response.content.decode())
+    """The page as the user reads it: HTML entities decoded; French typography (NBSP, ’) read as
+    the seed's plain spaces and apostrophes (portail.typography.normalise), so the seed's wording
+    is compared word for word whatever the typography."""
+    return normalised(html.unescape(response.content.decode()))
 
 
 def login(client, identifier, password, remember=False, **extra):

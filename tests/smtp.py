@@ -34,6 +34,8 @@ from email.message import EmailMessage
 import pytest
 from aiosmtpd.controller import Controller
 
+from portail.typography import normalised
+
 _URL = re.compile(r"https?://[^\s<>\"']+")
 
 
@@ -45,7 +47,7 @@ class ReceivedMail:
 
     @property
     def subject(self) -> str:
-        return str(self.message["Subject"])
+        return normalised(str(self.message["Subject"]))
 
     @property
     def to(self) -> str:
@@ -53,6 +55,12 @@ class ReceivedMail:
 
     @property
     def text(self) -> str:
+        """The plain-text body as tests compare it: NBSPs and ’ read as spaces and '
+        (portail.typography.normalise); `raw_text` is the body as sent."""
+        return normalised(self.raw_text)
+
+    @property
+    def raw_text(self) -> str:
         part = self.message.get_body(preferencelist=("plain",))
         return part.get_content() if part is not None else ""
 

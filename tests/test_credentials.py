@@ -5,7 +5,6 @@ Real parts: aiosmtpd receives the mails (tests/smtp.py; a worker pass runs befor
 the test client follows the link from the received mail.
 """
 
-import html
 import io
 import re
 from datetime import timedelta
@@ -25,6 +24,7 @@ from portail.directory.models import Function, SchoolClass, Structure
 from portail.mail.models import OutgoingMail
 from portail.mail.services import deliver_due
 from portail.security import tokens
+from tests import helpers
 from tests.conftest import enter_admin
 from tests.console.conftest import enrol, staff
 from tests.e2e.helpers import NEW_PASSWORD
@@ -36,9 +36,8 @@ LINK_PREFIX = "https://ent.example.test/auth/activation/lien/"
 
 
 def text(response):
-    """The page with French typography (’, non-breaking spaces) read as plain characters."""
-    page = html.unescape(response.content.decode())
-    return page.replace("\u2019", "'").replace("\u00a0", " ").replace("\u202f", " ")
+    # The one reading of a page for comparisons (NBSP and ’ read as the seed's space and ').
+    return helpers.text(response)
 
 
 def pending(first, last, email, school, school_class=None, profile=Profile.PARENT):

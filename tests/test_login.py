@@ -135,3 +135,26 @@ def test_legacy_hash_failure_costs_one_argon2_computation_only(client, active_us
     # The legacy hasher's own verify spends the one Argon2 computation; no second one here
     # (tests/test_throttling.py counts the Argon2 calls of every kind of account).
     assert calls == []
+
+
+def test_a_logged_in_user_opening_the_login_page_goes_home_or_to_next(client, active_user):
+    assert login(client, "jean.dupont", STRONG_PASSWORD).status_code == 302
+    response = client.get(LOGIN)
+    assert response.status_code == 302 and response["Location"] == "/"
+    response = client.get(LOGIN + "?next=/compte/")
+    assert response.status_code == 302 and response["Location"] == "/compte/"
+    # Never an open redirect.
+    response = client.get(LOGIN + "?next=https://evil.example.test/")
+    assert response.status_code == 302 and response["Location"] == "/"
+
+
+def test_a_cas_renew_still_shows_the_form_to_a_logged_in_user(client, active_user):
+    from portail.sso import services as sso_services
+
+    assert login(client, "jean.dupont", STRONG_PASSWORD).status_code == 302
+    # What /cas/login?renew=true and /o/authorize?prompt=login do before sending to the login page.
+    session = client.session
+    session[sso_services.CREDENTIALS_ASKED_KEY] = session[sso_services.AUTH_TIME_KEY] + 1
+    session.save()
+    response = client.get(LOGIN + "?next=/cas/login%3Frenew%3Dtrue")
+    assert response.status_code == 200 and 'name="password"' in text(response)

@@ -3,11 +3,13 @@
 import pytest
 from django.test import Client
 
+from portail.accounts.forms import INVALID_EMAIL
 from portail.accounts.models import Profile, State
 from portail.audit.models import Event
 from portail.directory.models import Structure
 from portail.mail.models import OutgoingMail
 from portail.recovery import services
+from portail.typography import normalised
 from tests.helpers import account, text
 
 LOST_IDENTIFIER = "/auth/lost-identifier"
@@ -61,7 +63,9 @@ def test_lost_identifier_page_has_its_field_button_and_way_back(client):
 @pytest.mark.django_db
 def test_unknown_address_gets_the_seed_message(client, active_user):
     page = text(ask(client, "personne@example.org"))
-    assert f'role="alert"><p>{UNKNOWN}</p>' in page
+    # The error summary (role=alert, focused on load) links the message to the field to fix.
+    assert 'class="error-summary" id="resume-erreurs" role="alert"' in page
+    assert f'<a href="#id_email" data-error-link id="resume-erreurs-1">{UNKNOWN}</a>' in page
     assert OutgoingMail.objects.count() == 0
     event = Event.objects.get(tag="account.identifier.requested")
     assert event.data == {"outcome": "unknown"} and event.target is None
@@ -70,7 +74,8 @@ def test_unknown_address_gets_the_seed_message(client, active_user):
 @pytest.mark.django_db
 def test_invalid_address_is_refused_in_french(client):
     page = text(ask(client, "pas-une-adresse"))
-    assert "Saisissez une adresse de courriel valide." in page
+    # The same tailored message as on the first-connection page.
+    assert INVALID_EMAIL in page
     assert 'aria-invalid="true"' in page
 
 
@@ -216,7 +221,7 @@ def test_neutral_mode_answers_the_same_for_unknown_single_and_shared_addresses(
     assert services.NEUTRAL_MESSAGE in bodies.pop()
     # Mail still leaves when accounts match: the shared address gets one mail listing its
     # accounts, since asking the first name would reveal that several exist.
-    sent = {m.to: m.text for m in OutgoingMail.objects.all()}
+    sent = {m.to: normalised(m.text) for m in OutgoingMail.objects.all()}
     assert set(sent) == {active_user.email, FAMILY}
     for user in family:
         assert f"{user.first_name} {user.last_name} : {user.identifier}" in sent[FAMILY]

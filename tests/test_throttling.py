@@ -449,6 +449,6 @@ def test_the_429_page_offers_the_help_link(rf):
 
     request.user = AnonymousUser()
     response = rate_limited(request, ratelimit.RateLimited(90))
-    page = response.content.decode()
+    page = text(response)
     assert response.status_code == 429 and response["Retry-After"] == "90"
     assert 'href="/auth/help">Besoin d\'aide ?</a>' in page and "référent ENT" in page

@@ -7,13 +7,14 @@ from .passwords import evaluate_for_user
 from .widgets import password_field
 
 PASSWORDS_DIFFER = "Les deux mots de passe ne concordent pas."
-INVALID_EMAIL = "Cette adresse de messagerie n'est pas valide. Exemple : prenom.nom@exemple.fr."
+INVALID_EMAIL = "Cette adresse de messagerie n’est pas valide. Exemple : prenom.nom@exemple.fr."
 
 
 def identifier_field(**extra_attrs):
     return forms.CharField(
         label="Identifiant",
         max_length=254,
+        error_messages={"required": "Indiquez votre identifiant."},
         strip=False,  # folded by the service, which forgives spaces, capitals and accents
         widget=forms.TextInput(
             attrs={
@@ -52,7 +53,7 @@ def new_password_fields():
 
 def weak_password_message(errors):
     """The error under "Nouveau mot de passe" for a password the policy refuses."""
-    return "Sécurité : Faible. " + " ".join(errors)
+    return "Sécurité : Faible. " + " ".join(errors)
 
 
 class NewPasswordMixin:
@@ -86,4 +87,6 @@ class UserNewPasswordMixin(NewPasswordMixin):
 class LoginForm(forms.Form):
     identifier = identifier_field(autofocus=True)
     password = password_field("Mot de passe")
+    # A wrong identifier or password is about both fields (partials/error_summary.html).
+    non_field_error_fields = ("identifier", "password")
     remember = forms.BooleanField(label="Se souvenir de moi", required=False)

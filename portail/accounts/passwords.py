@@ -178,7 +178,7 @@ def evaluate(password: str, *, first_name="", last_name="", identifier="", schoo
     letters = re.sub(r"[^a-z]", "", folded)
     common = common_passwords()
     if password.lower() in common or folded in common or letters in common:
-        errors.append("Ce mot de passe est trop courant : il figure dans les listes des pirates.")
+        errors.append("Ce mot de passe est trop courant : il figure dans les listes des pirates.")
     elif (
         words
         and len(_without(folded, words)) < PERSONAL_REST_MIN
@@ -196,7 +196,7 @@ def evaluate(password: str, *, first_name="", last_name="", identifier="", schoo
     if not errors and (pool_entropy_bits(password) < MIN_ENTROPY_BITS or score < MIN_ZXCVBN_SCORE):
         errors.append(
             "Ce mot de passe est trop facile à deviner. Allongez-le, par exemple avec plusieurs "
-            "mots qui n'ont rien à voir entre eux."
+            "mots qui n’ont rien à voir entre eux."
         )
     if errors:
         return Strength(FAIBLE, errors)

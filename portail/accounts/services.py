@@ -27,7 +27,7 @@ class DomainError(Exception):
 
 class InvalidCredentials(DomainError):
     # One message for a wrong identifier and a wrong password: it must not tell which.
-    message = "L'identifiant ou le mot de passe est incorrect."
+    message = "L’identifiant ou le mot de passe est incorrect."
 
 
 class AccountLocked(DomainError):
@@ -37,9 +37,9 @@ class AccountLocked(DomainError):
         super().__init__(minutes)
         self.minutes = minutes
         self.message = (
-            "Trop d'essais infructueux pour ce compte depuis cet appareil. Par sécurité, "
+            "Trop d’essais infructueux pour ce compte depuis cet appareil. Par sécurité, "
             f"veuillez patienter {minutes} minute{'s' if minutes > 1 else ''} avant de réessayer. "
-            "Si vous avez oublié votre mot de passe, utilisez « Besoin d'aide ? » pour en "
+            "Si vous avez oublié votre mot de passe, utilisez « Besoin d'aide ? » pour en "
             "obtenir un nouveau, ou demandez au référent ENT de votre établissement."
         )
 
@@ -57,21 +57,21 @@ class ChallengeRequired(DomainError):
     message = (
         "Par sécurité, de nombreux essais venant de votre réseau imposent une vérification "
         "automatique de votre navigateur. Saisissez de nouveau votre mot de passe puis "
-        "validez : la vérification se fait toute seule, en quelques secondes."
+        "validez : la vérification se fait toute seule, en quelques secondes."
     )
 
 
 class AccountBlocked(DomainError):
     message = (
-        "L'administrateur de votre établissement a bloqué votre accès à l'ENT. "
+        "L’administrateur de votre établissement a bloqué votre accès à l’ENT. "
         "Veuillez le contacter."
     )
 
 
 class AccountDeactivated(DomainError):
     message = (
-        "Votre compte a été désactivé car vous ne faites plus partie d'un établissement de "
-        "l'ENT. Si c'est une erreur, contactez le référent ENT de votre établissement."
+        "Votre compte a été désactivé car vous ne faites plus partie d’un établissement de "
+        "l’ENT. Si c’est une erreur, contactez le référent ENT de votre établissement."
     )
 
 

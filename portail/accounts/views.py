@@ -25,7 +25,23 @@ def _next_url(request):
     return safe_next(request, request.POST.get("next") or request.GET.get("next") or "")
 
 
+def _reauthentication_asked(request):
+    """CAS renew=true or OIDC prompt=login/max_age sent this logged-in user to type the password."""
+    from portail.sso import services as sso_services
+
+    return request.session.get(
+        sso_services.CREDENTIALS_ASKED_KEY
+    ) is not None and not sso_services.credentials_just_typed(request)
+
+
 def login_view(request):
+    if (
+        request.method == "GET"
+        and request.user.is_authenticated
+        and not _reauthentication_asked(request)
+    ):
+        # Already logged in: the login form has nothing to offer (issue 10).
+        return redirect(_next_url(request))
     form = LoginForm(request.POST or None)
     challenge = None
     if request.method == "POST" and form.is_valid():

@@ -12,6 +12,7 @@ def password_field(label, *, autocomplete="current-password", help_text=""):
         label=label,
         strip=False,
         help_text=help_text,
+        error_messages={"required": "Indiquez votre mot de passe."},
         widget=PasswordInput(
             attrs={"autocomplete": autocomplete, "autocapitalize": "none", "spellcheck": "false"}
         ),

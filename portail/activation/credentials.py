@@ -49,9 +49,9 @@ BATCH = 500
 
 class LinkInvalid(DomainError):
     message = (
-        "Ce lien d'activation n'est plus valable : il a déjà servi, il a été remplacé par un "
+        "Ce lien d’activation n’est plus valable : il a déjà servi, il a été remplacé par un "
         "lien plus récent ou il a expiré. Utilisez le dernier courriel reçu, ou le code de votre "
-        "fiche de connexion, ou demandez un nouveau code au référent ENT de l'établissement."
+        "fiche de connexion, ou demandez un nouveau code au référent ENT de l’établissement."
     )
 
 

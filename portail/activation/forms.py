@@ -9,8 +9,8 @@ class ActivationForm(UserNewPasswordMixin, forms.Form):
     email = email_field()
     phone = MobileField()
     charter = forms.BooleanField(
-        label="J'accepte la charte d'utilisation de l'ENT",
+        label="J’accepte la charte d’utilisation de l’ENT",
         error_messages={
-            "required": "Pour utiliser l'ENT, vous devez accepter sa charte d'utilisation."
+            "required": "Pour utiliser l’ENT, vous devez accepter sa charte d’utilisation."
         },
     )

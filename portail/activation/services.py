@@ -35,8 +35,8 @@ ACTIVATION_PURPOSES = (Token.Purpose.ACTIVATION, Token.Purpose.ACTIVATION_LINK)
 
 class ActivationExpired(DomainError):
     message = (
-        "Votre première connexion n'a pas abouti à temps ou le code d'activation n'est plus "
-        "valable. Saisissez de nouveau votre identifiant et votre code d'activation."
+        "Votre première connexion n’a pas abouti à temps ou le code d’activation n’est plus "
+        "valable. Saisissez de nouveau votre identifiant et votre code d’activation."
     )
 
 

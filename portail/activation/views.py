@@ -105,7 +105,7 @@ def _after_activation(request, user):
         messages.success(request, services.ACTIVATED_LOG_IN_MESSAGE)
         return redirect("accounts:login")
     services.leave_activation_note(former_key, user, state["activation_token_id"])
-    messages.success(request, "Votre compte est activé. Bienvenue dans votre ENT !")
+    messages.success(request, "Votre compte est activé. Bienvenue dans votre ENT !")
     response = redirect(safe_next(request, state["activation_next"]))
     remember_device(request, response, user)  # the code proved the owner: a known device
     return response

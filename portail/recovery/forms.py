@@ -1,6 +1,11 @@
 from django import forms
 
-from portail.accounts.forms import NewPasswordMixin, identifier_field, new_password_fields
+from portail.accounts.forms import (
+    INVALID_EMAIL,
+    NewPasswordMixin,
+    identifier_field,
+    new_password_fields,
+)
 
 
 class LostPasswordForm(forms.Form):
@@ -11,6 +16,10 @@ class LostIdentifierForm(forms.Form):
     email = forms.EmailField(
         label="Adresse de messagerie",
         max_length=254,
+        error_messages={
+            "required": "Indiquez l’adresse de messagerie donnée lors de la première connexion.",
+            "invalid": INVALID_EMAIL,
+        },
         widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
     )
 
@@ -25,6 +34,7 @@ class IdentifierDetailsForm(forms.Form):
     first_name = forms.CharField(
         label="Prénom",
         max_length=150,
+        error_messages={"required": "Indiquez le prénom du compte recherché."},
         widget=forms.TextInput(attrs={"autocomplete": "given-name", "autofocus": True}),
     )
 

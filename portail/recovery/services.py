@@ -50,24 +50,24 @@ log = logging.getLogger(__name__)
 # Shown whatever the account when PORTAIL_NEUTRAL_RECOVERY_MESSAGES is on (the hardened mode):
 # the answer must not tell whether an identifier or an address exists.
 NEUTRAL_MESSAGE = (
-    "Si un compte correspond, un courriel vient d'être envoyé à l'adresse de messagerie donnée "
+    "Si un compte correspond, un courriel vient d’être envoyé à l’adresse de messagerie donnée "
     "lors de la première connexion. Pensez à vérifier votre dossier de courriers indésirables."
 )
 RESET_SENT_MESSAGE = (
-    "Un courriel contenant les instructions pour changer votre mot de passe vient d'être envoyé "
-    "à l'adresse de messagerie donnée lors de la première connexion. S'il n'arrive pas d'ici "
+    "Un courriel contenant les instructions pour changer votre mot de passe vient d’être envoyé "
+    "à l’adresse de messagerie donnée lors de la première connexion. S’il n’arrive pas d’ici "
     "quelques minutes, vérifiez votre dossier de courriers indésirables."
 )
 IDENTIFIER_SENT_MESSAGE = (
-    "Un courriel contenant votre identifiant vient d'être envoyé à cette adresse de messagerie. "
-    "S'il n'arrive pas d'ici quelques minutes, vérifiez votre dossier de courriers indésirables."
+    "Un courriel contenant votre identifiant vient d’être envoyé à cette adresse de messagerie. "
+    "S’il n’arrive pas d’ici quelques minutes, vérifiez votre dossier de courriers indésirables."
 )
 # The second step of lost identifier answers this whatever first name was typed: the mail, sent
 # to the address itself, says which accounts bear it, or that none does.
 DETAILS_SENT_MESSAGE = (
-    "Un courriel vient d'être envoyé à cette adresse de messagerie : il contient l'identifiant "
-    "de chaque compte qui porte ce prénom, avec son établissement, ou vous indique qu'aucun "
-    "compte ne le porte. S'il n'arrive pas d'ici quelques minutes, vérifiez votre dossier de "
+    "Un courriel vient d’être envoyé à cette adresse de messagerie : il contient l’identifiant "
+    "de chaque compte qui porte ce prénom, avec son établissement, ou vous indique qu’aucun "
+    "compte ne le porte. S’il n’arrive pas d’ici quelques minutes, vérifiez votre dossier de "
     "courriers indésirables."
 )
 PASSWORD_CHANGED_MESSAGE = (
@@ -95,17 +95,17 @@ class UnknownUser(DomainError):
 
 class AccountNotActivated(DomainError):
     message = (
-        "Votre compte n'est pas encore activé : aucune adresse de messagerie n'y est encore "
-        "associée. Connectez-vous depuis l'écran d'accueil avec votre identifiant et le code "
-        "d'activation reçu par courriel ou sur papier. Si vous ne l'avez plus, le référent ENT de "
-        "votre établissement peut vous aider : adressez-vous à lui via votre professeur principal."
+        "Votre compte n’est pas encore activé : aucune adresse de messagerie n’y est encore "
+        "associée. Connectez-vous depuis l’écran d’accueil avec votre identifiant et le code "
+        "d’activation reçu par courriel ou sur papier. Si vous ne l’avez plus, le référent ENT de "
+        "votre établissement peut vous aider : adressez-vous à lui via votre professeur principal."
     )
 
 
 class NoEmailAddress(DomainError):
     message = (
-        "Aucune adresse de messagerie n'est associée à ce compte : le lien ne peut pas vous être "
-        "envoyé. Le référent ENT de votre établissement peut vous aider : adressez-vous à lui via "
+        "Aucune adresse de messagerie n’est associée à ce compte : le lien ne peut pas vous être "
+        "envoyé. Le référent ENT de votre établissement peut vous aider : adressez-vous à lui via "
         "votre professeur principal."
     )
 
@@ -116,7 +116,7 @@ class UnknownEmail(DomainError):
 
 class TokenInvalid(DomainError):
     message = (
-        "Ce lien de réinitialisation n'est plus valable : il a expiré, a déjà servi ou a été "
+        "Ce lien de réinitialisation n’est plus valable : il a expiré, a déjà servi ou a été "
         "remplacé par un lien plus récent."
     )
 
@@ -141,7 +141,7 @@ class MailJustSent(DomainError):
         super().__init__()
         minutes = settings.PORTAIL_RECOVERY_MAIL_MINUTES
         self.message = (
-            f"Un courriel vous a déjà été envoyé il y a moins de {minutes} minutes : il peut "
+            f"Un courriel vous a déjà été envoyé il y a moins de {minutes} minutes : il peut "
             "mettre quelques minutes à arriver. Vérifiez votre dossier de courriers indésirables. "
             f"Si vous ne le trouvez pas, vous pourrez en demander un nouveau dans {minutes} "
             "minutes."
@@ -152,7 +152,7 @@ class SeveralAccounts(DomainError):
     """Several active accounts share the address: the person must give the first name."""
 
     message = (
-        "Plusieurs comptes utilisent cette adresse de messagerie : "
+        "Plusieurs comptes utilisent cette adresse de messagerie : "
         "veuillez indiquer le prénom du compte recherché."
     )
 

@@ -16,7 +16,7 @@ from .forms import IdentifierDetailsForm, LostIdentifierForm, LostPasswordForm, 
 # slows the school's untrusted browsers by a second, never shuts recovery (issue 7 §2).
 CHALLENGE_MESSAGE = (
     "Par sécurité, de nombreuses demandes venant de votre réseau imposent une vérification "
-    "automatique de votre navigateur. Validez de nouveau votre demande : la vérification se fait "
+    "automatique de votre navigateur. Validez de nouveau votre demande : la vérification se fait "
     "toute seule, en quelques secondes."
 )
 # A reset link opened over budget by an untrusted device: kept sealed in the session (never in

@@ -1,7 +1,5 @@
 """Two schools, A and B, each with a class, a pupil, a parent; a référent of A only."""
 
-import html
-
 import pyotp
 import pytest
 
@@ -10,16 +8,15 @@ from portail.accounts.provisioning import create_account
 from portail.console import otp
 from portail.console.models import TOTPDevice
 from portail.directory.models import Function, Relationship, SchoolClass, Structure
+from tests import helpers
 from tests.conftest import STRONG_PASSWORD, enter_admin
 
 TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
 
 def text(response):
-    """The page as a reader sees it: French typography (’ and non-breaking spaces) read as the
-    plain characters the tests are written with."""
-    page = html.unescape(response.content.decode())
-    return page.replace("\u2019", "'").replace("\u00a0", " ").replace("\u202f", " ")
+    # The one reading of a page for comparisons (NBSP and ’ read as the seed's space and ').
+    return helpers.text(response)
 
 
 def staff(identifier, structure, **fields):

@@ -9,6 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from portail.typography import either
 from tests.e2e.helpers import NEW_PASSWORD, log_in, meter
 from tests.helpers import STRONG_PASSWORD, account
 
@@ -47,7 +48,7 @@ def test_lost_password_by_mail_to_a_new_password(
     # A typo first: the seed's message.
     page.get_by_label("Identifiant").fill("jean.dupond")
     page.get_by_role("button", name="Envoyer").click()
-    expect(page.get_by_role("alert")).to_have_text(
+    expect(page.get_by_role("alert")).to_contain_text(
         "Utilisateur inconnu, veuillez vérifier la saisie de votre identifiant."
     )
     a11y(page)
@@ -114,7 +115,7 @@ def test_lost_identifier_by_mail(page, a11y, active_user, smtp, mail_links_to_li
 
     page.get_by_label("Adresse de messagerie").fill("inconnu@example.org")
     page.get_by_role("button", name="Envoyer").click()
-    expect(page.get_by_role("alert")).to_have_text(
+    expect(page.get_by_role("alert")).to_contain_text(
         "Adresse courriel inconnue. Veuillez contacter votre administrateur ENT."
     )
     a11y(page)
@@ -150,7 +151,7 @@ def test_shared_address_asks_the_first_name_and_sends_only_that_identifier(
     page.get_by_role("button", name="Envoyer").click()
     # The same answer whatever first name is typed: the mail says which accounts bear it.
     expect(page.get_by_role("status")).to_contain_text(
-        "il contient l'identifiant de chaque compte qui porte ce prénom"
+        either("il contient l'identifiant de chaque compte qui porte ce prénom")
     )
     a11y(page)
     mail = smtp.only(to="jean.dupont@example.org")

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from portail.typography import either
 from tests.e2e.conftest import _new_page
 from tests.e2e.helpers import NEW_PASSWORD, log_in, reset_password
 
@@ -115,7 +116,7 @@ def test_newcomer_activates_a_demo_account_then_recovers_its_password_by_the_dev
     page.get_by_label("Nouveau mot de passe", exact=True).fill("ma première phrase secrète")
     page.get_by_label("Confirmation du nouveau mot de passe").fill("ma première phrase secrète")
     page.get_by_label("Adresse de messagerie").fill("elodie@example.org")
-    page.get_by_label("J'accepte la charte d'utilisation de l'ENT").check()
+    page.get_by_label(either("J'accepte la charte d'utilisation de l'ENT")).check()
     page.get_by_role("button", name="Activer mon compte").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Élodie Dupré")
     a11y(page)

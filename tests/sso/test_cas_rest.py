@@ -10,6 +10,7 @@ from portail.accounts.models import State
 from portail.audit.models import Event
 from portail.ops.admission import redact_path
 from portail.sso.models import Application
+from portail.typography import normalise
 from tests.conftest import STRONG_PASSWORD
 
 from .conftest import CAS_SERVICE
@@ -89,7 +90,7 @@ def test_wrong_password_is_refused_in_french_and_counts_towards_the_lockout(
 ):
     response = new_tgt(live_server, password="pas le bon mot de passe")
     assert response.status_code == 401
-    assert response.text == "L'identifiant ou le mot de passe est incorrect."
+    assert normalise(response.text) == "L'identifiant ou le mot de passe est incorrect."
     assert Event.objects.filter(tag="account.login.failed", target=active_user).count() == 1
     # The same lockout as the login page (CNIL 2022-100): after the failures, even the right
     # password waits.

@@ -51,7 +51,48 @@
     });
   }
 
+  // The error summary: focused on load (read at once by a screen reader), its links focus the field,
+  // and a field's stale server error is hidden as soon as the user changes that field.
+  function setupErrors(summary) {
+    summary.focus();
+    summary.querySelectorAll("[data-error-link]").forEach(function (link) {
+      link.addEventListener("click", function (event) {
+        var target = document.getElementById(link.getAttribute("href").slice(1));
+        if (!target) return;
+        event.preventDefault();
+        var label = document.querySelector("label[for='" + target.id + "']");
+        (label || target).scrollIntoView({ block: "center" });
+        target.focus();
+      });
+    });
+  }
+
+  function clearStale(event) {
+    var input = event.target;
+    if (!input || input.getAttribute("aria-invalid") !== "true") return;
+    input.removeAttribute("aria-invalid");
+    var error = document.getElementById(input.id + "_error");
+    if (error) error.hidden = true;
+    var field = input.closest(".field");
+    if (field) field.classList.remove("field--error");
+    var described = (input.getAttribute("aria-describedby") || "").split(" ").filter(function (id) {
+      return id && id !== input.id + "_error";
+    });
+    if (described.length) input.setAttribute("aria-describedby", described.join(" "));
+    else input.removeAttribute("aria-describedby");
+    var summary = document.querySelector("[data-error-summary]");
+    if (!summary || !error) return;
+    summary.querySelectorAll("[data-error-link]").forEach(function (link) {
+      if (link.getAttribute("href") === "#" + input.id) link.parentNode.hidden = true;
+    });
+    if (!summary.querySelector("li:not([hidden])")) summary.hidden = true;
+  }
+
   function init() {
+    var summary = document.querySelector("[data-error-summary]");
+    if (summary) setupErrors(summary);
+    document.addEventListener("input", clearStale);
+    document.addEventListener("change", clearStale);
     document.querySelectorAll("[data-password-toggle]").forEach(setupToggle);
     document.querySelectorAll("[data-strength-for]").forEach(setupMeter);
   }
