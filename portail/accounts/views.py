@@ -76,6 +76,7 @@ def logout_view(request):
 
 @login_required
 def home(request):
+    from portail.federation.idp.services import available_providers  # SAML tiles (issue 11)
     from portail.sso.services import applications_for
 
     return render(
@@ -84,7 +85,7 @@ def home(request):
         {
             "structures": request.user.structures.all(),
             "classes": request.user.classes.all(),
-            "applications": applications_for(request.user),
+            "applications": applications_for(request.user) + available_providers(request.user),
         },
     )
 

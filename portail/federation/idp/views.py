@@ -1,0 +1,112 @@
+"""SAML 2.0 identity provider endpoints: metadata, SSO (both bindings, both initiators), SLO."""
+
+import secrets
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods
+from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
+
+from . import saml, services
+from .middleware import logout_page
+from .models import ServiceProvider
+from .services import PendingRequest, SamlRefusal
+from .signals import FRONT_CHANNEL_ATTRIBUTE
+
+# Pending requests kept per session while the user logs in (a few tabs at most).
+MAX_PENDING = 8
+
+
+def _refusal(request, exc: SamlRefusal):
+    return render(request, "federation_idp/error.html", {"message": exc.message}, status=exc.status)
+
+
+def _post_page(request, form, name):
+    response = render(request, "federation_idp/post.html", {"form": form, "name": name})
+    # The form leaves for the provider's ACS: allowed for this page only (form-action 'self').
+    response._csp_update = {"form-action": [services.origin(form.url)]}
+    return response
+
+
+def _binding(request):
+    return BINDING_HTTP_POST if request.method == "POST" else BINDING_HTTP_REDIRECT
+
+
+@require_GET
+def metadata(request):
+    return HttpResponse(saml.metadata_xml(), content_type="application/samlmetadata+xml")
+
+
+@csrf_exempt  # SAML HTTP-POST binding: posted by the provider's page; the message is signed
+@require_http_methods(["GET", "POST"])
+def sso(request):
+    """SP-initiated Web Browser SSO: check the AuthnRequest, then answer once logged in."""
+    try:
+        pending = services.read_authn_request(request, _binding(request))
+    except SamlRefusal as exc:
+        return _refusal(request, exc)
+    key = secrets.token_urlsafe(16)
+    store = request.session.get(services.PENDING_SESSION_KEY, {})
+    store = dict(list(store.items())[-(MAX_PENDING - 1) :])
+    store[key] = pending.as_dict()
+    request.session[services.PENDING_SESSION_KEY] = store
+    return redirect(reverse("federation_idp:continue", args=[key]))
+
+
+@login_required
+@require_GET
+def sso_continue(request, key):
+    store = request.session.get(services.PENDING_SESSION_KEY, {})
+    data = store.pop(key, None)
+    request.session[services.PENDING_SESSION_KEY] = store
+    if data is None:
+        return _refusal(
+            request,
+            SamlRefusal(
+                "Cette demande de connexion a expiré ou a déjà servi. Rouvrez la ressource.",
+                status=400,
+            ),
+        )
+    pending = PendingRequest(**data)
+    try:
+        form = services.answer(request, pending)
+    except SamlRefusal as exc:
+        return _refusal(request, exc)
+    sp = ServiceProvider.objects.get(entity_id=pending.entity_id)
+    return _post_page(request, form, sp.name)
+
+
+@login_required
+@require_GET
+def initiate(request, pk):
+    """IdP-initiated SSO: the home page's tile of a SAML resource."""
+    sp = get_object_or_404(ServiceProvider, pk=pk, enabled=True)
+    try:
+        form = services.answer(request, services.idp_initiated(sp))
+    except SamlRefusal as exc:
+        return _refusal(request, exc)
+    return _post_page(request, form, sp.name)
+
+
+@csrf_exempt  # SAML HTTP-POST binding; the LogoutRequest itself must be signed
+@require_http_methods(["GET", "POST"])
+def slo(request):
+    params = request.GET if request.method == "GET" else request.POST
+    if "SAMLResponse" in params:
+        # A provider's LogoutResponse to our front-channel request: nothing more to end.
+        return render(request, "federation_idp/logged_out.html")
+    if "SAMLRequest" not in params:
+        return _refusal(request, SamlRefusal("Aucune demande de déconnexion SAML ici."))
+    try:
+        answer = services.handle_logout_request(request, _binding(request))
+    except SamlRefusal as exc:
+        return _refusal(request, exc)
+    others = getattr(request, FRONT_CHANNEL_ATTRIBUTE, None) or []
+    if answer.form is not None:
+        return logout_page(request, others, form=answer.form)
+    if answer.redirect is not None:
+        return redirect(answer.redirect)  # the middleware adds the other providers' frames
+    return render(request, "federation_idp/logged_out.html")
