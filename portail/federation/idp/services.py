@@ -12,9 +12,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.db import transaction
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, samlp
-from saml2.saml import NAMEID_FORMAT_TRANSIENT, NameID
-from saml2.saml import AUTHN_PASSWORD_PROTECTED
-from saml2.s_utils import UnknownPrincipal, UnsupportedBinding
+from saml2.saml import AUTHN_PASSWORD_PROTECTED, NAMEID_FORMAT_TRANSIENT, NameID
 
 from portail.audit.services import record
 from portail.sso.privacy import pairwise_subject
@@ -69,7 +67,7 @@ def metadata_problem(xml: str) -> tuple[str | None, str]:
         return None, f"Métadonnées illisibles : {str(exc)[:200]}"
     sps = [
         eid
-        for eid in store.keys()
+        for eid in store.keys()  # noqa: SIM118  (a MetadataStore, not a dict)
         if store.service(eid, "spsso_descriptor", "assertion_consumer_service")
     ]
     if len(sps) != 1:
@@ -172,27 +170,18 @@ class PendingRequest:
         }
 
 
-def _issuer_of(xml_message: str, binding: str) -> str:
+def _issuer_of(message: str, binding: str) -> str:
     """The Issuer of a request, read before anything is trusted (to choose its metadata)."""
-    from saml2 import saml as saml_ns
+    import defusedxml.ElementTree as DefusedET
+    from saml2.entity import Entity
+    from saml2.saml import NAMESPACE as SAML_NS
 
-    server = saml.server()
     try:
-        xml = server.unravel(xml_message, binding, "SAMLRequest")
-        element = (
-            samlp.any_request_from_string(xml)
-            if hasattr(samlp, "any_request_from_string")
-            else None
-        )
-        if element is None:
-            import defusedxml.ElementTree as ET
-
-            root = ET.fromstring(xml)
-            issuer = root.find("{%s}Issuer" % saml_ns.NAMESPACE)
-            return (issuer.text or "").strip() if issuer is not None else ""
-        return (element.issuer.text or "").strip() if element.issuer is not None else ""
-    except Exception as exc:  # noqa: BLE001
-        raise SamlRefusal("La demande d'authentification SAML est illisible.") from exc
+        root = DefusedET.fromstring(Entity.unravel(message, binding, "SAMLRequest"))
+    except Exception as exc:  # noqa: BLE001  (base64, deflate, XML, entities refused)
+        raise SamlRefusal("Le message SAML reçu est illisible.") from exc
+    issuer = root.find(f"{{{SAML_NS}}}Issuer")
+    return (issuer.text or "").strip() if issuer is not None else ""
 
 
 def read_authn_request(request, binding: str) -> PendingRequest:
@@ -238,7 +227,7 @@ def read_authn_request(request, binding: str) -> PendingRequest:
         raise SamlRefusal("Cette ressource doit signer ses demandes ; celle-ci ne l'est pas.")
     try:
         info = server.response_args(authn, [BINDING_HTTP_POST])
-    except (UnknownPrincipal, UnsupportedBinding, Exception) as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001  (UnknownPrincipal, UnsupportedBinding…)
         record("federation.saml.bad_acs", request=request, provider=sp.name)
         raise SamlRefusal(
             "L'adresse de retour demandée par cette ressource n'est pas celle de ses métadonnées."
@@ -263,12 +252,24 @@ def read_authn_request(request, binding: str) -> PendingRequest:
     )
 
 
+def _endpoints(server, sp, kind: str, service: str, binding: str) -> list[dict]:
+    """The provider's endpoints of one service and binding in its metadata (none: [])."""
+    from saml2.s_utils import UnsupportedBinding
+
+    try:
+        return server.metadata.service(sp.entity_id, kind, service, binding) or []
+    except UnsupportedBinding:
+        return []
+
+
 def _acs_urls(server, sp) -> set[str]:
-    urls = set()
-    for binding in (BINDING_HTTP_POST, BINDING_HTTP_REDIRECT):
-        for endpoint in server.metadata.assertion_consumer_service(sp.entity_id, binding):
-            urls.add(endpoint["location"])
-    return urls
+    return {
+        endpoint["location"]
+        for binding in (BINDING_HTTP_POST, BINDING_HTTP_REDIRECT)
+        for endpoint in _endpoints(
+            server, sp, "spsso_descriptor", "assertion_consumer_service", binding
+        )
+    }
 
 
 def _metadata_wants_signed(sp) -> bool:
@@ -373,7 +374,7 @@ def answer(request, pending: PendingRequest) -> PostForm:
 def _slo_endpoint(server, sp) -> tuple[str, str] | None:
     """(binding, location) of the provider's SingleLogoutService, HTTP-Redirect first."""
     for binding in (BINDING_HTTP_REDIRECT, BINDING_HTTP_POST):
-        endpoints = server.metadata.single_logout_service(sp.entity_id, binding, "spsso")
+        endpoints = _endpoints(server, sp, "spsso_descriptor", "single_logout_service", binding)
         if endpoints:
             return binding, endpoints[0]["location"]
     return None
