@@ -85,3 +85,99 @@ def test_the_sp_refuses_a_replayed_assertion(gar, pupil, browser_http):
     _, fields = follow_post_form(sp, page, {request_id: "/"})
     with pytest.raises(Replayed):
         sp.consume(fields["SAMLResponse"], {request_id: "/"})
+
+
+def test_idp_initiated_from_the_home_tile(gar, pupil, browser_http):
+    sp, registered = gar
+    registered.relay_state = "https://manuel.example.test/lecture"
+    registered.save()
+    browser_http.log_in("lea.martin")
+    home = browser_http.http.get(browser_http.portal + "/", timeout=10)
+    tile = f'href="/saml/initier/{registered.pk}"'
+    assert tile in home.text and "Manuel numérique" in home.text
+    page = browser_http.http.get(browser_http.portal + f"/saml/initier/{registered.pk}", timeout=10)
+    # Unsolicited: no InResponseTo; the SP accepts it because it allows IdP-initiated SSO.
+    response, fields = follow_post_form(sp, page, {})
+    assert response.in_response_to is None
+    assert fields["RelayState"] == "https://manuel.example.test/lecture"
+    assert response.get_identity()["GARPersonProfils"] == ["National_elv"]
+    event = Event.objects.get(tag="federation.saml.login", target=pupil)
+    assert event.data["idp_initiated"] is True
+
+
+def test_the_tile_is_not_shown_to_a_profile_that_may_not_use_it(gar, pupil, browser_http):
+    _, registered = gar
+    registered.profiles = ["enseignant"]
+    registered.save()
+    browser_http.log_in("lea.martin")
+    home = browser_http.http.get(browser_http.portal + "/", timeout=10)
+    assert f"/saml/initier/{registered.pk}" not in home.text
+    page = browser_http.http.get(browser_http.portal + f"/saml/initier/{registered.pk}", timeout=10)
+    assert page.status_code == 403
+    assert "pas proposée à votre profil" in page.text
+
+
+def test_a_refused_profile_gets_request_denied_at_the_sp(gar, pupil, browser_http):
+    from saml2.response import StatusRequestDenied
+
+    sp, registered = gar
+    registered.profiles = ["enseignant"]
+    registered.save()
+    browser_http.log_in("lea.martin")
+    request_id, page = sp_initiated(browser_http, sp, BINDING_HTTP_REDIRECT)
+    action, fields = form_fields(page.text)
+    assert action == sp.acs
+    with pytest.raises(StatusRequestDenied):
+        sp.consume(fields["SAMLResponse"], {request_id: "/"})
+    assert Event.objects.filter(tag="federation.saml.denied", target=pupil).exists()
+    assert not Event.objects.filter(tag="federation.saml.login").exists()
+
+
+def test_transient_name_id_and_encrypted_assertion(portal, tmp_path, pupil, browser_http):
+    from tests.federation.conftest import make_sp
+
+    sp, registered = make_sp(
+        portal,
+        tmp_path,
+        name="chiffre",
+        name_id_format="urn:oasis:names:tc:SAML:2.0:nameid-format:transient",
+        encrypt_assertions=True,
+    )
+    try:
+        browser_http.log_in("lea.martin")
+        ids = []
+        for _ in range(2):
+            request_id, page = sp_initiated(browser_http, sp, BINDING_HTTP_REDIRECT)
+            from tests.federation.saml_sp import decoded
+
+            _, fields = form_fields(page.text)
+            xml = decoded(fields["SAMLResponse"])
+            assert "EncryptedAssertion" in xml and "GARPersonIdentifiant" not in xml
+            response = sp.consume(fields["SAMLResponse"], {request_id: "/"})
+            name_id = response.assertion.subject.name_id
+            assert name_id.format.endswith(":transient")
+            assert response.get_identity()["GARPersonNom"] == ["Martin"]
+            ids.append(name_id.text)
+        assert ids[0] != ids[1]
+    finally:
+        sp.close()
+
+
+def test_two_providers_see_different_persistent_identifiers(portal, tmp_path, pupil, browser_http):
+    from tests.federation.conftest import make_sp
+
+    one, _ = make_sp(portal, tmp_path, name="un", label="Un")
+    two, _ = make_sp(portal, tmp_path, name="deux", label="Deux")
+    try:
+        browser_http.log_in("lea.martin")
+        subjects, gar_ids = [], []
+        for sp in (one, two):
+            request_id, page = sp_initiated(browser_http, sp, BINDING_HTTP_REDIRECT)
+            response, _ = follow_post_form(sp, page, {request_id: "/"})
+            subjects.append(response.assertion.subject.name_id.text)
+            gar_ids.append(response.get_identity()["GARPersonIdentifiant"])
+        assert subjects[0] != subjects[1]  # pairwise NameID
+        assert gar_ids[0] == gar_ids[1]  # the directory's identifier, the same everywhere
+    finally:
+        one.close()
+        two.close()
