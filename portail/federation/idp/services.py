@@ -332,7 +332,6 @@ def answer(request, pending: PendingRequest) -> PostForm:
         )
         return _post(str(response), pending.acs_url, "SAMLResponse", pending.relay_state)
     name_id = name_id_for(sp, user, pending.name_id_format)
-    session_index = secrets.token_urlsafe(24)
     response = server.create_authn_response(
         gar_attributes(user, sp.released_attributes),
         pending.request_id,
@@ -346,8 +345,12 @@ def answer(request, pending: PendingRequest) -> PostForm:
         encrypt_assertion_self_contained=True,
         sign_alg=saml.SIGN_ALG,
         digest_alg=saml.DIGEST_ALG,
-        session_index=session_index,
     )
+    # pysaml2 draws the SessionIndex; its (per-request) session store has the assertion.
+    assertion, _ = next(iter(server.session_db.assertion.values()))
+    statements = assertion.authn_statement
+    statement = statements[0] if isinstance(statements, list) else statements
+    session_index = statement.session_index
     if not request.session.session_key:
         request.session.save()
     SamlSession.objects.create(
