@@ -180,3 +180,33 @@ def form_fields(html: str) -> tuple[str, dict]:
 
 def decoded(value: str) -> str:
     return base64.b64decode(value).decode()
+
+
+def sp_metadata(tmp_path: Path, entity_id: str, *, encryption=True) -> str:
+    """Metadata of an SP (for registration tests that need no running SP)."""
+    key, cert = tmp_path / "md-key.pem", tmp_path / "md-cert.pem"
+    generate_pair(key, cert, "metadata SP")
+    config = SPConfig()
+    config.load(
+        {
+            "entityid": entity_id,
+            "xmlsec_binary": "/usr/bin/xmlsec1",
+            "key_file": str(key),
+            "cert_file": str(cert),
+            **(
+                {"encryption_keypairs": [{"key_file": str(key), "cert_file": str(cert)}]}
+                if encryption
+                else {}
+            ),
+            "service": {
+                "sp": {
+                    "endpoints": {
+                        "assertion_consumer_service": [
+                            (entity_id.rsplit("/", 1)[0] + "/acs", BINDING_HTTP_POST)
+                        ],
+                    }
+                }
+            },
+        }
+    )
+    return str(entity_descriptor(config))
