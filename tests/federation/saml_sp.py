@@ -80,6 +80,8 @@ class TestSP:
         self.client = Saml2Client(config=self.config)
         self.seen_assertions: set[str] = set()
         self.logout_requests: list[dict] = []
+        self.outstanding: dict[str, str] = {}  # AuthnRequests sent by the browser flow
+        self.logins: list[dict] = []  # what the ACS accepted (or refused) in the browser flow
         self._serve()
 
     # --- Metadata ---------------------------------------------------------------------------
@@ -123,8 +125,50 @@ class TestSP:
         sp = self
 
         class Handler(BaseHTTPRequestHandler):
+            def _html(self, body: str, status=200, location=None):
+                data = body.encode()
+                self.send_response(status)
+                if location:
+                    self.send_header("Location", location)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self):  # noqa: N802  (the ACS, HTTP-POST binding)
+                length = int(self.headers.get("Content-Length") or 0)
+                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                try:
+                    response = sp.consume(form["SAMLResponse"], dict(sp.outstanding))
+                except Exception as exc:  # noqa: BLE001
+                    sp.logins.append({"error": repr(exc)})
+                    self._html(
+                        "<!DOCTYPE html><html lang='fr'><title>Refus</title><h1>Refusé</h1>", 403
+                    )
+                    return
+                ava = response.get_identity()
+                sp.logins.append(
+                    {
+                        "ava": ava,
+                        "name_id": response.assertion.subject.name_id.text,
+                        "session_index": response.assertion.authn_statement[0].session_index,
+                        "relay_state": form.get("RelayState", ""),
+                    }
+                )
+                name = f"{ava['GARPersonPrenom'][0]} {ava['GARPersonNom'][0]}"
+                self._html(
+                    f"<!DOCTYPE html><html lang='fr'><title>Ressource</title>"
+                    f"<h1>Ressource — {name}</h1></html>"
+                )
+
             def do_GET(self):  # noqa: N802
                 parts = urlsplit(self.path)
+                if parts.path.endswith("/start"):
+                    # The resource opened first: an AuthnRequest through the browser.
+                    request_id, info = sp.authn_request(binding=BINDING_HTTP_REDIRECT)
+                    sp.outstanding[request_id] = "/"
+                    self._html("", 303, dict(info["headers"])["Location"])
+                    return
                 query = {k: v[0] for k, v in parse_qs(parts.query).items()}
                 record = {"path": parts.path, "valid": False}
                 if parts.path.endswith("/slo") and "SAMLRequest" in query:
@@ -144,7 +188,8 @@ class TestSP:
                         )
                     except Exception as exc:  # noqa: BLE001
                         record["error"] = repr(exc)
-                sp.logout_requests.append(record)
+                if parts.path.endswith("/slo"):
+                    sp.logout_requests.append(record)
                 body = b"<!DOCTYPE html><title>SP</title><p>ok</p>"
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html")
