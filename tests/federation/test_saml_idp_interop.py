@@ -181,3 +181,31 @@ def test_two_providers_see_different_persistent_identifiers(portal, tmp_path, pu
     finally:
         one.close()
         two.close()
+
+
+def test_force_authn_asks_the_password_again(gar, pupil, browser_http):
+    sp, _ = gar
+    browser_http.log_in("lea.martin")
+    request_id, info = sp.client.prepare_for_authenticate(
+        entityid=sp.idp_entity_id, binding=BINDING_HTTP_REDIRECT, force_authn="true"
+    )
+    page = browser_http.http.get(dict(info["headers"])["Location"], timeout=10)
+    assert "/auth/login" in page.url  # despite the session
+    page = browser_http.submit_login(page, "lea.martin")
+    response, _ = follow_post_form(sp, page, {request_id: "/"})
+    assert response.get_identity()["GARPersonPrenom"] == ["Léa"]
+
+
+def test_is_passive_without_a_session_answers_no_passive(gar, pupil, browser_http):
+    from saml2.response import StatusNoPassive
+
+    sp, _ = gar
+    request_id, info = sp.client.prepare_for_authenticate(
+        entityid=sp.idp_entity_id, binding=BINDING_HTTP_REDIRECT, is_passive="true"
+    )
+    page = browser_http.http.get(dict(info["headers"])["Location"], timeout=10)
+    assert "/auth/login" not in page.url
+    action, fields = form_fields(page.text)
+    assert action == sp.acs
+    with pytest.raises(StatusNoPassive):
+        sp.consume(fields["SAMLResponse"], {request_id: "/"})

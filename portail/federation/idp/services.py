@@ -6,7 +6,7 @@ pysaml2 (saml.py) and write the audit trail.
 
 import base64
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -157,7 +157,7 @@ class PendingRequest:
     relay_state: str = ""
     name_id_format: str | None = None
     force_authn: bool = False
-    extra: dict = field(default_factory=dict)
+    is_passive: bool = False
 
     def as_dict(self):
         return {
@@ -167,6 +167,7 @@ class PendingRequest:
             "relay_state": self.relay_state,
             "name_id_format": self.name_id_format,
             "force_authn": self.force_authn,
+            "is_passive": self.is_passive,
         }
 
 
@@ -249,6 +250,7 @@ def read_authn_request(request, binding: str) -> PendingRequest:
         relay_state=relay_state,
         name_id_format=policy.format if policy is not None else None,
         force_authn=authn.force_authn in ("true", "1"),
+        is_passive=authn.is_passive in ("true", "1"),
     )
 
 
@@ -279,6 +281,11 @@ def _metadata_wants_signed(sp) -> bool:
     )
 
 
+def provider_name(pending: PendingRequest) -> str:
+    sp = ServiceProvider.objects.filter(entity_id=pending.entity_id).first()
+    return sp.name if sp is not None else pending.entity_id
+
+
 def idp_initiated(sp: ServiceProvider) -> PendingRequest:
     server = saml.server([sp])
     acs = next(
@@ -307,6 +314,20 @@ def _post(xml: str, url: str, field_name: str, relay_state: str) -> PostForm:
     return PostForm(url, field_name, base64.b64encode(xml.encode()).decode(), relay_state)
 
 
+def status_answer(request, pending: PendingRequest, status: str, text: str) -> PostForm:
+    """A signed Response without assertion (RequestDenied, NoPassive) to the provider's ACS."""
+    sp = ServiceProvider.objects.get(entity_id=pending.entity_id)
+    response = saml.server([sp]).create_error_response(
+        pending.request_id,
+        pending.acs_url,
+        (status, text),
+        sign=True,
+        sign_alg=saml.SIGN_ALG,
+        digest_alg=saml.DIGEST_ALG,
+    )
+    return _post(str(response), pending.acs_url, "SAMLResponse", pending.relay_state)
+
+
 @transaction.atomic
 def answer(request, pending: PendingRequest) -> PostForm:
     """The signed Response for the logged-in user: an assertion, or RequestDenied."""
@@ -322,15 +343,9 @@ def answer(request, pending: PendingRequest) -> PostForm:
                 "Cette ressource n'est pas proposée à votre profil ou à votre établissement.",
                 status=403,
             )
-        response = server.create_error_response(
-            pending.request_id,
-            pending.acs_url,
-            (samlp.STATUS_REQUEST_DENIED, "Ressource non proposée à ce profil"),
-            sign=True,
-            sign_alg=saml.SIGN_ALG,
-            digest_alg=saml.DIGEST_ALG,
+        return status_answer(
+            request, pending, samlp.STATUS_REQUEST_DENIED, "Ressource non proposée à ce profil"
         )
-        return _post(str(response), pending.acs_url, "SAMLResponse", pending.relay_state)
     name_id = name_id_for(sp, user, pending.name_id_format)
     response = server.create_authn_response(
         gar_attributes(user, sp.released_attributes),

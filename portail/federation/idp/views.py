@@ -3,12 +3,15 @@
 import secrets
 
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
-from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
+from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, samlp
+
+from portail.sso import services as sso_services
 
 from . import saml, services
 from .middleware import logout_page
@@ -48,6 +51,15 @@ def sso(request):
         pending = services.read_authn_request(request, _binding(request))
     except SamlRefusal as exc:
         return _refusal(request, exc)
+    if pending.is_passive and not request.user.is_authenticated:
+        # SAML Core §3.4.1 IsPassive: no login page; the provider learns there is no session.
+        form = services.status_answer(
+            request, pending, samlp.STATUS_NO_PASSIVE, "Pas de session sur le portail"
+        )
+        return _post_page(request, form, services.provider_name(pending))
+    if pending.force_authn:
+        # SAML Core §3.4.1 ForceAuthn: the password again, whatever the session (as CAS renew).
+        sso_services.ask_for_credentials(request)
     key = secrets.token_urlsafe(16)
     store = request.session.get(services.PENDING_SESSION_KEY, {})
     store = dict(list(store.items())[-(MAX_PENDING - 1) :])
@@ -60,7 +72,14 @@ def sso(request):
 @require_GET
 def sso_continue(request, key):
     store = request.session.get(services.PENDING_SESSION_KEY, {})
-    data = store.pop(key, None)
+    data = store.get(key)
+    if (
+        data is not None
+        and data.get("force_authn")
+        and not sso_services.credentials_just_typed(request)
+    ):
+        return redirect_to_login(request.get_full_path())
+    store.pop(key, None)
     request.session[services.PENDING_SESSION_KEY] = store
     if data is None:
         return _refusal(
@@ -75,8 +94,7 @@ def sso_continue(request, key):
         form = services.answer(request, pending)
     except SamlRefusal as exc:
         return _refusal(request, exc)
-    sp = ServiceProvider.objects.get(entity_id=pending.entity_id)
-    return _post_page(request, form, sp.name)
+    return _post_page(request, form, services.provider_name(pending))
 
 
 @login_required
