@@ -7,10 +7,12 @@ pysaml2 (saml.py) and write the audit trail.
 import base64
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, samlp
 from saml2.saml import AUTHN_PASSWORD_PROTECTED, NAMEID_FORMAT_TRANSIENT, NameID
 
@@ -26,6 +28,9 @@ from .models import (
     ServiceProvider,
 )
 
+# SAML Bindings §3.4.3 says 80 bytes; providers send longer ones (URLs): kept in the session,
+# so bounded all the same.
+RELAY_STATE_MAX = 1024
 PENDING_SESSION_KEY = "saml_pending"  # {key: request already checked, waiting for the login}
 
 # Profils nationaux of the GAR (nomenclature of the ENT annuaire, ENTPersonProfils).
@@ -192,6 +197,8 @@ def read_authn_request(request, binding: str) -> PendingRequest:
     if not message:
         raise SamlRefusal("Aucune demande d'authentification SAML n'accompagne cette adresse.")
     relay_state = params.get("RelayState", "")
+    if len(relay_state) > RELAY_STATE_MAX:
+        raise SamlRefusal("La demande de cette ressource est trop longue (RelayState).")
     sigalg, signature = params.get("SigAlg"), params.get("Signature")
     entity = _issuer_of(message, binding)
     sp = provider_by_entity_id(entity)
@@ -368,6 +375,10 @@ def answer(request, pending: PendingRequest) -> PostForm:
     session_index = statement.session_index
     if not request.session.session_key:
         request.session.save()
+    # Sessions that ended without a logout (expiry): their rows go once no session can be left.
+    SamlSession.objects.filter(
+        created_at__lt=timezone.now() - timedelta(days=settings.PORTAIL_REMEMBER_ME_DAYS + 1)
+    ).delete()
     SamlSession.objects.create(
         user=user,
         session_key=request.session.session_key or "",
@@ -464,6 +475,8 @@ def handle_logout_request(request, binding: str):
     if sp is None:
         raise SamlRefusal("Cette ressource n'est pas enregistrée auprès du portail.", status=403)
     sigalg, signature = params.get("SigAlg"), params.get("Signature")
+    if sigalg and sigalg.endswith("sha1"):
+        raise SamlRefusal("La demande est signée avec un algorithme refusé (SHA-1).")
     # A logout request ends a session: it must be signed (SAML Profiles §4.4.3.1 recommends it;
     # here it is required, else any page could log a pupil out).
     server = saml.server([sp], want_signed_requests=True)
@@ -493,10 +506,8 @@ def handle_logout_request(request, binding: str):
         SamlSession.objects.filter(session_key=request.session.session_key, provider=sp).delete()
         record("federation.saml.logout", request=request, target=user, provider=sp.name)
         account_services.log_out(request)  # CAS single logout, OIDC back-channels: its signal
-        status = None  # Success
-    else:
-        # Not this session's subject (already ended, another browser): nothing to end here.
-        status = samlp.Status(status_code=samlp.StatusCode(value=samlp.STATUS_SUCCESS))
+    # Otherwise not this session's subject (already ended, another browser): nothing to end
+    # here, and the answer is Success all the same (the subject has no session here).
     endpoint = _slo_endpoint(server, sp)
     if endpoint is None:
         return LogoutAnswer()
@@ -504,7 +515,6 @@ def handle_logout_request(request, binding: str):
     response = server.create_logout_response(
         logout,
         [response_binding],
-        status=status,
         sign=response_binding == BINDING_HTTP_POST,
         sign_alg=saml.SIGN_ALG,
         digest_alg=saml.DIGEST_ALG,
