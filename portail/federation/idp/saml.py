@@ -6,6 +6,9 @@ them, for the metadata-less steps), so a provider registered or removed in the a
 once on every node.
 """
 
+import hashlib
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 from django.conf import settings
@@ -13,6 +16,7 @@ from django.urls import reverse
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.config import IdPConfig
 from saml2.metadata import entity_descriptor
+from saml2.sdb import SessionStorage
 from saml2.server import Server
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
@@ -87,15 +91,65 @@ def _config(metadata_xml: list[str], *, want_signed_requests: bool = False) -> I
     return config
 
 
-def server(providers=(), *, want_signed_requests: bool = False) -> Server:
-    return Server(
-        config=_config(
-            [p.metadata_xml for p in providers], want_signed_requests=want_signed_requests
-        )
+# Building a Server loads the signing key twice (its metadata store and its own security
+# context), and cryptography checks an RSA 3072 key for ~0.3 s each time: the servers are kept,
+# per thread (a Server is not thread-safe) and per provider metadata and settings.
+_local = threading.local()
+SERVERS_PER_THREAD = 32
+
+
+def _key_version():
+    """The key and certificate files, and when they changed (a new pair replaces the cached)."""
+    files = signing_files()
+    return files, tuple(Path(f).stat().st_mtime_ns for f in files)
+
+
+def _server_key(providers, want_signed_requests):
+    return (
+        tuple(
+            (p.pk, p.entity_id, hashlib.sha256(p.metadata_xml.encode()).hexdigest())
+            for p in providers
+        ),
+        want_signed_requests,
+        entity_id(),
+        _key_version(),
+        base_url(),
+        settings.PORTAIL_SAML_ASSERTION_SECONDS,
+        settings.PORTAIL_SAML_CLOCK_SKEW_SECONDS,
+        settings.PORTAIL_SAML_XMLSEC_BINARY,
     )
+
+
+def server(providers=(), *, want_signed_requests: bool = False) -> Server:
+    """pysaml2's Server for these providers, with no state left from an earlier request."""
+    cache = getattr(_local, "servers", None)
+    if cache is None:
+        cache = _local.servers = OrderedDict()
+    key = _server_key(providers, want_signed_requests)
+    found = cache.get(key)
+    if found is None:
+        found = Server(
+            config=_config(
+                [p.metadata_xml for p in providers], want_signed_requests=want_signed_requests
+            )
+        )
+        cache[key] = found
+        while len(cache) > SERVERS_PER_THREAD:
+            cache.popitem(last=False)
+    else:
+        cache.move_to_end(key)
+    # What pysaml2 remembers of the assertions it issued: this request's only.
+    found.session_db = SessionStorage()
+    return found
+
+
+_metadata_cache: dict = {}
 
 
 def metadata_xml() -> str:
     """The IdP's EntityDescriptor (signing certificate, SSO and SLO endpoints, both bindings)."""
-    descriptor = entity_descriptor(_config([]))
-    return str(descriptor)
+    key = (entity_id(), _key_version(), base_url())
+    if key not in _metadata_cache:
+        _metadata_cache.clear()
+        _metadata_cache[key] = str(entity_descriptor(_config([])))
+    return _metadata_cache[key]
