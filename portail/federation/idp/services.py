@@ -335,9 +335,12 @@ def status_answer(request, pending: PendingRequest, status: str, text: str) -> P
     return _post(str(response), pending.acs_url, "SAMLResponse", pending.relay_state)
 
 
-@transaction.atomic
 def answer(request, pending: PendingRequest) -> PostForm:
-    """The signed Response for the logged-in user: an assertion, or RequestDenied."""
+    """The signed Response for the logged-in user: an assertion, or RequestDenied.
+
+    Signed (xmlsec1, a child process) outside any transaction; the session row and the audit
+    event are then written together.
+    """
     user = request.user
     sp = ServiceProvider.objects.filter(entity_id=pending.entity_id).first()
     if sp is None or not sp.enabled:
@@ -375,25 +378,26 @@ def answer(request, pending: PendingRequest) -> PostForm:
     session_index = statement.session_index
     if not request.session.session_key:
         request.session.save()
-    # Sessions that ended without a logout (expiry): their rows go once no session can be left.
-    SamlSession.objects.filter(
-        created_at__lt=timezone.now() - timedelta(days=settings.PORTAIL_REMEMBER_ME_DAYS + 1)
-    ).delete()
-    SamlSession.objects.create(
-        user=user,
-        session_key=request.session.session_key or "",
-        provider=sp,
-        name_id=name_id.text,
-        name_id_format=name_id.format,
-        session_index=session_index,
-    )
-    record(
-        "federation.saml.login",
-        request=request,
-        target=user,
-        provider=sp.name,
-        idp_initiated=pending.request_id is None,
-    )
+    with transaction.atomic():
+        # Sessions that ended without a logout (expiry): their rows go once no session can be left.
+        SamlSession.objects.filter(
+            created_at__lt=timezone.now() - timedelta(days=settings.PORTAIL_REMEMBER_ME_DAYS + 1)
+        ).delete()
+        SamlSession.objects.create(
+            user=user,
+            session_key=request.session.session_key or "",
+            provider=sp,
+            name_id=name_id.text,
+            name_id_format=name_id.format,
+            session_index=session_index,
+        )
+        record(
+            "federation.saml.login",
+            request=request,
+            target=user,
+            provider=sp.name,
+            idp_initiated=pending.request_id is None,
+        )
     return _post(str(response), pending.acs_url, "SAMLResponse", pending.relay_state)
 
 
