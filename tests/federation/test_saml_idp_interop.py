@@ -209,3 +209,34 @@ def test_is_passive_without_a_session_answers_no_passive(gar, pupil, browser_htt
     assert action == sp.acs
     with pytest.raises(StatusNoPassive):
         sp.consume(fields["SAMLResponse"], {request_id: "/"})
+
+
+def test_the_sp_refuses_an_expired_assertion(gar, pupil, browser_http, settings):
+    sp, _ = gar
+    # The assertion's window already over when issued: the SP's time check must refuse it.
+    settings.PORTAIL_SAML_ASSERTION_SECONDS = -120
+    browser_http.log_in("lea.martin")
+    request_id, page = sp_initiated(browser_http, sp, BINDING_HTTP_REDIRECT)
+    _, fields = form_fields(page.text)
+    # pysaml2 says « Condition not OK » for Conditions/@NotOnOrAfter in the past.
+    with pytest.raises(Exception, match="(?i)(condition not ok|expired|too old)"):
+        sp.consume(fields["SAMLResponse"], {request_id: "/"})
+
+
+def test_another_sp_refuses_an_assertion_meant_for_the_first(
+    gar, portal, tmp_path, pupil, browser_http
+):
+    from tests.federation.conftest import make_sp
+
+    sp, _ = gar
+    other, _ = make_sp(portal, tmp_path, name="autre", label="Autre")
+    try:
+        browser_http.log_in("lea.martin")
+        request_id, page = sp_initiated(browser_http, sp, BINDING_HTTP_REDIRECT)
+        _, fields = form_fields(page.text)
+        # Audience and Destination/Recipient name the first SP: the second refuses it.
+        with pytest.raises(Exception):  # noqa: B017  (pysaml2 raises its own kinds)
+            other.consume(fields["SAMLResponse"], {})
+        assert sp.consume(fields["SAMLResponse"], {request_id: "/"}) is not None
+    finally:
+        other.close()
