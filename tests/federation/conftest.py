@@ -40,7 +40,8 @@ def pupil(lycee):
 def make_sp(portal, tmp_path, name="manuel", **options):
     """A pysaml2 SP and its registration in the portal (as the admin form would store it)."""
     sign = options.pop("sign_requests", False)
-    sp = TestSP(tmp_path, portal + "/saml/metadata", sign_requests=sign, name=name)
+    extra = {"slo_binding": options.pop("slo_binding")} if "slo_binding" in options else {}
+    sp = TestSP(tmp_path, portal + "/saml/metadata", sign_requests=sign, name=name, **extra)
     registered = ServiceProvider.objects.create(
         entity_id=sp.entity_id,
         name=options.pop("label", "Manuel numérique"),

@@ -38,7 +38,15 @@ class Replayed(Exception):
 class TestSP:
     __test__ = False  # not a test class
 
-    def __init__(self, tmp_path: Path, idp_metadata_url: str, *, sign_requests=False, name="sp"):
+    def __init__(
+        self,
+        tmp_path: Path,
+        idp_metadata_url: str,
+        *,
+        sign_requests=False,
+        name="sp",
+        slo_binding=BINDING_HTTP_REDIRECT,
+    ):
         self.sign_requests = sign_requests
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -66,7 +74,7 @@ class TestSP:
                     "sp": {
                         "endpoints": {
                             "assertion_consumer_service": [(self.acs, BINDING_HTTP_POST)],
-                            "single_logout_service": [(self.slo, BINDING_HTTP_REDIRECT)],
+                            "single_logout_service": [(self.slo, slo_binding)],
                         },
                         "authn_requests_signed": sign_requests,
                         "want_response_signed": True,
@@ -135,9 +143,25 @@ class TestSP:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def do_POST(self):  # noqa: N802  (the ACS, HTTP-POST binding)
+            def do_POST(self):  # noqa: N802  (the ACS, and the SLO service, HTTP-POST binding)
                 length = int(self.headers.get("Content-Length") or 0)
                 form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                if self.path.endswith("/slo"):
+                    record = {"path": self.path, "valid": False, "binding": "POST"}
+                    try:
+                        parsed = sp.client.parse_logout_request(
+                            form["SAMLRequest"], BINDING_HTTP_POST
+                        )
+                        record.update(
+                            valid=parsed is not None and parsed.message.signature is not None,
+                            name_id=parsed.message.name_id.text,
+                            session_indexes=[s.text for s in parsed.message.session_index],
+                        )
+                    except Exception as exc:  # noqa: BLE001
+                        record["error"] = repr(exc)
+                    sp.logout_requests.append(record)
+                    self._html("<!DOCTYPE html><title>SP</title><p>ok</p>")
+                    return
                 try:
                     response = sp.consume(form["SAMLResponse"], dict(sp.outstanding))
                 except Exception as exc:  # noqa: BLE001

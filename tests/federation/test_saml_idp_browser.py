@@ -48,12 +48,35 @@ def test_pupil_opens_the_resource_from_its_tile_and_logout_reaches_it(
     # Logging out of the portal: the frame carries the LogoutRequest, then the login page.
     page.goto(portal + "/")
     page.get_by_role("button", name="Se déconnecter").click()
-    page.get_by_role("heading", name="Connexion").wait_for()
+    page.get_by_role("heading", name="Connexion", exact=True).wait_for()
     assert len(sp.logout_requests) == 1
     received = sp.logout_requests[0]
     assert received["valid"], received
     assert received["name_id"] == login["name_id"]
     assert received["session_indexes"] == [login["session_index"]]
+
+
+def test_logout_reaches_a_provider_whose_slo_is_http_post(chromium_page, portal, tmp_path, pupil):
+    from saml2 import BINDING_HTTP_POST
+
+    sp, _ = make_sp(portal, tmp_path, name="atlas", label="Atlas", slo_binding=BINDING_HTTP_POST)
+    try:
+        page = chromium_page
+        page.goto(portal + "/auth/login")
+        page.get_by_label("Identifiant").fill("lea.martin")
+        page.get_by_label("Mot de passe", exact=True).fill(STRONG_PASSWORD)
+        page.get_by_role("button", name="Connexion").click()
+        page.get_by_role("link", name="Atlas").click()
+        page.get_by_role("heading", name="Ressource — Léa Martin").wait_for()
+        page.goto(portal + "/")
+        page.get_by_role("button", name="Se déconnecter").click()
+        page.get_by_role("heading", name="Connexion", exact=True).wait_for()
+        # The frame's portal page posted the signed LogoutRequest before the page moved on.
+        assert len(sp.logout_requests) == 1
+        assert sp.logout_requests[0]["valid"], sp.logout_requests[0]
+        assert sp.logout_requests[0]["name_id"] == sp.logins[-1]["name_id"]
+    finally:
+        sp.close()
 
 
 def test_the_resource_first_then_the_password_once(chromium_page, resource, pupil, portal):

@@ -160,3 +160,34 @@ def test_an_unsigned_logout_request_is_refused(two_sps, pupil, browser_http):
 
 
 __all__ = ["form_fields"]
+
+
+def test_a_provider_with_a_post_only_slo_service_is_told_too(portal, tmp_path, pupil, browser_http):
+    from saml2 import BINDING_HTTP_POST
+
+    sp, _ = make_sp(portal, tmp_path, name="postonly", slo_binding=BINDING_HTTP_POST)
+    try:
+        sessions = logged_in_at(browser_http, [sp])
+        page = browser_http.http.post(
+            portal + "/auth/logout",
+            data={"csrfmiddlewaretoken": browser_http.csrf()},
+            timeout=10,
+        )
+        frames = frames_of(page)
+        assert len(frames) == 1 and frames[0].startswith(portal + "/saml/slo/envoi/")
+        assert portal in page.headers["Content-Security-Policy"].split("frame-src")[1]
+        frame = browser_http.http.get(frames[0], timeout=10)
+        assert frame.headers["X-Frame-Options"] == "SAMEORIGIN"
+        assert "frame-ancestors 'self'" in frame.headers["Content-Security-Policy"]
+        action, fields = form_fields(frame.text)
+        assert action == sp.slo
+        browser_http.http.post(action, data=fields, timeout=10)
+        received = sp.logout_requests[0]
+        assert received["valid"], received  # XML signature checked against the metadata
+        assert received["name_id"] == sessions[sp][0]
+        assert received["session_indexes"] == [sessions[sp][1]]
+        # The token names one session's logout, for two minutes: a forged one is refused.
+        forged = browser_http.http.get(frames[0][:-3] + "xyz", timeout=10)
+        assert forged.status_code == 400
+    finally:
+        sp.close()

@@ -12,13 +12,14 @@ from .services import origin
 from .signals import FRONT_CHANNEL_ATTRIBUTE
 
 
-def logout_page(request, urls, *, next_url=None, form=None):
+def logout_page(request, frames, *, next_url=None, form=None):
+    """`frames`: services.front_channel_requests's list ({"url", "origins", "loads"})."""
     response = render(
         request,
         "federation_idp/logout.html",
-        {"frames": urls, "next_url": next_url, "form": form},
+        {"frames": frames, "next_url": next_url, "form": form},
     )
-    sources = sorted({origin(url) for url in urls})
+    sources = sorted({o for frame in frames for o in frame["origins"]})
     update = {"frame-src": sources} if sources else {}
     if form is not None:
         update["form-action"] = [origin(form.url)]
@@ -33,7 +34,7 @@ class FrontChannelLogoutMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        urls = getattr(request, FRONT_CHANNEL_ATTRIBUTE, None)
-        if urls and response.status_code in (301, 302, 303) and response.has_header("Location"):
-            return logout_page(request, urls, next_url=response["Location"])
+        frames = getattr(request, FRONT_CHANNEL_ATTRIBUTE, None)
+        if frames and response.status_code in (301, 302, 303) and response.has_header("Location"):
+            return logout_page(request, frames, next_url=response["Location"])
         return response

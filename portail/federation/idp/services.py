@@ -405,7 +405,8 @@ def answer(request, pending: PendingRequest) -> PostForm:
 
 
 def _slo_endpoint(server, sp) -> tuple[str, str] | None:
-    """(binding, location) of the provider's SingleLogoutService, HTTP-Redirect first."""
+    """(binding, location) of the provider's SingleLogoutService, HTTP-Redirect first (the
+    request travels in the frame's own URL)."""
     for binding in (BINDING_HTTP_REDIRECT, BINDING_HTTP_POST):
         endpoints = _endpoints(server, sp, "spsso_descriptor", "single_logout_service", binding)
         if endpoints:
@@ -413,12 +414,21 @@ def _slo_endpoint(server, sp) -> tuple[str, str] | None:
     return None
 
 
-def front_channel_requests(session_key: str, user, *, except_provider=None) -> list[str]:
-    """Signed HTTP-Redirect LogoutRequests for the SAML sessions of this portal session.
+SLO_POST_SALT = "portail.federation.idp.slo-post"
+SLO_POST_SECONDS = 120  # the logout page's frames load at once; a late one is refused
 
-    The rows are deleted: each provider is told once. Providers without an HTTP-Redirect
-    SingleLogoutService get none (a POST needs a page per provider; see the README).
+
+def front_channel_requests(session_key: str, user, *, except_provider=None) -> list[dict]:
+    """The frames the browser loads to tell each provider of this portal session that it ended:
+    {"url", "origins" (what the frame will show: the logout page's frame-src), "loads"}.
+
+    HTTP-Redirect SingleLogoutService: the signed LogoutRequest itself. HTTP-POST only: a portal
+    page (signed, short-lived token naming the session) that posts the signed LogoutRequest.
+    The rows are deleted: each provider is told once.
     """
+    from django.core import signing
+    from django.urls import reverse
+
     if not session_key:
         return []
     rows = list(SamlSession.objects.filter(session_key=session_key).select_related("provider"))
@@ -430,26 +440,70 @@ def front_channel_requests(session_key: str, user, *, except_provider=None) -> l
             continue
         server = saml.server([sp])
         endpoint = _slo_endpoint(server, sp)
-        if endpoint is None or endpoint[0] != BINDING_HTTP_REDIRECT:
+        if endpoint is None:
             continue
-        name_id = NameID(format=row.name_id_format, text=row.name_id)
-        if row.name_id_format == NAMEID_PERSISTENT:
-            name_id.name_qualifier = saml.entity_id()
-            name_id.sp_name_qualifier = sp.entity_id
-        _id, message = server.create_logout_request(
-            endpoint[1],
-            sp.entity_id,
-            name_id=name_id,
-            session_indexes=[row.session_index],
-            sign=False,
-            reason="urn:oasis:names:tc:SAML:2.0:logout:user",
-        )
-        info = server.apply_binding(
-            BINDING_HTTP_REDIRECT, str(message), endpoint[1], "", sign=True, sigalg=saml.SIGN_ALG
-        )
-        urls.append(dict(info["headers"])["Location"])
+        if endpoint[0] == BINDING_HTTP_REDIRECT:
+            url = _logout_request(server, sp, row, endpoint[1], BINDING_HTTP_REDIRECT)
+            urls.append({"url": url, "origins": [origin(url)], "loads": 1})
+        else:
+            token = signing.dumps(
+                [sp.pk, row.name_id, row.name_id_format, row.session_index], salt=SLO_POST_SALT
+            )
+            url = saml.base_url() + reverse("federation_idp:slo-post", args=[token])
+            # The portal's page, then the provider's answer to its POST: two loads, two origins.
+            urls.append({"url": url, "origins": [origin(url), origin(endpoint[1])], "loads": 2})
         record("federation.saml.logout_sent", target=user, provider=sp.name)
     return urls
+
+
+def _logout_request(server, sp, row, destination: str, binding: str):
+    """A signed LogoutRequest: the redirect URL (HTTP-Redirect) or the PostForm (HTTP-POST)."""
+    name_id = NameID(format=row.name_id_format, text=row.name_id)
+    if row.name_id_format == NAMEID_PERSISTENT:
+        name_id.name_qualifier = saml.entity_id()
+        name_id.sp_name_qualifier = sp.entity_id
+    post = binding == BINDING_HTTP_POST
+    _id, message = server.create_logout_request(
+        destination,
+        sp.entity_id,
+        name_id=name_id,
+        session_indexes=[row.session_index],
+        sign=post,  # HTTP-POST: the XML signature; HTTP-Redirect: the query's
+        sign_alg=saml.SIGN_ALG,
+        digest_alg=saml.DIGEST_ALG,
+        reason="urn:oasis:names:tc:SAML:2.0:logout:user",
+    )
+    if post:
+        return _post(str(message), destination, "SAMLRequest", "")
+    info = server.apply_binding(
+        BINDING_HTTP_REDIRECT, str(message), destination, "", sign=True, sigalg=saml.SIGN_ALG
+    )
+    return dict(info["headers"])["Location"]
+
+
+def posted_logout_request(token: str) -> tuple[ServiceProvider, "PostForm"]:
+    """The HTTP-POST LogoutRequest a front-channel frame asks for (SamlRefusal if stale)."""
+    from types import SimpleNamespace
+
+    from django.core import signing
+
+    try:
+        pk, name_id, name_id_format, session_index = signing.loads(
+            token, salt=SLO_POST_SALT, max_age=SLO_POST_SECONDS
+        )
+    except (signing.BadSignature, ValueError) as exc:
+        raise SamlRefusal("Ce lien de déconnexion a expiré.") from exc
+    sp = ServiceProvider.objects.filter(pk=pk).first()
+    if sp is None:
+        raise SamlRefusal("Cette ressource n'est plus enregistrée auprès du portail.", status=403)
+    server = saml.server([sp])
+    endpoint = _slo_endpoint(server, sp)
+    if endpoint is None or endpoint[0] != BINDING_HTTP_POST:
+        raise SamlRefusal("Cette ressource n'a plus d'adresse de déconnexion HTTP-POST.")
+    row = SimpleNamespace(
+        name_id=name_id, name_id_format=name_id_format, session_index=session_index
+    )
+    return sp, _logout_request(server, sp, row, endpoint[1], BINDING_HTTP_POST)
 
 
 def origin(url: str) -> str:

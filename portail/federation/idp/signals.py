@@ -13,7 +13,7 @@ def _single_logout(sender, request, user, **kwargs):
     # Sent by django.contrib.auth.logout before the session is flushed: its key is still there.
     if request is None or not hasattr(request, "session"):
         return
-    urls = services.front_channel_requests(request.session.session_key or "", user)
-    if urls:
+    frames = services.front_channel_requests(request.session.session_key or "", user)
+    if frames:
         # The browser carries them: middleware.py turns the logout's redirect into a page.
-        setattr(request, FRONT_CHANNEL_ATTRIBUTE, urls)
+        setattr(request, FRONT_CHANNEL_ATTRIBUTE, frames)

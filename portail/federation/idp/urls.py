@@ -10,4 +10,5 @@ urlpatterns = [
     path("sso/suite/<str:key>", views.sso_continue, name="continue"),
     path("initier/<int:pk>", views.initiate, name="initiate"),
     path("slo", views.slo, name="slo"),
+    path("slo/envoi/<str:token>", views.slo_post, name="slo-post"),
 ]

@@ -7,6 +7,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, samlp
@@ -107,6 +108,20 @@ def initiate(request, pk):
     except SamlRefusal as exc:
         return _refusal(request, exc)
     return _post_page(request, form, sp.name)
+
+
+@xframe_options_sameorigin  # loaded in a frame of the portal's logout page
+@require_GET
+def slo_post(request, token):
+    """A front-channel frame for a provider whose SingleLogoutService is HTTP-POST only."""
+    try:
+        sp, form = services.posted_logout_request(token)
+    except SamlRefusal as exc:
+        return _refusal(request, exc)
+    response = _post_page(request, form, sp.name)
+    # Framed by the portal's own logout page only (frame-ancestors, replacing 'none').
+    response._csp_replace = {"frame-ancestors": ["'self'"]}
+    return response
 
 
 @csrf_exempt  # SAML HTTP-POST binding; the LogoutRequest itself must be signed

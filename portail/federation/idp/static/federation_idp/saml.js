@@ -15,7 +15,13 @@
     pending -= 1;
     if (pending <= 0 && !done) { done = true; proceed(); }
   }
-  frames.forEach(function (frame) { frame.addEventListener("load", one); frame.addEventListener("error", one); });
+  frames.forEach(function (frame) {
+    // A portal page that posts the request to the provider loads twice: its own, the provider's.
+    var loads = parseInt(frame.getAttribute("data-saml-logout"), 10) || 1;
+    function loaded() { loads -= 1; if (loads === 0) one(); }
+    frame.addEventListener("load", loaded);
+    frame.addEventListener("error", function () { loads = 1; loaded(); });
+  });
   // A provider that never answers does not keep the user here.
   window.setTimeout(function () { if (!done) { done = true; proceed(); } }, 5000);
 })();
