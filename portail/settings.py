@@ -719,3 +719,20 @@ PORTAIL_LEGAL = {
     "accessibility_contact": os.environ.get("PORTAIL_ACCESSIBILITY_CONTACT", ""),
     "accessibility_audit": os.environ.get("PORTAIL_ACCESSIBILITY_AUDIT", ""),
 }
+# --- SAML 2.0 identity provider, GAR profile (issue 11 §1, portail.federation.idp) -------------
+# PEM files of the IdP's signing key and certificate; unset: a self-signed pair under VAR_DIR.
+PORTAIL_SAML_KEY = os.environ.get("PORTAIL_SAML_KEY", "")
+PORTAIL_SAML_CERT = os.environ.get("PORTAIL_SAML_CERT", "")
+# The IdP's entityID; unset: the metadata's address, PORTAIL_BASE_URL + /saml/metadata.
+PORTAIL_SAML_ENTITY_ID = os.environ.get("PORTAIL_SAML_ENTITY_ID", "")
+# idEnt of the GAR assertions: the ENT's code as the GAR registered it.
+PORTAIL_GAR_ID_ENT = os.environ.get("PORTAIL_GAR_ID_ENT", "")
+# Debian's xmlsec1, which pysaml2 calls to sign, check and encrypt.
+PORTAIL_SAML_XMLSEC_BINARY = os.environ.get("PORTAIL_SAML_XMLSEC_BINARY", "/usr/bin/xmlsec1")
+# Lifetime of an assertion (NotOnOrAfter), in seconds.
+PORTAIL_SAML_ASSERTION_SECONDS = env_int("PORTAIL_SAML_ASSERTION_SECONDS", 300)
+# Clock difference tolerated on the providers' requests, in seconds.
+PORTAIL_SAML_CLOCK_SKEW_SECONDS = env_int("PORTAIL_SAML_CLOCK_SKEW_SECONDS", 60)
+INSTALLED_APPS = [*INSTALLED_APPS, "portail.federation.idp"]
+# Last: turns the portal's logout redirect into a page that carries the SAML LogoutRequests.
+MIDDLEWARE = [*MIDDLEWARE, "portail.federation.idp.middleware.FrontChannelLogoutMiddleware"]

@@ -6,7 +6,17 @@ Here, with the applications, rather than in accounts: accounts stays below sso (
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
-from .services import applications_for
+from .services import applications_for, tile_icon
+
+
+def _tiles(user):
+    """CAS and OpenID Connect applications, then SAML service providers (IdP-initiated SSO)."""
+    from portail.federation.idp.services import available_providers  # federation sits above sso
+
+    providers = available_providers(user)
+    for provider in providers:
+        provider.icon = tile_icon(provider.short_label)
+    return applications_for(user) + providers
 
 
 @login_required
@@ -17,6 +27,6 @@ def home(request):
         {
             "structures": request.user.structures.all(),
             "classes": request.user.classes.all(),
-            "applications": applications_for(request.user),
+            "applications": _tiles(request.user),
         },
     )
