@@ -28,5 +28,6 @@ urlpatterns = [
     # The dev mailbox answers 404 unless PORTAIL_DEBUG=1 with the mailbox backend.
     path("dev/mailbox/", include("portail.mail.urls")),
     path("console/", include("portail.console.urls")),
+    path("federation/", include("portail.federation.login.urls")),  # ÉduConnect, FranceConnect
     path("", include("portail.sso.urls")),  # /cas/…, /o/… (OpenID Connect), /.well-known/…
 ]
