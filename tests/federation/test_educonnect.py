@@ -5,8 +5,8 @@ way a browser does; each refusal is one check of pysaml2 or of the replay table.
 """
 
 import base64
-import html
 import copy
+import html
 
 import pytest
 from lxml import etree
