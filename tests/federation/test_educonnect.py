@@ -47,7 +47,10 @@ def _bootstrap_config(settings, entity):
             "service": {
                 "sp": {
                     "endpoints": {
-                        "assertion_consumer_service": [(ACS, educonnect.BINDING_HTTP_POST)]
+                        "assertion_consumer_service": [(ACS, educonnect.BINDING_HTTP_POST)],
+                        "single_logout_service": [
+                            (BASE + "/federation/educonnect/slo", educonnect.BINDING_HTTP_REDIRECT)
+                        ],
                     },
                     "authn_requests_signed": True,
                 }
@@ -251,3 +254,54 @@ def test_garbage_is_refused(client, idp, db):
     refused(client, client.post(ACS.removeprefix(BASE), {"SAMLResponse": garbage}), "Unknown")
     start(client)
     refused(client, client.post(ACS.removeprefix(BASE), {"SAMLResponse": "%%%"}), "Error")
+
+
+def test_cas_continuation_and_single_logout(client, idp, pupil):
+    """From a CAS application: ÉduConnect login, then the service ticket; the portal's logout
+    sends a signed LogoutRequest to ÉduConnect's SLO endpoint; its answer lands on the login page."""
+    from portail.sso.models import Application
+
+    Application.objects.create(
+        name="Vie scolaire",
+        short_label="VS",
+        url="https://notes.example.test/",
+        kind=Application.Kind.CAS,
+        cas_service_patterns="https://notes.example.test/",
+    )
+    next_url = "/cas/login?service=https%3A%2F%2Fnotes.example.test%2F"
+    request_id = idp.request_id(start(client, next_url))
+    response = post(client, idp.response(request_id, JOINTURE, acs=ACS, audience=SP_ENTITY))
+    assert response["Location"] == next_url
+    response = client.get(next_url)
+    assert response.status_code == 302
+    assert response["Location"].startswith("https://notes.example.test/?ticket=ST-")
+
+    response = client.post("/auth/logout")
+    location = response["Location"]
+    assert location.startswith(IDP_BASE + "/slo?SAMLRequest=") and "Signature=" in location
+    from urllib.parse import parse_qs, urlsplit
+
+    from saml2 import BINDING_HTTP_REDIRECT
+
+    query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+    request = idp.server.parse_logout_request(
+        query["SAMLRequest"],
+        BINDING_HTTP_REDIRECT,
+        relay_state=query.get("RelayState"),
+        sigalg=query["SigAlg"],
+        signature=query["Signature"],
+    )
+    assert request.message.issuer.text == SP_ENTITY
+    assert request.message.session_index  # the session ÉduConnect opened
+    assert client.get("/").status_code == 302  # logged out here already
+
+    answer = idp.server.create_logout_response(request.message, [BINDING_HTTP_REDIRECT], sign=False)
+    info = idp.server.apply_binding(
+        BINDING_HTTP_REDIRECT,
+        str(answer),
+        BASE + "/federation/educonnect/slo",
+        response=True,
+        sign=True,
+    )
+    back = dict(info["headers"])["Location"].removeprefix(BASE)
+    assert client.get(back)["Location"] == "/auth/login"
