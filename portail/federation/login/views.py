@@ -4,6 +4,7 @@ franceconnect.py and services.py."""
 import contextlib
 import logging
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
@@ -105,6 +106,14 @@ def educonnect_login(request):
 def educonnect_acs(request):
     if not educonnect.enabled():
         raise Http404
+    if settings.SESSION_COOKIE_NAME not in request.COOKIES and not request.POST.get("same_site"):
+        # ÉduConnect's page posted cross-site: a SameSite=Lax session cookie stays behind.
+        # Our own page posts it again, same-site (nothing is checked or consumed before).
+        return render(
+            request,
+            "federation/educonnect_continue.html",
+            {"saml_response": request.POST.get("SAMLResponse", "")},
+        )
     if (limited := _limited(request, "ÉduConnect")) is not None:
         return limited
     started = request.session.pop(EDUCONNECT_REQUEST, None) or {}
