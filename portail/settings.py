@@ -668,7 +668,8 @@ PORTAIL_EDUCONNECT_KEY = os.environ.get("PORTAIL_EDUCONNECT_KEY", "")
 PORTAIL_EDUCONNECT_CERT = os.environ.get("PORTAIL_EDUCONNECT_CERT", "")
 # Attributes (name or OID) carrying the AAF jointure, tried in order; matched on external_id "aaf".
 PORTAIL_EDUCONNECT_JOINTURE_ATTRIBUTES = env_list(
-    "PORTAIL_EDUCONNECT_JOINTURE_ATTRIBUTES", ["FrEduCtRefId", "urn:oid:1.3.6.1.4.1.20326.10.999.1.57"]
+    "PORTAIL_EDUCONNECT_JOINTURE_ATTRIBUTES",
+    ["FrEduCtRefId", "urn:oid:1.3.6.1.4.1.20326.10.999.1.57"],
 )
 # Clock skew tolerated on NotBefore / NotOnOrAfter, in seconds (SAML profiles §4.1.4.3).
 PORTAIL_EDUCONNECT_CLOCK_SKEW = env_int("PORTAIL_EDUCONNECT_CLOCK_SKEW", 60)

@@ -6,7 +6,11 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from portail.federation.login.hooks import check_pending_link, federated_logout_url
+from portail.federation.login.hooks import (
+    check_pending_link,
+    federated_logout_url,
+    leaving_page,
+)
 from portail.security import devices, ratelimit, throttle
 
 from . import services
@@ -83,7 +87,9 @@ def login_view(request):
 def logout_view(request):
     after = federated_logout_url(request)  # ÉduConnect or FranceConnect: log out there too
     services.log_out(request)
-    return redirect(after or "accounts:login")
+    if after:
+        return leaving_page(request, *after, title="Déconnexion")
+    return redirect("accounts:login")
 
 
 @login_required

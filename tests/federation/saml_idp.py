@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from saml2 import BINDING_HTTP_REDIRECT
+from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.config import IdPConfig
 from saml2.metadata import create_metadata_string
 from saml2.saml import NAME_FORMAT_BASIC, NAMEID_FORMAT_TRANSIENT
@@ -116,6 +116,42 @@ class EduConnectIdP:
         return base64.b64encode(xml.encode()).decode()
 
 
+PAGE = (
+    '<!doctype html><html lang="fr"><head><meta charset="utf-8"><title>ÉduConnect (test)</title>'
+    "</head><body><main><h1>ÉduConnect (test)</h1>{body}</main></body></html>"
+)
+
+
+def portal_sp_metadata(base: str, key_file: str, cert_file: str, entity: str | None = None):
+    """The portal's SP metadata as the IdP registers it (made by pysaml2 from the same endpoints
+    as portail.federation.login.educonnect; the portal's own needs an IdP configured first)."""
+    from saml2.config import SPConfig
+
+    config = SPConfig()
+    config.load(
+        {
+            "entityid": entity or base + "/federation/educonnect/metadata",
+            "xmlsec_binary": "/usr/bin/xmlsec1",
+            "key_file": key_file,
+            "cert_file": cert_file,
+            "service": {
+                "sp": {
+                    "endpoints": {
+                        "assertion_consumer_service": [
+                            (base + "/federation/educonnect/acs", BINDING_HTTP_POST)
+                        ],
+                        "single_logout_service": [
+                            (base + "/federation/educonnect/slo", BINDING_HTTP_REDIRECT)
+                        ],
+                    },
+                    "authn_requests_signed": True,
+                }
+            },
+        }
+    )
+    return create_metadata_string(None, config=config).decode()
+
+
 class IdPHTTPServer:
     """The IdP on a loopback port, for the browser: /sso shows a « connexion » page whose
     button posts the signed response to the portal's ACS (as ÉduConnect's own page does)."""
@@ -167,11 +203,21 @@ class IdPHTTPServer:
                             f'value="{EduConnectIdP.encode(xml)}">'
                             f"<button>{html.escape(label)}</button></form>"
                         )
-                    self._send(200, "<!doctype html><title>ÉduConnect</title>" + "".join(forms))
+                    self._send(200, PAGE.format(body="".join(forms)))
                 elif parts.path == "/slo":
                     outer.idp.logouts.append(query)
-                    self._send(200, "<!doctype html><title>ÉduConnect</title><p>Déconnecté</p>")
+                    self._send(200, PAGE.format(body="<p>Vous êtes déconnecté d'ÉduConnect.</p>"))
                 else:
                     self._send(404, "not found")
 
         return Handler
+
+
+def moving_on(response) -> str:
+    """The URL a « leaving » page (meta refresh) sends the browser to."""
+    import html as _html
+    import re as _re
+
+    assert response.status_code == 200, response.status_code
+    found = _re.search(r'http-equiv="refresh" content="0;url=([^"]+)"', response.content.decode())
+    return _html.unescape(found.group(1))

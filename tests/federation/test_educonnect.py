@@ -15,7 +15,7 @@ from portail.accounts.models import Profile, State
 from portail.audit.models import Event
 from portail.federation.login import educonnect
 from portail.federation.login.models import SeenAssertion
-from tests.federation.saml_idp import EduConnectIdP
+from tests.federation.saml_idp import EduConnectIdP, moving_on, portal_sp_metadata
 from tests.helpers import account
 
 BASE = "https://ent.example.test"
@@ -28,36 +28,9 @@ OTHER_SP = "https://another-sp.example/sp"
 
 
 def sp_metadata(settings, entity=SP_ENTITY):
-    # The IdP must know the SP (and, for the audience test, another SP at the same ACS).
-    return educonnect.create_metadata_string(
-        None, config=_bootstrap_config(settings, entity)
-    ).decode()
-
-
-def _bootstrap_config(settings, entity):
-    from saml2.config import SPConfig
-
-    config = SPConfig()
-    config.load(
-        {
-            "entityid": entity,
-            "xmlsec_binary": educonnect.XMLSEC1,
-            "key_file": settings.PORTAIL_EDUCONNECT_KEY,
-            "cert_file": settings.PORTAIL_EDUCONNECT_CERT,
-            "service": {
-                "sp": {
-                    "endpoints": {
-                        "assertion_consumer_service": [(ACS, educonnect.BINDING_HTTP_POST)],
-                        "single_logout_service": [
-                            (BASE + "/federation/educonnect/slo", educonnect.BINDING_HTTP_REDIRECT)
-                        ],
-                    },
-                    "authn_requests_signed": True,
-                }
-            },
-        }
+    return portal_sp_metadata(
+        BASE, settings.PORTAIL_EDUCONNECT_KEY, settings.PORTAIL_EDUCONNECT_CERT, entity
     )
-    return config
 
 
 @pytest.fixture
@@ -79,10 +52,10 @@ def pupil(school):
 
 def start(client, next_url=""):
     response = client.post("/federation/educonnect/login", {"next": next_url, "remember": "on"})
-    assert response.status_code == 302
-    assert response["Location"].startswith(IDP_BASE + "/sso?SAMLRequest=")
-    assert "Signature=" in response["Location"]  # the AuthnRequest is signed
-    return response["Location"]
+    location = moving_on(response)
+    assert location.startswith(IDP_BASE + "/sso?SAMLRequest=")
+    assert "Signature=" in location  # the AuthnRequest is signed
+    return location
 
 
 def post(client, xml):
@@ -284,8 +257,7 @@ def test_cas_continuation_and_single_logout(client, idp, pupil):
     assert response.status_code == 302
     assert response["Location"].startswith("https://notes.example.test/?ticket=ST-")
 
-    response = client.post("/auth/logout")
-    location = response["Location"]
+    location = moving_on(client.post("/auth/logout"))
     assert location.startswith(IDP_BASE + "/slo?SAMLRequest=") and "Signature=" in location
     from urllib.parse import parse_qs, urlsplit
 

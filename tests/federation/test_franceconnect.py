@@ -22,6 +22,7 @@ from portail.accounts.models import Profile
 from portail.audit.models import Event
 from portail.federation.login import franceconnect
 from portail.federation.login.models import FranceConnectLink
+from tests.federation.saml_idp import moving_on
 from tests.helpers import STRONG_PASSWORD, account
 from tests.interop.portal import require_tool
 from tests.servers import free_port
@@ -94,9 +95,7 @@ def parent(school):
 
 
 def start(client, next_url=""):
-    response = client.post("/federation/franceconnect/login", {"next": next_url})
-    assert response.status_code == 302
-    return response["Location"]
+    return moving_on(client.post("/federation/franceconnect/login", {"next": next_url}))
 
 
 def at_provider(location, login):
@@ -160,8 +159,7 @@ def test_first_login_links_then_straight_through_then_unlink(client, fc, parent)
     assert event.data["method"] == "franceconnect"
 
     # 3. Logout also ends the session at FranceConnect (its end_session_endpoint).
-    response = client.post("/auth/logout")
-    assert response["Location"].startswith(fc + "/session/end?id_token_hint=")
+    assert moving_on(client.post("/auth/logout")).startswith(fc + "/session/end?id_token_hint=")
     assert logged_in_as(client) is None
 
     # 4. Unlink on « Mon compte »: the next FranceConnect login asks for the password again.

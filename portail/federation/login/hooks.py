@@ -48,9 +48,18 @@ def check_pending_link(request, result) -> None:
         raise LinkRefused
 
 
-def federated_logout_url(request) -> str | None:
-    """Where the browser goes after the portal's logout: the IdP's or OP's own logout, when
-    this session was opened through it and it publishes one; else None."""
+def leaving_page(request, url: str, name: str, title: str):
+    """Send the browser to the federation from a form's answer: a page that moves on by itself
+    (meta refresh), because the form page's CSP form-action 'self' blocks a cross-site redirect
+    (Chromium and Firefox apply it to the redirects of a form submission)."""
+    from django.shortcuts import render
+
+    return render(request, "federation/leaving.html", {"url": url, "name": name, "title": title})
+
+
+def federated_logout_url(request) -> tuple[str, str] | None:
+    """(URL, name) where the browser goes after the portal's logout: the IdP's or OP's own
+    logout, when this session was opened through it and it publishes one; else None."""
     state = request.session.get(STATE)
     if not state:
         return None
@@ -58,11 +67,13 @@ def federated_logout_url(request) -> str | None:
         if state.get("method") == "educonnect":
             from . import educonnect
 
-            return educonnect.logout_redirect(state)
+            url = educonnect.logout_redirect(state)
+            return (url, "ÉduConnect") if url else None
         if state.get("method") == "franceconnect":
             from . import franceconnect
 
-            return franceconnect.logout_url(state.get("id_token", ""))
+            url = franceconnect.logout_url(state.get("id_token", ""))
+            return (url, "FranceConnect") if url else None
     except Exception:  # the local logout must happen whatever the federation's state
         log.exception("federated logout URL")
     return None

@@ -18,6 +18,7 @@ from portail.security import ratelimit
 
 from . import educonnect, franceconnect, services
 from .fetch import FetchError
+from .hooks import leaving_page
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ def educonnect_login(request):
         log.warning("ÉduConnect unavailable: %s", exc)
         return _failure(request, "ÉduConnect", status=503, message=UNAVAILABLE)
     request.session[EDUCONNECT_REQUEST] = {"id": request_id, **_start_params(request)}
-    return redirect(location)
+    return leaving_page(request, location, "ÉduConnect", "Connexion avec ÉduConnect")
 
 
 @csrf_exempt  # a cross-site POST by design (SAML HTTP-POST binding); the response is signed
@@ -186,7 +187,7 @@ def franceconnect_login(request):
         log.warning("FranceConnect unavailable: %s", exc)
         return _failure(request, "FranceConnect", status=503, message=UNAVAILABLE)
     request.session[FRANCECONNECT_REQUEST] = {**kept, **_start_params(request)}
-    return redirect(location)
+    return leaving_page(request, location, "FranceConnect", "Connexion avec FranceConnect")
 
 
 @require_GET
