@@ -118,6 +118,7 @@ class EduConnectIdP:
 
 PAGE = (
     '<!doctype html><html lang="fr"><head><meta charset="utf-8"><title>ÉduConnect (test)</title>'
+    "<style>button {{ min-height: 44px; margin: 8px; padding: 8px 16px; }}</style>"
     "</head><body><main><h1>ÉduConnect (test)</h1>{body}</main></body></html>"
 )
 
