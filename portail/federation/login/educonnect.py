@@ -8,6 +8,7 @@ sent: no unsolicited response). What pysaml2 does not keep across processes, the
 already used, is the SeenAssertion table (replay). No hand-written XML signature code.
 """
 
+import contextlib
 import datetime
 import hashlib
 import logging
@@ -231,6 +232,10 @@ def check_response(saml_response: str, request_id: str | None) -> dict:
         raise Refused(f"{type(exc).__name__}: {exc}") from None
     if response is None or response.assertion is None:
         raise Refused("no assertion")
+    if response.name_id is not None:
+        # pysaml2 keeps what it parsed in a per-process cache we never read: do not let it grow.
+        with contextlib.suppress(Exception):
+            saml_client.users.remove_person(response.name_id)
     if (
         len(response.response.assertion or []) + len(response.response.encrypted_assertion or [])
         != 1
