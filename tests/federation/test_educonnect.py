@@ -285,3 +285,30 @@ def test_cas_continuation_and_single_logout(client, idp, pupil):
     )
     back = dict(info["headers"])["Location"].removeprefix(BASE)
     assert client.get(back)["Location"] == "/auth/login"
+
+
+def test_logout_asked_by_educonnect_ends_the_portal_session(client, idp, pupil):
+    from urllib.parse import urlsplit
+
+    from saml2 import BINDING_HTTP_REDIRECT, saml
+
+    request_id = idp.request_id(start(client))
+    post(client, idp.response(request_id, JOINTURE, acs=ACS, audience=SP_ENTITY))
+    assert client.get("/").status_code == 200
+    state = client.session["federation_login"]
+    _, request = idp.server.create_logout_request(
+        BASE + "/federation/educonnect/slo",
+        SP_ENTITY,
+        name_id=saml.name_id_from_string(state["name_id"]),
+        session_indexes=[state["session_index"]],
+        sign=False,
+    )
+    info = idp.server.apply_binding(
+        BINDING_HTTP_REDIRECT, str(request), BASE + "/federation/educonnect/slo", sign=True
+    )
+    response = client.get(dict(info["headers"])["Location"].removeprefix(BASE))
+    assert response.status_code == 302
+    assert response["Location"].startswith(IDP_BASE + "/slo?SAMLResponse=")
+    assert urlsplit(response["Location"]).query.count("Signature=") == 1
+    assert client.get("/").status_code == 302  # logged out of the portal
+    assert Event.objects.filter(tag="account.logout", target=pupil).exists()

@@ -20,7 +20,7 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
-from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, saml, samlp
+from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, saml
 from saml2.client import Saml2Client
 from saml2.config import SPConfig
 from saml2.metadata import create_metadata_string
@@ -341,7 +341,7 @@ def check_logout_message(query: dict):
                 idp, BINDING_HTTP_REDIRECT, "idpsso"
             )
             response = saml_client.create_logout_response(
-                request.message, [BINDING_HTTP_REDIRECT], status=samlp.STATUS_SUCCESS, sign=False
+                request.message, [BINDING_HTTP_REDIRECT], sign=False
             )
             destination = services[0].get("response_location") or services[0]["location"]
             info = saml_client.apply_binding(
