@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     "portail.mail",
     "portail.console",
     "portail.pages",  # legal pages, brand (logo, colour), footer
+    "portail.federation.login",  # login with ÉduConnect (SAML SP) and FranceConnect (OIDC RP)
     "portail.sso",  # before oauth2_provider: its French templates replace the toolkit's
     "oauth2_provider",
 ]
@@ -736,3 +737,33 @@ PORTAIL_SAML_CLOCK_SKEW_SECONDS = env_int("PORTAIL_SAML_CLOCK_SKEW_SECONDS", 60)
 INSTALLED_APPS = [*INSTALLED_APPS, "portail.federation.idp"]
 # Last: turns the portal's logout redirect into a page that carries the SAML LogoutRequests.
 MIDDLEWARE = [*MIDDLEWARE, "portail.federation.idp.middleware.FrontChannelLogoutMiddleware"]
+# --- Login with ÉduConnect (SAML SP) and FranceConnect (OIDC RP) (issue 11, federlogin) ---
+# The IdP metadata of ÉduConnect: a file path or an https URL (fetched through sso.outbound's
+# guard); empty: no « Se connecter avec ÉduConnect » button.
+PORTAIL_EDUCONNECT_METADATA = os.environ.get("PORTAIL_EDUCONNECT_METADATA", "")
+# The SP's signing key and certificate (PEM files); unset: self-signed, generated under var/.
+PORTAIL_EDUCONNECT_KEY = os.environ.get("PORTAIL_EDUCONNECT_KEY", "")
+PORTAIL_EDUCONNECT_CERT = os.environ.get("PORTAIL_EDUCONNECT_CERT", "")
+# Attributes (name or OID) carrying the AAF jointure, tried in order; matched on external_id "aaf".
+PORTAIL_EDUCONNECT_JOINTURE_ATTRIBUTES = env_list(
+    "PORTAIL_EDUCONNECT_JOINTURE_ATTRIBUTES",
+    ["FrEduCtRefId", "urn:oid:1.3.6.1.4.1.20326.10.999.1.57"],
+)
+# Clock skew tolerated on NotBefore / NotOnOrAfter, in seconds (SAML profiles §4.1.4.3).
+PORTAIL_EDUCONNECT_CLOCK_SKEW = env_int("PORTAIL_EDUCONNECT_CLOCK_SKEW", 60)
+# FranceConnect: issuer (discovery at {issuer}/.well-known/openid-configuration) and client.
+PORTAIL_FRANCECONNECT_ISSUER = os.environ.get("PORTAIL_FRANCECONNECT_ISSUER", "").rstrip("/")
+PORTAIL_FRANCECONNECT_CLIENT_ID = os.environ.get("PORTAIL_FRANCECONNECT_CLIENT_ID", "")
+PORTAIL_FRANCECONNECT_CLIENT_SECRET = os.environ.get("PORTAIL_FRANCECONNECT_CLIENT_SECRET", "")
+# Scopes asked of FranceConnect (openid is always there), and the acr_values demanded (eidas1).
+PORTAIL_FRANCECONNECT_SCOPES = os.environ.get(
+    "PORTAIL_FRANCECONNECT_SCOPES", "openid given_name family_name"
+)
+PORTAIL_FRANCECONNECT_ACR = os.environ.get("PORTAIL_FRANCECONNECT_ACR", "")
+# Minutes a FranceConnect identity waits, in the session, for the parent's password to link it.
+PORTAIL_FRANCECONNECT_LINK_MINUTES = env_int("PORTAIL_FRANCECONNECT_LINK_MINUTES", 10)
+# Failed ÉduConnect / FranceConnect logins per address (OWASP ASVS 5.0 V6.3.1 anti-automation):
+# a school's NAT with a misconfigured federation fails everyone's, so 60 in 15 minutes.
+PORTAIL_RATE_LIMITS["federation:address"] = (60, 15 * 60)
+# Tests only: let the federation's outbound calls reach 127.0.0.1 (never in production).
+PORTAIL_FEDERATION_ALLOW_LOOPBACK = env_bool("PORTAIL_FEDERATION_ALLOW_LOOPBACK")

@@ -30,5 +30,6 @@ urlpatterns = [
     path("console/", include("portail.console.urls")),
     path("", include("portail.pages.urls")),  # /mentions-legales, /accessibilite, /charte…
     path("saml/", include("portail.federation.idp.urls")),  # SAML 2.0 IdP (GAR), issue 11
+    path("federation/", include("portail.federation.login.urls")),  # ÉduConnect, FranceConnect
     path("", include("portail.sso.urls")),  # /cas/…, /o/… (OpenID Connect), /.well-known/…
 ]

@@ -200,12 +200,20 @@ def _network(request) -> dict:
     return {"network": label} if label else {}
 
 
-def log_in(request, user, *, remember: bool, remember_days: int):
-    """Open the session (with a fresh id) and set its lifetime from "Se souvenir de moi"."""
+def log_in(request, user, *, remember: bool, remember_days: int, method: str = ""):
+    """Open the session (with a fresh id) and set its lifetime from "Se souvenir de moi".
+    `method`: how a federated login proved the person ("educonnect", "franceconnect")."""
     django_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     # Unchecked: a browser-session cookie (no Expires/Max-Age). Checked: remember_days days.
     request.session.set_expiry(remember_days * 24 * 3600 if remember else 0)
-    record("account.login", request=request, target=user, remember=remember, **_network(request))
+    record(
+        "account.login",
+        request=request,
+        target=user,
+        remember=remember,
+        **({"method": method} if method else {}),
+        **_network(request),
+    )
 
 
 def log_out(request):

@@ -5,6 +5,11 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from portail.federation.login.hooks import (
+    check_pending_link,
+    federated_logout_url,
+    leaving_page,
+)
 from portail.security import devices, ratelimit, throttle
 
 from . import services
@@ -34,6 +39,21 @@ def _reauthentication_asked(request):
     ) is not None and not sso_services.credentials_just_typed(request)
 
 
+def finish_login(request, user, *, remember: bool, next_url: str, method: str = ""):
+    """Log `user` in and go on to `next_url` (the CAS service or OIDC authorize request that
+    sent the browser here): the one path of password and federated logins (federation.login)."""
+    services.log_in(
+        request,
+        user,
+        remember=remember,
+        remember_days=settings.PORTAIL_REMEMBER_ME_DAYS,
+        method=method,
+    )
+    response = redirect(safe_next(request, next_url))
+    devices.remember_device(request, response, user)
+    return response
+
+
 def login_view(request):
     if (
         request.method == "GET"
@@ -49,6 +69,7 @@ def login_view(request):
             result = services.authenticate(
                 request, form.cleaned_data["identifier"], form.cleaned_data["password"]
             )
+            check_pending_link(request, result)  # FranceConnect linking: parents only
         except services.ChallengeRequired as exc:
             form.add_error(None, exc.message)
             challenge = throttle.new_challenge()
@@ -65,15 +86,9 @@ def login_view(request):
                     next_url=_next_url(request),
                 )
                 return redirect("activation:activate")
-            services.log_in(
-                request,
-                result,
-                remember=form.cleaned_data["remember"],
-                remember_days=settings.PORTAIL_REMEMBER_ME_DAYS,
+            return finish_login(
+                request, result, remember=form.cleaned_data["remember"], next_url=_next_url(request)
             )
-            response = redirect(_next_url(request))
-            devices.remember_device(request, response, result)
-            return response
     if challenge is None and throttle.require_challenge(request):
         challenge = throttle.new_challenge()
     return render(
@@ -85,7 +100,10 @@ def login_view(request):
 
 @require_POST
 def logout_view(request):
+    after = federated_logout_url(request)  # ÉduConnect or FranceConnect: log out there too
     services.log_out(request)
+    if after:
+        return leaving_page(request, *after, title="Déconnexion")
     return redirect("accounts:login")
 
 
