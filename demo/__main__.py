@@ -21,8 +21,8 @@ OIDC_CLIENT_ID = "demo-classeur"
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__)
     parser.add_argument("--port", type=int, default=8000, help="the portal's port (8000)")
-    parser.add_argument("--cas-port", type=int, default=8001, help="« Cahier de textes » (8001)")
-    parser.add_argument("--oidc-port", type=int, default=8002, help="« Classeur » (8002)")
+    parser.add_argument("--cas-port", type=int, default=8001, help="« Cahier de textes » (8001)")
+    parser.add_argument("--oidc-port", type=int, default=8002, help="« Classeur » (8002)")
     args = parser.parse_args(argv)
 
     portal = f"http://{HOST}:{args.port}"
@@ -44,8 +44,8 @@ def main(argv=None):
         serve(CasDemo(portal, cas_url), HOST, args.cas_port),
         serve(OidcDemo(portal, oidc_url, OIDC_CLIENT_ID), HOST, args.oidc_port),
     ]
-    print(f"Applications de démonstration : {cas_url}/ (CAS), {oidc_url}/ (OpenID Connect)")
-    print(f"Portail : {portal}/auth/login — Ctrl-C arrête tout.", flush=True)
+    print(f"Applications de démonstration : {cas_url}/ (CAS), {oidc_url}/ (OpenID Connect)")
+    print(f"Portail : {portal}/auth/login — Ctrl-C arrête tout.", flush=True)
     # SIGTERM ends like Ctrl-C: the child server and the applications stop with us.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     child = subprocess.Popen(

@@ -94,6 +94,11 @@ def problems(text: str) -> list[Problem]:
     return found
 
 
+def _verbatim(phrase: str) -> "re.Pattern[str]":
+    """A seed phrase whatever its spaces are (ordinary, NBSP or narrow NBSP)."""
+    return re.compile(re.escape(phrase).replace("\\ ", f"[ {_SPACES}]"))
+
+
 def fix(text: str, apostrophes: bool = True) -> str:
     """The text with French typography applied: NBSP before : ; ! ? », after «; ’; 1re, 2de.
 
@@ -109,10 +114,11 @@ def fix(text: str, apostrophes: bool = True) -> str:
         if apostrophes:
             kept = {}
             for n, phrase in enumerate(SEED_VERBATIM):
-                marker = f"\x00{n}\x00"
-                if phrase in piece:
-                    kept[marker] = phrase
-                    piece = piece.replace(phrase, marker)
+                # the phrase as written, whatever spaces (NBSP or not) the template put in it
+                for m, found in enumerate(set(_verbatim(phrase).findall(piece))):
+                    marker = f"\x00{n}.{m}\x00"
+                    kept[marker] = fix(found, apostrophes=False)
+                    piece = piece.replace(found, marker)
             piece = _APOSTROPHE.sub("’", piece)
             for pattern, repl in _ORDINALS:
                 piece = pattern.sub(repl, piece)

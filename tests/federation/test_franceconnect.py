@@ -22,6 +22,7 @@ from portail.accounts.models import Profile
 from portail.audit.models import Event
 from portail.federation.login import franceconnect
 from portail.federation.login.models import FranceConnectLink
+from portail.typography import normalised
 from tests.federation.saml_idp import moving_on
 from tests.helpers import STRONG_PASSWORD, account
 from tests.interop.portal import require_tool
@@ -126,7 +127,7 @@ def logged_in_as(client):
 def test_button_and_link_to_what_is_franceconnect(client, fc, db, settings):
     page = html.unescape(client.get("/auth/login").content.decode())
     assert "S’identifier avec" in page and "FranceConnect" in page
-    assert "Qu’est-ce que FranceConnect ?" in page
+    assert "Qu’est-ce que FranceConnect ?" in normalised(page)
     settings.PORTAIL_FRANCECONNECT_CLIENT_SECRET = ""
     assert "FranceConnect" not in client.get("/auth/login").content.decode()
 

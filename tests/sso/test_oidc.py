@@ -13,6 +13,7 @@ from joserfc.jwk import KeySet
 from oauth2_provider.models import AccessToken, Grant, RefreshToken
 from oauth2_provider.models import Application as Client
 
+from portail.typography import normalised
 from tests.conftest import STRONG_PASSWORD
 from tests.sso.conftest import REDIRECT_URI
 
@@ -249,7 +250,7 @@ def test_rp_initiated_logout_ends_the_grant_and_asks_before_ending_the_portal_se
     # The application's grant is over at once; the portal session only if the user says so.
     assert rp.get(live_server.url + "/o/userinfo/").status_code == 401
     assert response.status_code == 200
-    page = unescape(response.content.decode())
+    page = normalised(unescape(response.content.decode()))
     assert "Se déconnecter de l'ENT" in page and "Rester connecté" in page
     assert "_auth_user_id" in logged_in.session
     response = logged_in.post("/o/logout/", {**params, "allow": "on"})
