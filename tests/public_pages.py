@@ -5,7 +5,9 @@ and photographed.
 
 A page is a path, optionally followed by steps a user takes (fill a field, press a button) to reach
 a state such as an error. `account="pending"` first logs in with a pending account's activation
-code (the « Première connexion » page).
+code (the « Première connexion » page); `account="user"` logs in an active account (the home page
+with its tiles, « Mon compte »); `account="referent"` logs in a référent ENT with the second factor
+(the console's pages).
 """
 
 from dataclasses import dataclass, field
@@ -15,9 +17,10 @@ from dataclasses import dataclass, field
 class PublicPage:
     name: str  # also the screenshot's file name
     path: str
-    steps: tuple = field(default=())  # ("fill", label, value) | ("click", button name)
+    # ("fill", label, value) | ("click", button name) | ("follow", CSS selector of a link)
+    steps: tuple = field(default=())
     status: int = 200
-    account: str = ""  # "pending": log in with the activation code first
+    account: str = ""  # "pending" | "user" | "referent": who logs in first
     errors: bool = False  # the state shows the error summary
 
 
@@ -63,33 +66,79 @@ PUBLIC_PAGES = [
     PublicPage("accessibilite", "/accessibilite"),
     PublicPage("donnees-personnelles", "/donnees-personnelles"),
     PublicPage("page-introuvable", "/page-qui-n-existe-pas", status=404),
+    # Logged in: the home page's tiles, « Mon compte », the OpenID Connect logout confirmation.
+    PublicPage("accueil", "/", account="user"),
+    PublicPage("mon-compte", "/compte/", account="user"),
+    PublicPage("deconnexion-application", "/o/logout/", account="user"),
+    # The référent's console (tests/e2e/test_console_pages_browser.py walks its other states).
+    PublicPage("console-recherche", "/console/", account="referent"),
+    PublicPage(
+        "console-compte",
+        "/console/",
+        account="referent",
+        steps=(("follow", "td[data-label='Nom'] a"),),
+    ),
+    PublicPage("console-fiches", "/console/fiches", account="referent"),
+    PublicPage("console-import", "/console/import", account="referent"),
+    PublicPage("console-journal", "/console/journal", account="referent"),
 ]
 
 SIZES = {"ordinateur": (1280, 800), "telephone": (375, 740)}
 
 
-def visit(page, public_page, pending=None, on_page=None):
+def log_in(page, identifier, password, on_page=None):
+    if on_page:
+        on_page(page)
+    page.get_by_label("Identifiant").fill(identifier)
+    page.get_by_label("Mot de passe", exact=True).fill(password)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Connexion").click()
+
+
+def visit(page, public_page, pending=None, on_page=None, logins=None):
     """Brings a Playwright page to this state. `pending`: (identifier, code) of a pending account;
-    `on_page(page)` is called on each page passed on the way (the tests' axe-core check)."""
+    `logins`: {"user": (identifier, password), "referent": (identifier, password, totp)} where
+    totp() gives the current second-factor code (None: the context is logged in already, as a
+    second factor code is not accepted twice); `on_page(page)` is called on each page passed on
+    the way (the tests' axe-core check)."""
+    response = None
     if public_page.account == "pending":
         identifier, code = pending
         page.goto("/auth/login")
+        log_in(page, identifier, code, on_page)
+        page.wait_for_url("**/auth/activation")
+    elif public_page.account in ("user", "referent") and logins[public_page.account] is None:
+        response = page.goto(public_page.path)  # the context is logged in already
+    elif public_page.account == "user":
+        page.goto("/auth/login")
+        log_in(page, *logins["user"], on_page)
+        if on_page:
+            on_page(page)  # the home page the login leads to
+        response = page.goto(public_page.path)
+    elif public_page.account == "referent":
+        identifier, password, totp = logins["referent"]
+        page.goto("/console/")
+        log_in(page, identifier, password, on_page)
         if on_page:
             on_page(page)
-        page.get_by_label("Identifiant").fill(identifier)
-        page.get_by_label("Mot de passe", exact=True).fill(code)
-        page.get_by_role("button", name="Connexion").click()
-        page.wait_for_url("**/auth/activation")
-        response = None
+        page.get_by_label("Code de vérification").fill(totp())
+        with page.expect_navigation():
+            page.get_by_role("button", name="Vérifier").click()
+        if on_page:
+            on_page(page)  # the console's search page the second factor leads to
+        response = page.goto(public_page.path)
     else:
         response = page.goto(public_page.path)
     for step in public_page.steps:
-        if on_page and step[0] == "click":
+        if on_page and step[0] in ("click", "follow"):
             on_page(page)
         if step[0] == "fill":
             page.get_by_label(step[1], exact=True).fill(step[2])
         elif step[0] == "click":
             with page.expect_navigation():
                 page.get_by_role("button", name=step[1], exact=True).click()
+        elif step[0] == "follow":
+            with page.expect_navigation():
+                page.locator(step[1]).first.click()
     page.wait_for_load_state("load")
     return response

@@ -1,8 +1,9 @@
-"""`make screenshots`: PNGs of every public page at 1280 and 375 px into docs/screenshots/.
+"""`make screenshots`: PNGs of every page at 1280 and 375 px into docs/screenshots/.
 
 Starts the portal as `make run` does (migrate, load-demo, runserver), but with DEBUG off, on a fresh
 SQLite file and a free loopback port, then walks tests/public_pages.py (the list the browser tests
-check): add a page there and it is photographed too. Full-page PNGs, quantised with Pillow when it
+check): add a page there and it is photographed too. Logged-in pages use the demo's parent.test and
+referent.demo (whose second factor is enrolled here with a fixed secret). Full-page PNGs, quantised with Pillow when it
 is installed, to keep the repository small.
 
     python tools/screenshots.py [--out docs/screenshots] [--region Exemple] [--only connexion,aide]
@@ -20,6 +21,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pyotp
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -27,6 +30,24 @@ from tests.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from tests.public_pages import PUBLIC_PAGES, SIZES, visit  # noqa: E402
 
 DEMO_LINE = re.compile(r"identifiant (\S+)\s+code d.activation (\S+)")
+# What load-demo prints (any space, NBSP or not): « identifiant parent.test, mot de passe « … » ».
+DEMO_PASSWORD = re.compile(r"identifiant\s+parent\.test,\s+mot\s+de\s+passe\s+«\s*(.+?)\s*»")
+REFERENT = re.compile(
+    r"Référent\s+ENT\s+du\s+lycée\s*:\s*identifiant\s+(\S+),\s+mot\s+de\s+passe\s+«\s*(.+?)\s*»"
+)
+# The référent's TOTP secret for these screenshots only (a throw-away database).
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+ENROL = f"""
+from django.utils import timezone
+from portail.accounts.management.commands.load_demo import REFERENT_IDENTIFIER
+from portail.accounts.models import User
+from portail.console import otp
+from portail.console.models import TOTPDevice
+TOTPDevice.objects.update_or_create(
+    user=User.objects.get(identifier=REFERENT_IDENTIFIER),
+    defaults=dict(encrypted_secret=otp.encrypt("{TOTP_SECRET}"), confirmed_at=timezone.now()),
+)
+"""
 
 
 def free_port():
@@ -67,7 +88,14 @@ def start_portal(var_dir, port, region):
 
     portail("migrate", "--noinput")
     portail("collectstatic", "--noinput")
-    accounts = DEMO_LINE.findall(portail("load-demo"))
+    # The demo applications' tiles on the home page (their servers are not needed for a picture).
+    output = portail(
+        "load-demo",
+        "--cas-app-url=http://127.0.0.1:9/cahier/",
+        "--oidc-app-url=http://127.0.0.1:9/classeur",
+    )
+    accounts = DEMO_LINE.findall(output)
+    portail("shell", "-c", ENROL)
     server = subprocess.Popen(
         [sys.executable, "-m", "portail", "runserver", f"127.0.0.1:{port}", "--noreload"],
         env=env,
@@ -81,7 +109,7 @@ def start_portal(var_dir, port, region):
             raise SystemExit("the portal did not start")
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
-            return server, accounts
+            return server, accounts, output
         except OSError:
             if time.monotonic() > deadline:
                 server.terminate()
@@ -117,22 +145,41 @@ def main():
 
     port = free_port()
     with tempfile.TemporaryDirectory() as var_dir:
-        server, accounts = start_portal(var_dir, port, args.region)
+        server, accounts, output = start_portal(var_dir, port, args.region)
+        demo_password = DEMO_PASSWORD.search(output).group(1)
+        referent, referent_password = REFERENT.search(output).groups()
         pending = next(iter(accounts), None)
+        logins = {
+            "user": ("parent.test", demo_password),
+            "referent": (referent, referent_password, pyotp.TOTP(TOTP_SECRET).now),
+        }
         try:
             with sync_playwright() as p:
                 browser = p.chromium.launch(
                     executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
                 )
+                states = {}
                 for size, (width, height) in SIZES.items():
                     for public_page in pages:
+                        referent_state = public_page.account == "referent" and states.get(
+                            "referent"
+                        )
                         context = browser.new_context(
                             base_url=f"http://127.0.0.1:{port}",
                             locale="fr-FR",
                             viewport={"width": width, "height": height},
+                            storage_state=referent_state or None,
                         )
                         page = context.new_page()
-                        visit(page, public_page, pending=pending)
+                        # A second factor code is accepted once: the référent logs in once for all.
+                        visit(
+                            page,
+                            public_page,
+                            pending=pending,
+                            logins={**logins, "referent": None} if referent_state else logins,
+                        )
+                        if public_page.account == "referent":
+                            states["referent"] = context.storage_state()
                         target = out / f"{public_page.name}-{size}.png"
                         save_png(page.screenshot(full_page=True), target)
                         print(
