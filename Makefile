@@ -56,7 +56,7 @@ lint: install-test  ## ruff
 bench: install-test  ## benchmarks that print figures
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
-screenshots: install-test  ## PNGs of every public page at 1280 and 375 px into docs/screenshots/ (tests/public_pages.py)
+screenshots: install-test  ## PNGs of every page (public, logged in, console) at 1280 and 375 px into docs/screenshots/ (tests/public_pages.py)
 	$(BIN)/python tools/screenshots.py
 
 clean:  ## remove .venv and var/
