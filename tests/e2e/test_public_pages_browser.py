@@ -117,6 +117,8 @@ def test_a_logged_in_user_opening_the_login_page_goes_home(page, a11y, active_us
     a11y(page)
     log_in(page, "jean.dupont", STRONG_PASSWORD)
     expect(page).to_have_url(re.compile(r"/$"))
+    # The URL changes before the page is parsed: axe waits for the home page's heading.
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
     a11y(page)
     page.goto("/auth/login")
     expect(page).to_have_url(re.compile(r"/$"))
