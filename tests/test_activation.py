@@ -10,6 +10,7 @@ from portail.accounts.models import State, Token, User
 from portail.accounts.provisioning import new_activation_token
 from portail.activation import services
 from portail.audit.models import Event
+from portail.typography import normalised
 from tests.helpers import LOGIN, WRONG, login, text
 
 pytestmark = pytest.mark.django_db
@@ -164,7 +165,7 @@ def test_each_field_error_is_shown_next_to_it_and_nothing_is_saved(
     page = text(response)
     # The message sits in the field's own error list, which its input points to (aria-describedby).
     error_block = page.split(f'id="id_{field}_error"', 1)[1].split("</ul>", 1)[0]
-    assert message in error_block
+    assert message in normalised(error_block)
     assert re.search(rf'aria-describedby="[^"]*id_{field}_error[^"]*"[^>]*id="id_{field}"', page)
     user.refresh_from_db()
     assert user.state == State.PENDING and not user.email and not user.phone
@@ -180,7 +181,7 @@ def test_several_errors_at_once_each_beside_its_field(client, activating):
         ACTIVATION,
         activation_data(new_password2="différent du premier", email="pas une adresse", phone="12"),
     )
-    page = text(response)
+    page = normalised(text(response))
     assert "Les deux mots de passe ne concordent pas." in page
     assert "Cette adresse de messagerie n'est pas valide." in page
     assert "Ce numéro de téléphone mobile n'est pas valide." in page

@@ -1,10 +1,12 @@
 """French typography in every template outside the console (issue 10): the home page, « Mon compte »,
 the SSO pages (OIDC consent and logout confirmation, CAS), the federation's pages, the error pages,
-the mails, and the demo applications' messages. tests/console/test_typography.py checks the console's.
+the mails, the messages of the modules users read, and the demo applications' pages.
+tests/console/test_typography.py checks the console's.
 
 The template's text (what is left once tags and template code are taken out) goes through
 portail.typography.problems, which keeps the help page's verbatim phrases (SEED_VERBATIM)."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -45,6 +47,36 @@ def test_the_list_covers_the_pages_named_in_the_issue():
 def test_templates_follow_french_typography(path):
     # Each piece of text on its own: a tag between two words is no place for a typographic fault.
     found = [str(p) for text in template_text(path) for p in problems(text)]
+    assert not found, found
+
+
+# Modules whose messages users read (flash messages, refusals, form errors). portail/sso/oidc.py and
+# views.py are not listed yet; models.py and admin.py neither (names and help texts, for référents).
+MESSAGE_MODULES = [
+    ROOT / "portail" / name
+    for name in (
+        "accounts/phones.py",
+        "accounts/services.py",
+        "federation/idp/services.py",
+        "federation/login/hooks.py",
+        "federation/login/services.py",
+        "federation/login/signals.py",
+        "federation/login/views.py",
+        "profile/views.py",
+        "sso/cas_rest.py",
+    )
+]
+FRENCH = re.compile(r"[éèàçêùâôîÉÀ«»]|\b(le|la|les|de|du|des|votre|vous|pas|est)\b")
+
+
+@pytest.mark.parametrize("path", MESSAGE_MODULES, ids=_id)
+def test_messages_follow_french_typography(path):
+    found = []
+    for literal in python_messages(path):
+        prefix = len(literal) - len(literal.lstrip("rbfRBF"))
+        body = re.sub(r"\{[^}]*\}", "", literal[prefix + 1 : -1])  # f-string code is not text
+        if FRENCH.search(body):
+            found += [f"{p} in {literal[:60]}" for p in problems(body)]
     assert not found, found
 
 

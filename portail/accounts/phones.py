@@ -5,7 +5,7 @@ from django import forms
 
 DEFAULT_REGION = "FR"  # numbers typed without +XX are French
 INVALID_MOBILE = (
-    "Ce numéro de téléphone mobile n'est pas valide. Exemple : 06 12 34 56 78 ou +33 6 12 34 56 78."
+    "Ce numéro de téléphone mobile n’est pas valide. Exemple : 06 12 34 56 78 ou +33 6 12 34 56 78."
 )
 # A landline cannot receive the texts a mobile is given for. Where a plan cannot tell the two
 # apart (North America), the number is accepted.

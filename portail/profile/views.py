@@ -98,7 +98,7 @@ def _contact_message(changed):
         return "Votre numéro de téléphone mobile a été modifié."
     if changed:
         return "Votre adresse de messagerie et votre numéro de téléphone mobile ont été modifiés."
-    return "Aucune modification : vos coordonnées étaient déjà celles-ci."
+    return "Aucune modification : vos coordonnées étaient déjà celles-ci."
 
 
 def _page(request, *, password_form=None, contact_form=None, status=200):

@@ -157,7 +157,7 @@ class TicketNotFound(Exception):
 
 
 class ServiceRefused(accounts.DomainError):
-    message = "Ce service n'est pas autorisé à utiliser le protocole CAS REST de l'ENT."
+    message = "Ce service n’est pas autorisé à utiliser le protocole CAS REST de l’ENT."
 
 
 # --- Views ---------------------------------------------------------------------------------------
@@ -167,7 +167,7 @@ class ServiceRefused(accounts.DomainError):
 @require_POST
 def tickets(request):
     if not rest_enabled():
-        return _text(404, "Le protocole CAS REST n'est pas activé.")
+        return _text(404, "Le protocole CAS REST n’est pas activé.")
     username = request.POST.get("username", "")
     password = request.POST.get("password", "")
     if not username or not password:
@@ -185,7 +185,7 @@ def tickets(request):
     if isinstance(user, accounts.ActivationRequired):
         return _text(
             401,
-            "Ce compte n'est pas encore activé : faites votre première connexion sur le portail.",
+            "Ce compte n’est pas encore activé : faites votre première connexion sur le portail.",
         )
     tgt = create_ticket_granting_ticket(request, user)
     location = f"{settings.PORTAIL_BASE_URL}/cas/v1/tickets/{tgt}"

@@ -15,6 +15,7 @@ from portail.accounts.models import Profile, State
 from portail.audit.models import Event
 from portail.federation.login import educonnect
 from portail.federation.login.models import SeenAssertion
+from portail.typography import normalised
 from tests.federation.saml_idp import EduConnectIdP, moving_on, portal_sp_metadata
 from tests.helpers import account
 
@@ -107,7 +108,7 @@ def test_matched_by_jointure_never_by_name(client, idp, pupil):
     stranger = {"FrEduCtRefId": ["AAF-9999999"], "sn": ["Martin"], "givenName": ["Léa"]}
     response = post(client, idp.response(request_id, stranger, acs=ACS, audience=SP_ENTITY))
     assert response.status_code == 403
-    page = html.unescape(response.content.decode())
+    page = normalised(html.unescape(response.content.decode()))
     assert "ne correspond à aucun compte de l'ENT" in page and "référent ENT" in page
     assert "Aucun compte n'a été créé" in page
     assert client.get("/").status_code == 302  # not logged in
@@ -125,7 +126,9 @@ def test_blocked_account_is_refused(client, idp, pupil):
 
 def refused(client, response, because):
     assert response.status_code == 400, response.status_code
-    assert "La connexion avec ÉduConnect n'a pas abouti" in html.unescape(response.content.decode())
+    assert "La connexion avec ÉduConnect n'a pas abouti" in normalised(
+        html.unescape(response.content.decode())
+    )
     assert client.get("/").status_code == 302
     reason = Event.objects.filter(tag="federation.educonnect.refused").latest("id").data["reason"]
     assert because in reason, reason

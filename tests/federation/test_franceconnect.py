@@ -195,8 +195,8 @@ def test_a_pupil_cannot_link(client, fc, school):
 
 def refused(client, response, because):
     assert response.status_code == 400
-    assert "La connexion avec FranceConnect n'a pas abouti" in html.unescape(
-        response.content.decode()
+    assert "La connexion avec FranceConnect n'a pas abouti" in normalised(
+        html.unescape(response.content.decode())
     )
     assert logged_in_as(client) is None
     reason = Event.objects.filter(tag="federation.franceconnect.refused").latest("id")

@@ -10,6 +10,7 @@ from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 
 from portail.audit.models import Event
 from portail.federation.idp.models import ServiceProvider
+from portail.typography import normalised
 from tests.federation.conftest import make_sp
 from tests.federation.saml_sp import TestSP, form_fields
 from tests.federation.test_saml_idp_interop import follow_post_form, sp_initiated
@@ -46,7 +47,7 @@ def test_unknown_sp(portal, tmp_path, pupil, browser_http):
         browser_http.log_in("lea.martin")
         _, page = sp_initiated(browser_http, stranger, BINDING_HTTP_REDIRECT)
         assert page.status_code == 403
-        assert "n'est pas enregistrée auprès du portail" in unescape(page.text)
+        assert "n'est pas enregistrée auprès du portail" in normalised(unescape(page.text))
         no_assertion(page)
         assert Event.objects.filter(tag="federation.saml.unknown_sp").exists()
     finally:

@@ -69,7 +69,7 @@ def metadata_problem(xml: str) -> tuple[str | None, str]:
     try:
         store.load("inline", xml)
     except Exception as exc:  # noqa: BLE001  (pysaml2 raises many kinds for bad XML)
-        return None, f"Métadonnées illisibles : {str(exc)[:200]}"
+        return None, f"Métadonnées illisibles : {str(exc)[:200]}"
     sps = [
         eid
         for eid in store.keys()  # noqa: SIM118  (a MetadataStore, not a dict)
@@ -205,7 +205,7 @@ def read_authn_request(request, binding: str) -> PendingRequest:
     if sp is None:
         record("federation.saml.unknown_sp", request=request, subject=entity[:200])
         raise SamlRefusal(
-            "Cette ressource n'est pas enregistrée auprès du portail. Signalez-le à votre référent ENT.",
+            "Cette ressource n’est pas enregistrée auprès du portail. Signalez-le à votre référent ENT.",
             status=403,
         )
     if binding == BINDING_HTTP_REDIRECT and sigalg and sigalg.endswith("sha1"):
@@ -227,18 +227,18 @@ def read_authn_request(request, binding: str) -> PendingRequest:
             reason=type(exc).__name__,
         )
         raise SamlRefusal(
-            "La demande d'authentification de cette ressource est invalide (signature ou contenu). "
-            "Réessayez depuis la ressource ; si cela se reproduit, signalez-le à votre référent ENT."
+            "La demande d’authentification de cette ressource est invalide (signature ou contenu). "
+            "Réessayez depuis la ressource ; si cela se reproduit, signalez-le à votre référent ENT."
         ) from exc
     authn = parsed.message
     if wants_signed and binding == BINDING_HTTP_POST and authn.signature is None:
-        raise SamlRefusal("Cette ressource doit signer ses demandes ; celle-ci ne l'est pas.")
+        raise SamlRefusal("Cette ressource doit signer ses demandes ; celle-ci ne l’est pas.")
     try:
         info = server.response_args(authn, [BINDING_HTTP_POST])
     except Exception as exc:  # noqa: BLE001  (UnknownPrincipal, UnsupportedBinding…)
         record("federation.saml.bad_acs", request=request, provider=sp.name)
         raise SamlRefusal(
-            "L'adresse de retour demandée par cette ressource n'est pas celle de ses métadonnées."
+            "L’adresse de retour demandée par cette ressource n’est pas celle de ses métadonnées."
         ) from exc
     acs = info["destination"]
     # A requested AssertionConsumerServiceURL must be one of the metadata's (pysaml2 otherwise
@@ -247,7 +247,7 @@ def read_authn_request(request, binding: str) -> PendingRequest:
     if asked and asked not in _acs_urls(server, sp):
         record("federation.saml.bad_acs", request=request, provider=sp.name)
         raise SamlRefusal(
-            "L'adresse de retour demandée par cette ressource n'est pas celle de ses métadonnées."
+            "L’adresse de retour demandée par cette ressource n’est pas celle de ses métadonnées."
         )
     policy = authn.name_id_policy
     return PendingRequest(
@@ -300,7 +300,7 @@ def idp_initiated(sp: ServiceProvider) -> PendingRequest:
     )
     if acs is None:
         raise SamlRefusal(
-            "Cette ressource n'a pas d'adresse de retour HTTP-POST dans ses métadonnées."
+            "Cette ressource n’a pas d’adresse de retour HTTP-POST dans ses métadonnées."
         )
     return PendingRequest(
         entity_id=sp.entity_id, request_id=None, acs_url=acs["location"], relay_state=sp.relay_state
@@ -344,13 +344,13 @@ def answer(request, pending: PendingRequest) -> PostForm:
     user = request.user
     sp = ServiceProvider.objects.filter(entity_id=pending.entity_id).first()
     if sp is None or not sp.enabled:
-        raise SamlRefusal("Cette ressource n'est plus enregistrée auprès du portail.", status=403)
+        raise SamlRefusal("Cette ressource n’est plus enregistrée auprès du portail.", status=403)
     server = saml.server([sp])
     if not sp.is_available_to(user) or not user.is_active:
         record("federation.saml.denied", request=request, target=user, provider=sp.name)
         if pending.request_id is None:
             raise SamlRefusal(
-                "Cette ressource n'est pas proposée à votre profil ou à votre établissement.",
+                "Cette ressource n’est pas proposée à votre profil ou à votre établissement.",
                 status=403,
             )
         return status_answer(
@@ -495,11 +495,11 @@ def posted_logout_request(token: str) -> tuple[ServiceProvider, "PostForm"]:
         raise SamlRefusal("Ce lien de déconnexion a expiré.") from exc
     sp = ServiceProvider.objects.filter(pk=pk).first()
     if sp is None:
-        raise SamlRefusal("Cette ressource n'est plus enregistrée auprès du portail.", status=403)
+        raise SamlRefusal("Cette ressource n’est plus enregistrée auprès du portail.", status=403)
     server = saml.server([sp])
     endpoint = _slo_endpoint(server, sp)
     if endpoint is None or endpoint[0] != BINDING_HTTP_POST:
-        raise SamlRefusal("Cette ressource n'a plus d'adresse de déconnexion HTTP-POST.")
+        raise SamlRefusal("Cette ressource n’a plus d’adresse de déconnexion HTTP-POST.")
     row = SimpleNamespace(
         name_id=name_id, name_id_format=name_id_format, session_index=session_index
     )
@@ -531,7 +531,7 @@ def handle_logout_request(request, binding: str):
     entity = _issuer_of(message, binding)
     sp = provider_by_entity_id(entity)
     if sp is None:
-        raise SamlRefusal("Cette ressource n'est pas enregistrée auprès du portail.", status=403)
+        raise SamlRefusal("Cette ressource n’est pas enregistrée auprès du portail.", status=403)
     sigalg, signature = params.get("SigAlg"), params.get("Signature")
     if sigalg and sigalg.endswith("sha1"):
         raise SamlRefusal("La demande est signée avec un algorithme refusé (SHA-1).")
@@ -552,7 +552,7 @@ def handle_logout_request(request, binding: str):
         raise SamlRefusal("La demande de déconnexion de cette ressource est invalide.") from exc
     logout = parsed.message
     if binding == BINDING_HTTP_POST and logout.signature is None:
-        raise SamlRefusal("La demande de déconnexion de cette ressource n'est pas signée.")
+        raise SamlRefusal("La demande de déconnexion de cette ressource n’est pas signée.")
     user = request.user if request.user.is_authenticated else None
     name_id = logout.name_id.text if logout.name_id is not None else ""
     if (
@@ -609,7 +609,7 @@ def fetch_metadata(url: str) -> str:
         with _opener().open(url, timeout=settings.PORTAIL_CAS_CALLBACK_TIMEOUT * 3) as answer:
             body = answer.read(METADATA_MAX_BYTES + 1)
     except urllib.error.HTTPError as exc:
-        raise SamlRefusal(f"L'adresse a répondu {exc.code}.") from exc
+        raise SamlRefusal(f"L’adresse a répondu {exc.code}.") from exc
     except OSError as exc:  # RefusedDestination, DNS, connection, timeout
         raise SamlRefusal(
             "Impossible de lire les métadonnées à cette adresse (adresse interne refusée, ou "

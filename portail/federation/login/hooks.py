@@ -17,8 +17,8 @@ PENDING_LINK = "franceconnect_pending"  # a FranceConnect identity waiting for t
 
 class LinkRefused(DomainError):
     message = (
-        "La connexion avec FranceConnect est réservée aux parents d'élèves. Votre compte "
-        "n'a pas été lié à FranceConnect : connectez-vous avec votre identifiant et votre mot "
+        "La connexion avec FranceConnect est réservée aux parents d’élèves. Votre compte "
+        "n’a pas été lié à FranceConnect : connectez-vous avec votre identifiant et votre mot "
         "de passe, ou avec ÉduConnect si votre établissement le propose."
     )
 

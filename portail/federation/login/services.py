@@ -18,11 +18,11 @@ AAF_SOURCE = "aaf"
 
 class NoAccount(DomainError):
     message = (
-        "Votre compte ÉduConnect est valide, mais il ne correspond à aucun compte de l'ENT. "
-        "Aucun compte n'a été créé. Adressez-vous au référent ENT de votre établissement (ou "
-        "de celui de votre enfant) : il vérifiera que votre compte figure dans l'annuaire de "
-        "l'établissement. En attendant, vous pouvez vous connecter avec l'identifiant et le "
-        "mot de passe de l'ENT s'ils vous ont été remis."
+        "Votre compte ÉduConnect est valide, mais il ne correspond à aucun compte de l’ENT. "
+        "Aucun compte n’a été créé. Adressez-vous au référent ENT de votre établissement (ou "
+        "de celui de votre enfant) : il vérifiera que votre compte figure dans l’annuaire de "
+        "l’établissement. En attendant, vous pouvez vous connecter avec l’identifiant et le "
+        "mot de passe de l’ENT s’ils vous ont été remis."
     )
 
 

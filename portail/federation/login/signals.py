@@ -29,8 +29,8 @@ def complete_pending_link(sender, request, user, **kwargs):
             record("federation.franceconnect.linked", request=request, target=user)
         messages.success(
             request,
-            "Votre identité FranceConnect est maintenant liée à votre compte ENT : la prochaine "
-            "fois, « S'identifier avec FranceConnect » suffira.",
+            "Votre identité FranceConnect est maintenant liée à votre compte ENT : la prochaine "
+            "fois, « S’identifier avec FranceConnect » suffira.",
             fail_silently=True,
         )
     except IntegrityError:

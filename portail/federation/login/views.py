@@ -30,7 +30,7 @@ UNAVAILABLE = (
     "minutes, ou connectez-vous avec votre identifiant et votre mot de passe."
 )
 FAILED = (
-    "La connexion avec {name} n'a pas abouti. Recommencez depuis la page de connexion ; si "
+    "La connexion avec {name} n’a pas abouti. Recommencez depuis la page de connexion ; si "
     "le problème continue, connectez-vous avec votre identifiant et votre mot de passe."
 )
 
@@ -213,10 +213,10 @@ def franceconnect_callback(request):
     if user is None:
         messages.info(
             request,
-            "Première connexion avec FranceConnect : pour lier votre identité FranceConnect à "
+            "Première connexion avec FranceConnect : pour lier votre identité FranceConnect à "
             "votre compte ENT de parent, connectez-vous une seule fois ci-dessous avec votre "
-            "identifiant et votre mot de passe (ou le code d'activation de votre courrier). "
-            "Ensuite, « S'identifier avec FranceConnect » suffira.",
+            "identifiant et votre mot de passe (ou le code d’activation de votre courrier). "
+            "Ensuite, « S’identifier avec FranceConnect » suffira.",
         )
         response = redirect("accounts:login")
         if started.get("next"):
@@ -240,7 +240,7 @@ def franceconnect_unlink(request):
     services.unlink_franceconnect(request, request.user)
     messages.success(
         request,
-        "Votre compte n'est plus lié à FranceConnect. Vous pourrez le lier de nouveau à votre "
+        "Votre compte n’est plus lié à FranceConnect. Vous pourrez le lier de nouveau à votre "
         "prochaine connexion avec FranceConnect.",
     )
     return redirect("account:account")
