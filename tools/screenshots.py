@@ -161,25 +161,24 @@ def main():
                 states = {}
                 for size, (width, height) in SIZES.items():
                     for public_page in pages:
-                        referent_state = public_page.account == "referent" and states.get(
-                            "referent"
-                        )
+                        # Each account logs in once for all its pages: a second factor code is
+                        # accepted once, and one session keeps « Mon compte » and the journal plain.
+                        state = states.get(public_page.account)
                         context = browser.new_context(
                             base_url=f"http://127.0.0.1:{port}",
                             locale="fr-FR",
                             viewport={"width": width, "height": height},
-                            storage_state=referent_state or None,
+                            storage_state=state,
                         )
                         page = context.new_page()
-                        # A second factor code is accepted once: the référent logs in once for all.
                         visit(
                             page,
                             public_page,
                             pending=pending,
-                            logins={**logins, "referent": None} if referent_state else logins,
+                            logins={**logins, public_page.account: None} if state else logins,
                         )
-                        if public_page.account == "referent":
-                            states["referent"] = context.storage_state()
+                        if public_page.account in ("user", "referent"):
+                            states[public_page.account] = context.storage_state()
                         target = out / f"{public_page.name}-{size}.png"
                         save_png(page.screenshot(full_page=True), target)
                         print(
