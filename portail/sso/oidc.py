@@ -17,7 +17,6 @@ from django.utils.crypto import constant_time_compare
 from jwcrypto import jwk, jws
 from oauth2_provider.models import (
     AbstractApplication,
-    AccessToken,
     Grant,
     RefreshToken,
     get_application_model,
@@ -27,7 +26,7 @@ from oauth2_provider.scopes import SettingsScopes
 from oauth2_provider.settings import oauth2_settings
 from oauthlib.oauth2.rfc6749 import errors
 
-from . import privacy
+from . import bearer, privacy
 from .models import DEFAULT_RELEASE, Application, AuthorizationTime, SpentCode
 from .secrets import ClientSecretHasher
 from .services import user_attributes
@@ -422,15 +421,9 @@ class PortailOAuth2Validator(OAuth2Validator):
 
     def _load_access_token(self, token):
         # The toolkit's query, with the client's Portail application (its release list, for
-        # userinfo): one statement less per bearer request.
-        checksum = hashlib.sha256(token.encode("utf-8")).hexdigest()
-        return (
-            AccessToken.objects.select_related(
-                "application", "application__portail_application", "user"
-            )
-            .filter(token_checksum=checksum)
-            .first()
-        )
+        # userinfo), in one statement written once rather than compiled by the ORM at each
+        # bearer request (bearer.py).
+        return bearer.load_access_token(token)
 
     def _load_application(self, client_id, request):
         client = request.client
