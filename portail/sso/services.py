@@ -28,7 +28,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from xml.sax.saxutils import escape
 
 from django.conf import settings
-from django.db import connection, connections, transaction
+from django.db import connection, connections, router, transaction
 from django.utils import timezone
 
 from portail.accounts.models import State, User
@@ -114,16 +114,18 @@ _USER_VALUES_SQL = {}
 
 
 def _user_values(user, name, build) -> list:
-    queryset = build()
-    key = (name, queryset.db)
-    connection = connections[queryset.db]
+    # The database the related manager reads from (Django's ManyRelatedManager uses this).
+    alias = router.db_for_read(type(user), instance=user)
+    key = (name, alias)
     if key not in _USER_VALUES_SQL:
+        queryset = build()
         sql, params = queryset.query.get_compiler(queryset.db).as_sql()
-        _USER_VALUES_SQL[key] = sql if tuple(params) == (user.pk,) else None
+        same = queryset.db == alias and tuple(params) == (user.pk,)
+        _USER_VALUES_SQL[key] = sql if same else None
     sql = _USER_VALUES_SQL[key]
     if sql is None:
-        return [value for (value,) in queryset]
-    with connection.cursor() as cursor:
+        return [value for (value,) in build()]
+    with connections[alias].cursor() as cursor:
         cursor.execute(sql, [user.pk])
         return [value for (value,) in cursor.fetchall()]
 
