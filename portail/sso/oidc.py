@@ -28,6 +28,7 @@ from oauthlib.oauth2.rfc6749 import errors
 
 from . import bearer, privacy
 from .models import DEFAULT_RELEASE, Application, AuthorizationTime, SpentCode
+from .rows import OneRow
 from .secrets import ClientSecretHasher
 from .services import user_attributes
 
@@ -177,6 +178,12 @@ def _code_digest(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
 
 
+# The code with its user, a client with its Portail application: one statement each, its SQL
+# written once (rows.py) rather than compiled by the ORM at each token request.
+_GRANT = OneRow(Grant, "code", ("user",))
+_CLIENT = OneRow(get_application_model, "client_id", ("portail_application",))
+
+
 # Per thread (one request at a time runs in a thread): the ID token row this request just stored.
 _this_request = threading.local()
 
@@ -223,7 +230,7 @@ class PortailOAuth2Validator(OAuth2Validator):
     def _grant_row(code, request):
         row = getattr(request, "portail_grant_row", None)
         if row is None or row.code != code:
-            row = Grant.objects.select_related("user").filter(code=code).first()
+            row = _GRANT.get(code)
             request.portail_grant_row = row
         return row
 
@@ -429,15 +436,7 @@ class PortailOAuth2Validator(OAuth2Validator):
         client = request.client
         if client is None or getattr(client, "client_id", None) != client_id:
             # The Portail application (release list, PKCE choice) comes with the client's row.
-            try:
-                request.client = (
-                    get_application_model()
-                    .objects.select_related("portail_application")
-                    .filter(client_id=client_id)
-                    .first()
-                )
-            except ValueError:  # a NUL byte in client_id (the toolkit's GH #1006)
-                request.client = None
+            request.client = _CLIENT.get(client_id)
             if request.client is None:
                 return super()._load_application(client_id, request)
         return super()._load_application(client_id, request)
