@@ -182,6 +182,7 @@ def _code_digest(code: str) -> str:
 # written once (rows.py) rather than compiled by the ORM at each token request.
 _GRANT = OneRow(Grant, "code", ("user",))
 _CLIENT = OneRow(get_application_model, "client_id", ("portail_application",))
+_AUTHORIZATION_TIME = OneRow(AuthorizationTime, "grant")
 
 
 # Per thread (one request at a time runs in a thread): the ID token row this request just stored.
@@ -261,13 +262,47 @@ class PortailOAuth2Validator(OAuth2Validator):
         if not valid:
             revoke_tokens_of_replayed_code(code, client)
             return False
-        _remember_authentication(
-            request,
-            AuthorizationTime.objects.filter(grant__code=code, grant__application=client)
-            .values_list("auth_time", "sid", "amr")
-            .first(),
-        )
+        # The code's login time, sid and amr (one row per code: a one-to-one).
+        when = _AUTHORIZATION_TIME.get(grant.pk)
+        _remember_authentication(request, (when.auth_time, when.sid, when.amr) if when else None)
         return True
+
+    def _check_and_set_request_resource(self, request):
+        """RFC 8707 at the token endpoint, without the toolkit's second read of the code.
+
+        For a code exchange the toolkit reads the code again (filtered by code and client) to
+        narrow the resources to the granted ones; the row validate_code read is that row. Its
+        normalisation and URI checks run as they are (with the grant branch skipped), then its
+        narrowing on that row, word for word.
+        """
+        row = getattr(request, "portail_grant_row", None)
+        if request.grant_type != "authorization_code" or row is None or row.code != request.code:
+            return super()._check_and_set_request_resource(request)
+        client = request.client
+        grant = row if client is not None and row.application_id == client.pk else None
+        request.grant_type = "portail:code-already-read"
+        try:
+            super()._check_and_set_request_resource(request)
+        finally:
+            request.grant_type = "authorization_code"
+        grant_resource = (grant.resource or []) if grant else []
+        if request.resource and grant_resource:
+            # Token request is narrowing the resource scope
+            for res in request.resource:
+                if res not in grant_resource:
+                    raise errors.CustomOAuth2Error(
+                        error="invalid_target",
+                        description=(
+                            f"The requested resource '{res}' is not allowed. "
+                            "Token request cannot escalate resource permissions beyond the "
+                            "original authorization grant"
+                        ),
+                        request=request,
+                    )
+        elif grant_resource:
+            self._validate_resource_uris(request, grant_resource)
+            request.resource = grant_resource
+        return None
 
     def _validated_grant(self, code, request):
         grant = getattr(request, "portail_grant", None)

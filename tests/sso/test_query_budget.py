@@ -67,7 +67,7 @@ def test_token_endpoint_and_userinfo_stay_within_their_statement_budget(
     )
     tokens = answer.json()
     assert answer.status_code == 200 and "id_token" in tokens, tokens
-    assert len(exchange) <= 17, "\n".join(exchange)
+    assert len(exchange) <= 16, "\n".join(exchange)
 
     answer, refresh = statements(
         lambda: server.post(
@@ -83,7 +83,7 @@ def test_token_endpoint_and_userinfo_stay_within_their_statement_budget(
         lambda: HttpClient().get("/o/userinfo/", HTTP_AUTHORIZATION=f"Bearer {access}")
     )
     assert answer.status_code == 200 and answer.json()["identifier"] == "jean.dupont"
-    assert len(userinfo) <= 3, "\n".join(userinfo)
+    assert len(userinfo) <= 2, "\n".join(userinfo)
 
     # The code, once exchanged, is gone with its authorization time (one DELETE each).
     again = server.post(
