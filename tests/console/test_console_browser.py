@@ -34,6 +34,7 @@ def check_a11y():
     axe = Axe()
 
     def check(page):
+        page.wait_for_load_state("load")  # the whole document, not a half-parsed one
         results = axe.run(page)
         assert results.violations_count == 0, f"{page.url}\n{results.generate_report()}"
 
