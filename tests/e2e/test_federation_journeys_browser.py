@@ -311,3 +311,48 @@ def test_parent_links_franceconnect_once_then_logs_in_with_it_then_unlinks(
         or p.startswith(("/interaction/", "/session/"))
         or (p.startswith("/auth/") and p not in {"/auth/login", "/auth/logout"})
     )
+
+
+def test_the_logout_page_held_still_for_axe_and_by_hand(
+    page, a11y, live_server, school, educonnect, resource
+):
+    """The front-channel logout page of the pupil's journey as without its script (axe itself
+    needs JavaScript): the resource's frame loads anyway, « Continuer » goes on to ÉduConnect."""
+    sp, registered = resource
+    pupil = account("lea.martin", "Léa", "Martin", "", [school], profile=Profile.ELEVE)
+    pupil.external_source, pupil.external_id = "aaf", "AAF-1234567"
+    pupil.save()
+    page.goto("/auth/login")
+    a11y(page)
+    page.get_by_role("button", name="Se connecter avec ÉduConnect").click()
+    page.get_by_role("button", name="Léa Martin (élève)").click()
+    expect(page.get_by_role("heading", name="Mes applications")).to_be_visible()
+    page.get_by_role("link", name="Manuel numérique").click()
+    expect(page.get_by_role("heading", name="Ressource — Léa Martin")).to_be_visible()
+    page.goto("/")
+    a11y(page)
+
+    page.route(
+        "**/federation_idp/saml.js",
+        lambda route: route.fulfill(body="", content_type="text/javascript"),
+    )
+    page.get_by_role("button", name="Se déconnecter").first.click()
+    expect(page.get_by_role("heading", name="Déconnexion en cours")).to_be_visible()
+    page.wait_for_load_state("load")  # the window's load event follows its frames'
+    a11y(page)
+    assert len(sp.logout_requests) == 1 and sp.logout_requests[0]["valid"], sp.logout_requests
+    assert not educonnect.idp.logouts
+    page.get_by_role("link", name="Continuer").click()
+    expect(page.get_by_text("Vous êtes déconnecté d'ÉduConnect.")).to_be_visible()
+    assert len(educonnect.idp.logouts) == 1
+
+    a11y.checked.update(
+        {
+            "/federation/educonnect/login",  # leaving for ÉduConnect (meta refresh)
+            "/federation/educonnect/acs",  # the cross-site POST's relay
+            f"/saml/initier/{registered.pk}",  # the SAML POST form to the resource
+            "/sso",  # ÉduConnect's
+            "/slo",  # ÉduConnect's
+            "/manuel/acs",  # the resource's
+        }
+    )
