@@ -17,7 +17,6 @@ from django.utils.crypto import constant_time_compare
 from jwcrypto import jwk, jws
 from oauth2_provider.models import (
     AbstractApplication,
-    AccessToken,
     Grant,
     RefreshToken,
     get_application_model,
@@ -27,8 +26,9 @@ from oauth2_provider.scopes import SettingsScopes
 from oauth2_provider.settings import oauth2_settings
 from oauthlib.oauth2.rfc6749 import errors
 
-from . import privacy
+from . import bearer, privacy
 from .models import DEFAULT_RELEASE, Application, AuthorizationTime, SpentCode
+from .rows import OneRow
 from .secrets import ClientSecretHasher
 from .services import user_attributes
 
@@ -178,6 +178,13 @@ def _code_digest(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
 
 
+# The code with its user, a client with its Portail application: one statement each, its SQL
+# written once (rows.py) rather than compiled by the ORM at each token request.
+_GRANT = OneRow(Grant, "code", ("user",))
+_CLIENT = OneRow(get_application_model, "client_id", ("portail_application",))
+_AUTHORIZATION_TIME = OneRow(AuthorizationTime, "grant")
+
+
 # Per thread (one request at a time runs in a thread): the ID token row this request just stored.
 _this_request = threading.local()
 
@@ -224,7 +231,7 @@ class PortailOAuth2Validator(OAuth2Validator):
     def _grant_row(code, request):
         row = getattr(request, "portail_grant_row", None)
         if row is None or row.code != code:
-            row = Grant.objects.select_related("user").filter(code=code).first()
+            row = _GRANT.get(code)
             request.portail_grant_row = row
         return row
 
@@ -255,13 +262,47 @@ class PortailOAuth2Validator(OAuth2Validator):
         if not valid:
             revoke_tokens_of_replayed_code(code, client)
             return False
-        _remember_authentication(
-            request,
-            AuthorizationTime.objects.filter(grant__code=code, grant__application=client)
-            .values_list("auth_time", "sid", "amr")
-            .first(),
-        )
+        # The code's login time, sid and amr (one row per code: a one-to-one).
+        when = _AUTHORIZATION_TIME.get(grant.pk)
+        _remember_authentication(request, (when.auth_time, when.sid, when.amr) if when else None)
         return True
+
+    def _check_and_set_request_resource(self, request):
+        """RFC 8707 at the token endpoint, without the toolkit's second read of the code.
+
+        For a code exchange the toolkit reads the code again (filtered by code and client) to
+        narrow the resources to the granted ones; the row validate_code read is that row. Its
+        normalisation and URI checks run as they are (with the grant branch skipped), then its
+        narrowing on that row, word for word.
+        """
+        row = getattr(request, "portail_grant_row", None)
+        if request.grant_type != "authorization_code" or row is None or row.code != request.code:
+            return super()._check_and_set_request_resource(request)
+        client = request.client
+        grant = row if client is not None and row.application_id == client.pk else None
+        request.grant_type = "portail:code-already-read"
+        try:
+            super()._check_and_set_request_resource(request)
+        finally:
+            request.grant_type = "authorization_code"
+        grant_resource = (grant.resource or []) if grant else []
+        if request.resource and grant_resource:
+            # Token request is narrowing the resource scope
+            for res in request.resource:
+                if res not in grant_resource:
+                    raise errors.CustomOAuth2Error(
+                        error="invalid_target",
+                        description=(
+                            f"The requested resource '{res}' is not allowed. "
+                            "Token request cannot escalate resource permissions beyond the "
+                            "original authorization grant"
+                        ),
+                        request=request,
+                    )
+        elif grant_resource:
+            self._validate_resource_uris(request, grant_resource)
+            request.resource = grant_resource
+        return None
 
     def _validated_grant(self, code, request):
         grant = getattr(request, "portail_grant", None)
@@ -422,29 +463,15 @@ class PortailOAuth2Validator(OAuth2Validator):
 
     def _load_access_token(self, token):
         # The toolkit's query, with the client's Portail application (its release list, for
-        # userinfo): one statement less per bearer request.
-        checksum = hashlib.sha256(token.encode("utf-8")).hexdigest()
-        return (
-            AccessToken.objects.select_related(
-                "application", "application__portail_application", "user"
-            )
-            .filter(token_checksum=checksum)
-            .first()
-        )
+        # userinfo), in one statement written once rather than compiled by the ORM at each
+        # bearer request (bearer.py).
+        return bearer.load_access_token(token)
 
     def _load_application(self, client_id, request):
         client = request.client
         if client is None or getattr(client, "client_id", None) != client_id:
             # The Portail application (release list, PKCE choice) comes with the client's row.
-            try:
-                request.client = (
-                    get_application_model()
-                    .objects.select_related("portail_application")
-                    .filter(client_id=client_id)
-                    .first()
-                )
-            except ValueError:  # a NUL byte in client_id (the toolkit's GH #1006)
-                request.client = None
+            request.client = _CLIENT.get(client_id)
             if request.client is None:
                 return super()._load_application(client_id, request)
         return super()._load_application(client_id, request)

@@ -29,7 +29,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from xml.sax.saxutils import escape
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, connections, router, transaction
 from django.utils import timezone
 
 from portail.accounts.models import State, User
@@ -123,6 +123,29 @@ def tile_icon(short_label: str) -> str:
 # --- Attributes (CAS 3.0 attributes and OIDC claims alike) -------------------------------------
 
 
+# The SQL of the two many-to-many reads above, compiled by the ORM once per database connection
+# rather than at every userinfo or validation (issue 9 §6: the compilation cost more than the
+# statement). The user's primary key must be the only parameter, else the ORM is used each time.
+_USER_VALUES_SQL = {}
+
+
+def _user_values(user, name, build) -> list:
+    # The database the related manager reads from (Django's ManyRelatedManager uses this).
+    alias = router.db_for_read(type(user), instance=user)
+    key = (name, alias)
+    if key not in _USER_VALUES_SQL:
+        queryset = build()
+        sql, params = queryset.query.get_compiler(queryset.db).as_sql()
+        same = queryset.db == alias and tuple(params) == (user.pk,)
+        _USER_VALUES_SQL[key] = sql if same else None
+    sql = _USER_VALUES_SQL[key]
+    if sql is None:
+        return [value for (value,) in build()]
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, [user.pk])
+        return [value for (value,) in cursor.fetchall()]
+
+
 def user_attributes(user, released) -> dict:
     released = set(released or [])
     values = {}
@@ -137,9 +160,9 @@ def user_attributes(user, released) -> dict:
     if "entProfile" in released:
         values["entProfile"] = user.profile
     if "uai" in released:
-        values["uai"] = list(user.structures.values_list("uai", flat=True))
+        values["uai"] = _user_values(user, "uai", lambda: user.structures.values_list("uai"))
     if "classes" in released:
-        values["classes"] = list(user.classes.values_list("name", flat=True))
+        values["classes"] = _user_values(user, "classes", lambda: user.classes.values_list("name"))
     if "email" in released and user.email:
         values["email"] = user.email
     return values

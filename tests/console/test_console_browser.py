@@ -34,6 +34,7 @@ def check_a11y():
     axe = Axe()
 
     def check(page):
+        page.wait_for_load_state("load")  # the whole document, not a half-parsed one
         results = axe.run(page)
         assert results.violations_count == 0, f"{page.url}\n{results.generate_report()}"
 
@@ -61,7 +62,9 @@ def test_referent_enrols_finds_blocks_unblocks_gives_code_imports_and_prints_let
     log_in(page, "anne.martin", STRONG_PASSWORD)
 
     # Enrolment: QR code and key, first code, then the recovery codes once.
-    expect(page.get_by_role("heading", name="Activer la vérification en deux étapes")).to_be_visible()
+    expect(
+        page.get_by_role("heading", name="Activer la vérification en deux étapes")
+    ).to_be_visible()
     check_a11y(page)
     secret = page.locator("code").inner_text().replace(" ", "")
     page.get_by_label("Code de vérification").fill(pyotp.TOTP(secret).now())

@@ -44,6 +44,9 @@ class A11y:
         self.checked = set()
 
     def __call__(self, page, context=None):
+        # A page whose header is visible may still be parsing its main part on a loaded machine
+        # (axe then finds no <h1>): check the whole document.
+        page.wait_for_load_state("load")
         results = self.axe.run(page, context=context, options=AXE_OPTIONS)
         self.checked.add(_path(page.url))
         if results.violations_count:

@@ -150,7 +150,8 @@ def test_first_login_links_then_straight_through_then_unlink(client, fc, parent)
     assert link.sub == "fc-sub-camille" and link.issuer == fc
     page = html.unescape(client.get("/compte/").content.decode())
     assert "Votre compte est lié à une identité FranceConnect" in page
-    client.post("/auth/logout")
+    # The person came through FranceConnect: the logout ends its session there too.
+    assert moving_on(client.post("/auth/logout")).startswith(fc + "/session/end?id_token_hint=")
 
     # 2. Next time, straight through.
     response = client.get(at_provider(start(client, "/compte/"), "fc-sub-camille"))

@@ -191,3 +191,39 @@ def test_a_provider_with_a_post_only_slo_service_is_told_too(portal, tmp_path, p
         assert forged.status_code == 400
     finally:
         sp.close()
+
+
+def test_the_frames_come_before_the_leaving_page_for_educonnect_or_franceconnect(rf, db):
+    """A session opened through ÉduConnect (or FranceConnect) logs out through a « leaving »
+    page towards its logout there, not a redirect: the providers' frames must not be dropped
+    (the pupil's whole journey in Chromium: tests/e2e/test_federation_journeys_browser.py)."""
+    from django.contrib.auth.models import AnonymousUser
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from portail.federation.idp.middleware import FrontChannelLogoutMiddleware
+    from portail.federation.idp.signals import FRONT_CHANNEL_ATTRIBUTE
+    from portail.federation.login.hooks import leaving_page
+
+    away = "https://educonnect.example.test/slo?SAMLRequest=abc&Signature=xyz"
+    frame = "https://manuel.example.test/slo?SAMLRequest=def"
+    request = rf.post("/auth/logout")
+    request.user, request.session = AnonymousUser(), SessionStore()
+
+    def logout_view(request):
+        frames = [{"url": frame, "origins": ["https://manuel.example.test"], "loads": 1}]
+        setattr(request, FRONT_CHANNEL_ATTRIBUTE, frames)
+        return leaving_page(request, away, "ÉduConnect", "Déconnexion")
+
+    response = FrontChannelLogoutMiddleware(logout_view)(request)
+    page = response.content.decode()
+    assert "Déconnexion en cours" in page
+    assert frames_of(type("P", (), {"text": page})) == [frame]
+    next_url = unescape(re.search(r'href="([^"]+)" data-saml-next', page).group(1))
+    assert next_url == away
+    assert response._csp_update == {"frame-src": ["https://manuel.example.test"]}
+
+    # Without frames, the leaving page is left as it is.
+    plain = FrontChannelLogoutMiddleware(
+        lambda request: leaving_page(request, away, "ÉduConnect", "Déconnexion")
+    )(rf.post("/auth/logout"))
+    assert "Déconnexion en cours" not in plain.content.decode()

@@ -3,7 +3,8 @@
 SAML front-channel single logout (SAML Profiles §4.4, HTTP-Redirect binding): the LogoutRequests
 are loaded by the browser, one hidden frame per provider, where the provider's session cookie is.
 Whatever view ended the session (/auth/logout, /cas/logout, the OIDC end-session, a provider's
-own SLO request), its redirect becomes this page, which then moves on to the same address.
+own SLO request), its redirect (or the « leaving » page for ÉduConnect or FranceConnect) becomes
+this page, which then moves on to the same address.
 """
 
 from django.shortcuts import render
@@ -35,6 +36,14 @@ class FrontChannelLogoutMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         frames = getattr(request, FRONT_CHANNEL_ATTRIBUTE, None)
-        if frames and response.status_code in (301, 302, 303) and response.has_header("Location"):
+        if not frames:
+            return response
+        if response.status_code in (301, 302, 303) and response.has_header("Location"):
             return logout_page(request, frames, next_url=response["Location"])
+        # A « leaving » page (federation.login.hooks.leaving_page: the logout of a session opened
+        # through ÉduConnect or FranceConnect goes on there): the providers' frames first, then
+        # the same address; else the resources would never hear of this logout.
+        moves_on_to = getattr(response, "moves_on_to", None)
+        if moves_on_to:
+            return logout_page(request, frames, next_url=moves_on_to)
         return response

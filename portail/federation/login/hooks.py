@@ -54,7 +54,13 @@ def leaving_page(request, url: str, name: str, title: str):
     (Chromium and Firefox apply it to the redirects of a form submission)."""
     from django.shortcuts import render
 
-    return render(request, "federation/leaving.html", {"url": url, "name": name, "title": title})
+    response = render(
+        request, "federation/leaving.html", {"url": url, "name": name, "title": title}
+    )
+    # Where it moves on to, for the SAML IdP's front-channel logout page (FrontChannelLogoutMiddleware)
+    # when the logout also leaves for ÉduConnect or FranceConnect: the frames first, then there.
+    response.moves_on_to = url
+    return response
 
 
 def federated_logout_url(request) -> tuple[str, str] | None:

@@ -70,9 +70,10 @@ def educonnect_account(request, facts: dict) -> User:
     return _usable(request, user, "educonnect")
 
 
-def franceconnect_account(request, claims: dict) -> User | None:
+def franceconnect_account(request, claims: dict, id_token: str = "") -> User | None:
     """The parent's account linked to this FranceConnect identity, or None: the identity then
-    waits in the session for the password that links it (hooks.check_pending_link)."""
+    waits in the session for the password that links it (hooks.check_pending_link), with its ID
+    token, so that the logout of the session the link opens also ends FranceConnect's."""
     issuer = claims["iss"]
     link = (
         FranceConnectLink.objects.select_related("user")
@@ -83,6 +84,7 @@ def franceconnect_account(request, claims: dict) -> User | None:
         request.session[PENDING_LINK] = {
             "issuer": issuer,
             "sub": claims["sub"],
+            "id_token": id_token,
             "at": int(timezone.now().timestamp()),
         }
         record("federation.franceconnect.unlinked_identity", request=request)

@@ -8,7 +8,7 @@ from django.dispatch import receiver
 from portail.accounts.models import Profile
 from portail.audit.services import record
 
-from .hooks import PENDING_LINK, pending_link
+from .hooks import PENDING_LINK, STATE, pending_link
 from .models import FranceConnectLink
 
 
@@ -27,6 +27,11 @@ def complete_pending_link(sender, request, user, **kwargs):
                 user=user, issuer=pending["issuer"], sub=pending["sub"]
             )
             record("federation.franceconnect.linked", request=request, target=user)
+        if pending.get("id_token"):
+            # The person came through FranceConnect: this session's logout ends FranceConnect's
+            # too (hooks.federated_logout_url), as after a login straight through; else the
+            # next person at a shared computer would be let in by FranceConnect's open session.
+            request.session[STATE] = {"method": "franceconnect", "id_token": pending["id_token"]}
         messages.success(
             request,
             "Votre identité FranceConnect est maintenant liée à votre compte ENT : la prochaine "

@@ -207,7 +207,7 @@ def franceconnect_callback(request):
         log.warning("FranceConnect unavailable: %s", exc)
         return _failure(request, "FranceConnect", status=503, message=UNAVAILABLE)
     try:
-        user = services.franceconnect_account(request, result["claims"])
+        user = services.franceconnect_account(request, result["claims"], result["id_token"])
     except DomainError as exc:
         return _refusal(request, "FranceConnect", exc)
     if user is None:
