@@ -9,6 +9,7 @@ environment, and only http/https. Loopback is allowed only when PORTAIL_CAS_ALLO
 CALLBACK (tests) or DEBUG (development) is on.
 """
 
+import functools
 import http.client
 import ipaddress
 import socket
@@ -66,12 +67,14 @@ def address_allowed(address: str) -> bool:
     )
 
 
-def _checked_connection(address, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, source_address=None):
+def _checked_connection(
+    address, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, source_address=None, *, allowed
+):
     host, port = address
     last_error = RefusedDestination(f"{host}: no allowed address")
     for family, kind, proto, _, sockaddr in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):
-        if not address_allowed(sockaddr[0]):
-            last_error = RefusedDestination(f"{host}: {sockaddr[0]} is not a public address")
+        if not allowed(sockaddr[0]):
+            last_error = RefusedDestination(f"{host}: {sockaddr[0]} is not an allowed address")
             continue
         sock = socket.socket(family, kind, proto)
         try:
@@ -85,26 +88,38 @@ def _checked_connection(address, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, source_
     raise last_error
 
 
-class _HTTPConnection(http.client.HTTPConnection):
-    def __init__(self, *args, **kwargs):
+class _CheckedConnection:
+    """Mixin of the two connection classes: every socket goes through _checked_connection."""
+
+    def __init__(self, *args, allowed, **kwargs):
         super().__init__(*args, **kwargs)
-        self._create_connection = _checked_connection
+        self._create_connection = functools.partial(_checked_connection, allowed=allowed)
 
 
-class _HTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._create_connection = _checked_connection
+class _HTTPConnection(_CheckedConnection, http.client.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_CheckedConnection, http.client.HTTPSConnection):
+    pass
 
 
 class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, allowed):
+        super().__init__()
+        self.allowed = allowed
+
     def http_open(self, req):
-        return self.do_open(_HTTPConnection, req)
+        return self.do_open(_HTTPConnection, req, allowed=self.allowed)
 
 
 class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, allowed):
+        super().__init__()
+        self.allowed = allowed
+
     def https_open(self, req):
-        return self.do_open(_HTTPSConnection, req, context=self._context)
+        return self.do_open(_HTTPSConnection, req, context=self._context, allowed=self.allowed)
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -112,17 +127,22 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None  # the 3xx is then raised as an HTTPError: not delivered
 
 
-def _opener():
-    opener = urllib.request.OpenerDirector()
+def opener(allowed=None) -> urllib.request.OpenerDirector:
+    """A urllib opener for outbound calls: each connection checks the very address it connects
+    to with `allowed` (default `address_allowed`: public addresses only), no redirect followed,
+    no proxy from the environment. The one guard of the CAS callbacks, the SAML metadata URLs and
+    the federation's calls."""
+    check = allowed or address_allowed
+    built = urllib.request.OpenerDirector()
     for handler in (
-        _HTTPHandler(),
-        _HTTPSHandler(),
+        _HTTPHandler(check),
+        _HTTPSHandler(check),
         _NoRedirect(),
         urllib.request.HTTPDefaultErrorHandler(),
         urllib.request.HTTPErrorProcessor(),
     ):
-        opener.add_handler(handler)
-    return opener
+        built.add_handler(handler)
+    return built
 
 
 def call(url: str, *, form: dict | None = None) -> int | None:
@@ -139,7 +159,7 @@ def call(url: str, *, form: dict | None = None) -> int | None:
         method="POST" if data is not None else "GET",
     )
     try:
-        with _opener().open(request, timeout=settings.PORTAIL_CAS_CALLBACK_TIMEOUT) as answer:
+        with opener().open(request, timeout=settings.PORTAIL_CAS_CALLBACK_TIMEOUT) as answer:
             return answer.status
     except urllib.error.HTTPError as exc:
         return exc.code

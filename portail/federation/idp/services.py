@@ -601,12 +601,12 @@ def fetch_metadata(url: str) -> str:
     """GET a provider's metadata through the outbound guard (OWASP ASVS 5.0 V15.3, CWE-918)."""
     import urllib.error
 
-    from portail.sso.outbound import _opener
+    from portail.sso.outbound import opener
 
     if urlsplit(url).scheme not in ("http", "https"):
         raise SamlRefusal("L'adresse doit commencer par https://.")
     try:
-        with _opener().open(url, timeout=settings.PORTAIL_CAS_CALLBACK_TIMEOUT * 3) as answer:
+        with opener().open(url, timeout=settings.PORTAIL_CAS_CALLBACK_TIMEOUT * 3) as answer:
             body = answer.read(METADATA_MAX_BYTES + 1)
     except urllib.error.HTTPError as exc:
         raise SamlRefusal(f"L’adresse a répondu {exc.code}.") from exc

@@ -9,7 +9,6 @@ followed, no proxy from the environment. Loopback only with PORTAIL_FEDERATION_A
 import http.client
 import ipaddress
 import json
-import socket
 import urllib.error
 import urllib.request
 from urllib.parse import urlencode, urlsplit
@@ -35,60 +34,6 @@ def _allowed(address: str) -> bool:
     return outbound.address_allowed(address)
 
 
-def _connection(address, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, source_address=None):
-    host, port = address
-    last_error = outbound.RefusedDestination(f"{host}: no allowed address")
-    for family, kind, proto, _, sockaddr in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):
-        if not _allowed(sockaddr[0]):
-            last_error = outbound.RefusedDestination(f"{host}: {sockaddr[0]} not allowed")
-            continue
-        sock = socket.socket(family, kind, proto)
-        try:
-            if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:
-                sock.settimeout(timeout)
-            sock.connect(sockaddr)  # the very address that was checked
-            return sock
-        except OSError as exc:
-            sock.close()
-            last_error = exc
-    raise last_error
-
-
-class _HTTP(http.client.HTTPConnection):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._create_connection = _connection
-
-
-class _HTTPS(http.client.HTTPSConnection):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._create_connection = _connection
-
-
-class _HTTPHandler(urllib.request.HTTPHandler):
-    def http_open(self, req):
-        return self.do_open(_HTTP, req)
-
-
-class _HTTPSHandler(urllib.request.HTTPSHandler):
-    def https_open(self, req):
-        return self.do_open(_HTTPS, req, context=self._context)
-
-
-def _opener():
-    opener = urllib.request.OpenerDirector()
-    for handler in (
-        _HTTPHandler(),
-        _HTTPSHandler(),
-        outbound._NoRedirect(),
-        urllib.request.HTTPDefaultErrorHandler(),
-        urllib.request.HTTPErrorProcessor(),
-    ):
-        opener.add_handler(handler)
-    return opener
-
-
 def fetch(url: str, *, form: dict | None = None, headers: dict | None = None) -> bytes:
     """The body of a 200 answer to GET (or POST `form`) `url`; FetchError otherwise."""
     if urlsplit(url).scheme not in ("http", "https"):
@@ -100,7 +45,7 @@ def fetch(url: str, *, form: dict | None = None, headers: dict | None = None) ->
     all_headers.update(headers or {})
     request = urllib.request.Request(url, data=data, headers=all_headers)  # noqa: S310
     try:
-        with _opener().open(request, timeout=TIMEOUT_SECONDS) as answer:
+        with outbound.opener(_allowed).open(request, timeout=TIMEOUT_SECONDS) as answer:
             body = answer.read(MAX_BYTES + 1)
     except urllib.error.HTTPError as exc:
         raise FetchError(f"{url}: HTTP {exc.code}") from None
