@@ -20,10 +20,10 @@ STRANGER = {"FrEduCtRefId": ["AAF-0000000"], "sn": ["Martin"], "givenName": ["LÃ
 
 @pytest.fixture(scope="module")
 def saml_keys(tmp_path_factory):
-    from portail.federation.login.educonnect import _generate
+    from portail.federation.idp.keys import generate_pair
 
     directory = tmp_path_factory.mktemp("saml-browser")
-    _generate(directory / "sp.key", directory / "sp.crt")
+    generate_pair(directory / "sp.key", directory / "sp.crt", "test")
     return directory
 
 

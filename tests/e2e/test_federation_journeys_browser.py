@@ -27,7 +27,6 @@ from portail.accounts.models import Profile
 from portail.audit.models import Event
 from portail.federation.idp.keys import generate_pair
 from portail.federation.idp.models import PersonIdentifier, SamlSession
-from portail.federation.login.educonnect import _generate
 from portail.federation.login.models import FranceConnectLink
 from portail.typography import either
 from tests.federation.conftest import make_sp
@@ -56,7 +55,7 @@ def portal(live_server, settings, tmp_path):
     generate_pair(tmp_path / "idp-key.pem", tmp_path / "idp-cert.pem", "test IdP")
     settings.PORTAIL_EDUCONNECT_KEY = str(tmp_path / "sp.key")
     settings.PORTAIL_EDUCONNECT_CERT = str(tmp_path / "sp.crt")
-    _generate(tmp_path / "sp.key", tmp_path / "sp.crt")
+    generate_pair(tmp_path / "sp.key", tmp_path / "sp.crt", "test")
     return base
 
 

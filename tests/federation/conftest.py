@@ -5,8 +5,8 @@ import requests
 
 from portail.accounts.models import Profile
 from portail.directory.models import Structure
+from portail.federation.idp.keys import generate_pair
 from portail.federation.idp.models import ServiceProvider
-from portail.federation.login.educonnect import _generate
 from tests.federation.saml_sp import TestSP
 from tests.helpers import STRONG_PASSWORD, account
 
@@ -20,8 +20,6 @@ def portal(live_server, settings, tmp_path):
     settings.PORTAIL_CAS_ALLOW_HTTP_LOOPBACK_CALLBACK = True
     settings.PORTAIL_SAML_KEY = str(tmp_path / "idp-key.pem")
     settings.PORTAIL_SAML_CERT = str(tmp_path / "idp-cert.pem")
-    from portail.federation.idp.keys import generate_pair
-
     generate_pair(tmp_path / "idp-key.pem", tmp_path / "idp-cert.pem", "test IdP")
     return live_server.url
 
@@ -95,7 +93,7 @@ def browser_http(portal):
 def saml_keys(tmp_path_factory):
     """The SP's key and certificate, and a directory for the IdPs' (made once per run)."""
     directory = tmp_path_factory.mktemp("saml")
-    _generate(directory / "sp.key", directory / "sp.crt")
+    generate_pair(directory / "sp.key", directory / "sp.crt", "test")
     return directory
 
 

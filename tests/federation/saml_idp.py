@@ -16,7 +16,7 @@ from saml2.saml import NAME_FORMAT_BASIC, NAMEID_FORMAT_TRANSIENT
 from saml2.server import Server
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
-from portail.federation.login.educonnect import _generate
+from portail.federation.idp.keys import generate_pair
 
 PASSWORD_CONTEXT = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
 
@@ -36,7 +36,7 @@ class EduConnectIdP:
         self.entity_id = entity_id or self.base_url + "/idp"
         key, cert = directory / f"{name}.key", directory / f"{name}.crt"
         if not key.exists():
-            _generate(key, cert)
+            generate_pair(key, cert, "test")
         config = IdPConfig()
         config.load(
             {

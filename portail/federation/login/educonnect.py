@@ -28,6 +28,8 @@ from saml2.s_utils import UnknownPrincipal, UnsupportedBinding
 from saml2.saml import NAMEID_FORMAT_TRANSIENT
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
+from portail.federation.idp.keys import generate_pair
+
 from .fetch import FetchError, fetch
 from .models import SeenAssertion
 
@@ -56,49 +58,8 @@ def _key_and_cert() -> tuple[str, str]:
     key_path = Path(settings.VAR_DIR) / "educonnect-sp.key"
     cert_path = Path(settings.VAR_DIR) / "educonnect-sp.crt"
     if not (key_path.exists() and cert_path.exists()):
-        _generate(key_path, cert_path)
+        generate_pair(key_path, cert_path, "Portail ENT (ÉduConnect SP)")
     return str(key_path), str(cert_path)
-
-
-def _generate(key_path: Path, cert_path: Path):
-    import os
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Portail ENT (ÉduConnect SP)")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=3650))
-        .sign(key, hashes.SHA256())
-    )
-    key_path.parent.mkdir(parents=True, exist_ok=True)
-    for path, data, mode in (
-        (
-            key_path,
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            ),
-            0o600,
-        ),
-        (cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644),
-    ):
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        tmp.replace(path)
 
 
 def idp_metadata() -> str:
