@@ -99,17 +99,22 @@ def applications_for(user) -> list[Application]:
     Each gets `.icon`: the static path of its picture, portail/tiles/<sigle in lower case>.svg,
     when the deployment ships one; else the tile shows its sigle (short_label) as the icon.
     """
-    mine = set(user.structures.values_list("pk", flat=True))
-    apps = Application.objects.filter(enabled=True).prefetch_related("structures")
-    tiles = [
-        app
-        for app in apps
-        if user.profile in (app.profiles or [])
-        and (not app.structures.all() or mine & {s.pk for s in app.structures.all()})
-    ]
+    tiles = visible_to(user, Application.objects.filter(enabled=True))
     for app in tiles:
         app.icon = tile_icon(app.short_label)
     return tiles
+
+
+def visible_to(user, entries) -> list:
+    """The entries (applications, SAML service providers: `profiles` and `structures` fields)
+    this user may see: their profile is listed, and no structure is set or one is theirs."""
+    mine = set(user.structures.values_list("pk", flat=True))
+    return [
+        entry
+        for entry in entries.prefetch_related("structures")
+        if user.profile in (entry.profiles or [])
+        and (not entry.structures.all() or mine & {s.pk for s in entry.structures.all()})
+    ]
 
 
 @lru_cache(maxsize=256)

@@ -85,15 +85,9 @@ def metadata_problem(xml: str) -> tuple[str | None, str]:
 
 def available_providers(user) -> list[ServiceProvider]:
     """The SAML tiles of the home page for this user."""
-    mine = set(user.structures.values_list("pk", flat=True))
-    return [
-        sp
-        for sp in ServiceProvider.objects.filter(enabled=True, show_tile=True).prefetch_related(
-            "structures"
-        )
-        if user.profile in (sp.profiles or [])
-        and (not sp.structures.all() or mine & {s.pk for s in sp.structures.all()})
-    ]
+    from portail.sso.services import visible_to
+
+    return visible_to(user, ServiceProvider.objects.filter(enabled=True, show_tile=True))
 
 
 # --- GAR attributes ----------------------------------------------------------------------------
