@@ -17,6 +17,7 @@ from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, samlp
 from saml2.saml import AUTHN_PASSWORD_PROTECTED, NAMEID_FORMAT_TRANSIENT, NameID
 
 from portail.audit.services import record
+from portail.federation.messages import MessageTooLarge, check_size
 from portail.sso.privacy import pairwise_subject
 
 from . import saml
@@ -176,6 +177,12 @@ def _issuer_of(message: str, binding: str) -> str:
     from saml2.entity import Entity
     from saml2.saml import NAMESPACE as SAML_NS
 
+    try:
+        check_size(message, binding)
+    except MessageTooLarge as exc:
+        raise SamlRefusal(
+            "Le message SAML reçu est trop volumineux pour être lu.", status=413
+        ) from exc
     try:
         root = DefusedET.fromstring(Entity.unravel(message, binding, "SAMLRequest"))
     except Exception as exc:  # noqa: BLE001  (base64, deflate, XML, entities refused)

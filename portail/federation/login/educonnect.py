@@ -29,6 +29,7 @@ from saml2.saml import NAMEID_FORMAT_TRANSIENT
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
 from portail.federation.idp.keys import generate_pair
+from portail.federation.messages import MessageTooLarge, check_size
 
 from .fetch import FetchError, fetch
 from .models import SeenAssertion
@@ -186,6 +187,7 @@ def check_response(saml_response: str, request_id: str | None) -> dict:
         raise Refused("no AuthnRequest outstanding in this session")
     saml_client = client()
     try:
+        check_size(saml_response, BINDING_HTTP_POST)
         response = saml_client.parse_authn_request_response(
             saml_response, BINDING_HTTP_POST, outstanding={request_id: "/"}
         )
@@ -288,6 +290,12 @@ def logout_redirect(state: dict) -> str | None:
 def check_logout_message(query: dict):
     """An IdP's LogoutResponse or LogoutRequest at our SLO endpoint. Returns
     ("response", None) or ("request", URL of our signed LogoutResponse), or raises Refused."""
+    for name in ("SAMLResponse", "SAMLRequest"):
+        if name in query:
+            try:
+                check_size(query[name], BINDING_HTTP_REDIRECT)
+            except MessageTooLarge as exc:
+                raise Refused(f"MessageTooLarge: {exc}") from None
     saml_client = client()
     try:
         if "SAMLResponse" in query:
