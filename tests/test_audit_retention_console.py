@@ -112,3 +112,52 @@ def test_pages_run_across_months_newest_first_and_end(pending_pupil, by_target):
         if not cursor:
             break
     assert got == newest_first
+
+
+@pytest.mark.parametrize("by_target", [False, True])
+def test_pages_within_dates_hold_exactly_the_events_between_them(pending_pupil, by_target):
+    # The dates also choose the months read (page_of's since/until): none of the range's events
+    # may be lost at a month's edge, none outside it shown.
+    from portail.audit.queries import of_accounts, page_of
+
+    pupil, _ = pending_pupil
+    paris = timezone.get_current_timezone()
+    now = timezone.now().astimezone(paris)
+    first_of_month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    until = first_of_month - datetime.timedelta(days=31)  # the 1st, in Paris, of a past month
+    until = until.replace(day=1)
+    since = until - datetime.timedelta(days=75)
+    moments = [
+        until - datetime.timedelta(minutes=30),  # the evening before, in UTC the month before
+        until,  # excluded (at < until)
+        until + datetime.timedelta(days=3),
+        since,  # included (at >= since)
+        since - datetime.timedelta(seconds=1),
+        since + datetime.timedelta(days=40),
+        now - datetime.timedelta(minutes=5),
+    ]
+    made = [Event.objects.create(tag="account.login", target=pupil, at=at) for at in moments]
+    inside = [e for e in made if since <= e.at < until]
+    expected = [e.pk for e in sorted(inside, key=lambda e: (e.at, e.pk), reverse=True)]
+    events = of_accounts({pupil.pk}) if by_target else Event.objects.filter(target=pupil)
+    events = events.filter(at__gte=since, at__lt=until)
+    got, cursor = [], ""
+    while True:
+        page = page_of(events, cursor, 2, by_target=by_target, since=since, until=until)
+        got += [e.pk for e in page.events]
+        cursor = page.next_cursor
+        if not cursor:
+            break
+    assert got == expected and len(expected) == 3
+
+
+def test_events_of_accounts_are_theirs_only(pending_pupil, active_user):
+    from portail.audit.queries import of_accounts
+
+    pupil, _ = pending_pupil
+    mine = Event.objects.create(tag="account.login", target=pupil)
+    Event.objects.create(tag="account.login", target=active_user)
+    Event.objects.create(tag="account.login.failed", subject="inconnu")
+    assert list(of_accounts({pupil.pk})) == [mine]
+    assert set(of_accounts({pupil.pk, active_user.pk})) == set(Event.objects.exclude(target=None))
+    assert not of_accounts(set()).exists()
