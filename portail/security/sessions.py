@@ -37,6 +37,8 @@ from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.crypto import get_random_string, salted_hmac
 
+from portail.ops import statements
+
 log = logging.getLogger(__name__)
 
 # Session data key: when the session was opened (epoch seconds); reset by every login.
@@ -212,7 +214,10 @@ class SessionStore(DBStore):
             return DBStore.save(self, must_create)
         obj = self.create_model_instance(self._get_session(no_load=must_create))
         try:
-            obj.save(force_insert=must_create, force_update=not must_create, using=using)
+            if must_create:  # a login's new row: the INSERT compiled once (ops.statements)
+                statements.insert(obj)
+            else:
+                obj.save(force_update=True, using=using)
         except IntegrityError:
             if must_create:
                 raise CreateError from None
