@@ -161,9 +161,11 @@ async def run(args):
             asyncio.ensure_future(probe(port, static, 0.1, stop, static_samples)),
         ]
         client_cpu = time.process_time()
+        server_cpu = args.server.cpu_seconds()
         results, within_2s, sent, surge_end = await surge(
             port, rate, args.seconds, args.give_up, credentials, args.accounts
         )
+        server_cpu = args.server.cpu_seconds() - server_cpu
         stop.set()
         await asyncio.gather(*probes)
         back = await recovery(port, quiet_login, surge_end, credentials)
@@ -188,6 +190,11 @@ async def run(args):
             f"(served during the surge = {results['served'] / args.seconds / after:.2f} × that)"
         )
         print(
+            f"  server CPU during the surge: {server_cpu:.1f} s, "
+            f"{server_cpu * 1000 / max(results['served'], 1):.1f} ms per served login "
+            f"(refused ones included)"
+        )
+        print(
             f"  load generator CPU: {client_cpu:.1f} s; load average {s.load_average()}", flush=True
         )
         await asyncio.sleep(3)
@@ -209,7 +216,7 @@ def main():
         s.prepare_database(args.accounts)
     print(f"load average before: {s.load_average()}", flush=True)
     with s.Server(workers=args.workers) as server:
-        args.port = server.port
+        args.port, args.server = server.port, server
         if uvloop is not None:
             uvloop.run(run(args))
         else:

@@ -212,6 +212,21 @@ def test_a_stopped_redis_gives_misses_and_no_ops_never_an_error(redis_server, se
     assert sample(metrics.CACHE_BREAKER_OPEN, "default") == 0
 
 
+def test_one_redis_client_per_pool_serves_every_call_across_a_restart(redis_server, settings):
+    node = make_cache(redis_server, settings)
+    client = node._cache.get_client(write=True)
+    # Django built a redis.Redis per call; one per pool now (ops.cache.ReusedClientCacheClient).
+    assert node._cache.get_client(write=False) is client
+    node.set("k", "v", 60)
+    assert node.get("k") == "v" and node._cache.get_client() is client
+    redis_server.kill()
+    assert node.get("k", "gone") == "gone"
+    redis_server.start()
+    wait_until(lambda: node.add("back", 1, 60))
+    node.set("k", "again", 60)
+    assert node.get("k") == "again" and node._cache.get_client() is client
+
+
 def test_a_frozen_redis_costs_bounded_calls_then_none(redis_server, settings):
     node = make_cache(redis_server, settings)
     node.set("k", "v", 60)

@@ -240,3 +240,17 @@ def test_logged_paths_hold_no_secret(path, query, logged):
         assert secret not in result
     if query:
         assert "…" in result
+
+
+@pytest.mark.django_db
+def test_a_remembered_plain_path_still_redacts_its_query_and_capturing_paths_are_not_kept():
+    from portail.ops import admission
+
+    for _ in range(2):  # the second call takes the remembered path
+        assert redact_path("/cas/serviceValidate", "ticket=ST-1-abc&service=x") == (
+            "/cas/serviceValidate?ticket=…&service=x"
+        )
+    assert admission._PLAIN_PATHS.get("/cas/serviceValidate") is True
+    for _ in range(2):
+        assert redact_path("/auth/reset/AbCdEf0123456789xyz") == "/auth/reset/<token>"
+    assert "/auth/reset/AbCdEf0123456789xyz" not in admission._PLAIN_PATHS

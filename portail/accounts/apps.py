@@ -5,3 +5,8 @@ class AccountsConfig(AppConfig):
     name = "portail.accounts"
     label = "accounts"
     verbose_name = "Comptes"
+
+    def ready(self):
+        from . import signals
+
+        signals.connect()

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from portail.audit.services import record
+from portail.ops import statements
 from portail.security import ratelimit, throttle, tokens
 
 from .identifiers import fold_identifier
@@ -130,6 +131,15 @@ def _is_used_activation_code(user, password: str) -> bool:
     return active and stored is not None and same
 
 
+def _user_named(identifier: str) -> User | None:
+    """User.objects.filter(identifier=…).first(), its SQL compiled once (every login asks)."""
+    return statements.first(
+        "accounts.user_named",
+        lambda name: User.objects.filter(identifier=name).order_by("pk")[:1],
+        [identifier],
+    )
+
+
 def authenticate(request, typed_identifier: str, password: str):
     """Check identifier and password (or the first-connection code).
 
@@ -143,7 +153,7 @@ def authenticate(request, typed_identifier: str, password: str):
     (the `atrest` work), so verifying any stored hash is one Argon2 computation.
     """
     identifier = fold_identifier(typed_identifier)
-    user = User.objects.filter(identifier=identifier).first() if identifier else None
+    user = _user_named(identifier) if identifier else None
     if throttle.login_needs_challenge(request, user) and not throttle.solved_challenge(request):
         raise ChallengeRequired
     try:

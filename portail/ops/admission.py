@@ -133,9 +133,19 @@ def _header(scope, name: bytes) -> str | None:
     return None
 
 
+# Paths of routes that capture nothing (/auth/login, /health/live…) log as they are: their one
+# Django resolve() is remembered (every request's log line resolved its path again: ~25 µs of
+# the ~75 µs a refused login costs in admission control, bench/README.md « Login CPU »). Paths
+# that capture a value are never kept (they may carry a token).
+_PLAIN_PATHS: dict[str, bool] = {}
+_PLAIN_PATHS_MAX = 512
+
+
 def redact_path(path: str, query: str = "") -> str:
     """The path as it may be logged: captured URL values and secret query values replaced."""
     logged = path
+    if _PLAIN_PATHS.get(path):
+        return logged + (_redact_query(query) if query else "")
     try:
         from django.urls import Resolver404, resolve
 
@@ -143,6 +153,9 @@ def redact_path(path: str, query: str = "") -> str:
             match = resolve(path)
         except Resolver404:
             match = None
+        plain = match is not None and not match.args and not match.kwargs
+        if plain and len(_PLAIN_PATHS) < _PLAIN_PATHS_MAX:
+            _PLAIN_PATHS[path] = True
         if match is not None:
             for name, value in match.kwargs.items():
                 if isinstance(value, str) and value:
@@ -156,16 +169,18 @@ def redact_path(path: str, query: str = "") -> str:
             )
     except Exception:  # noqa: BLE001 (a log line must never break a request)
         logged = "/".join("…" for _ in path.split("/"))
-    if query:
-        try:
-            pairs = parse_qsl(query, keep_blank_values=True)
-            logged += "?" + "&".join(
-                quote(k, safe="") + "=" + ("…" if SECRET_PARAMETER.search(k) else quote(v, safe=""))
-                for k, v in pairs
-            )
-        except ValueError:
-            logged += "?…"
-    return logged
+    return logged + (_redact_query(query) if query else "")
+
+
+def _redact_query(query: str) -> str:
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        return "?" + "&".join(
+            quote(k, safe="") + "=" + ("…" if SECRET_PARAMETER.search(k) else quote(v, safe=""))
+            for k, v in pairs
+        )
+    except ValueError:
+        return "?…"
 
 
 class RedactPaths(logging.Filter):

@@ -19,7 +19,7 @@ from importlib import import_module
 from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.core.cache import caches
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from portail.audit.services import record
@@ -39,20 +39,45 @@ def _user_agent(request) -> str:
 
 
 def index_session(request, user) -> None:
-    """At login: this session joins the account's index (and dead rows leave it)."""
+    """At login: this session joins the account's index (and dead rows leave it).
+
+    One statement on PostgreSQL (two on SQLite) where the ORM took seven round trips (the rows,
+    the sessions alive among them, then update_or_create's SELECT, SAVEPOINT, INSERT, RELEASE
+    and its transaction): every login pays it (bench/README.md, « Login CPU »). The dead rows
+    are those of forget_dead_sessions, this session's own row excepted (its database row is
+    written when the response saves the session); the row is inserted, or re-pointed if this
+    key was indexed already, as update_or_create did.
+    """
     stored = stored_session_key(request.session.session_key)
     if not stored:
         return
-    forget_dead_sessions(user)
-    OpenSession.objects.update_or_create(
-        stored_key=stored,
-        defaults={
-            "user": user,
-            "created_at": timezone.now(),
-            "user_agent": _user_agent(request),
-            "network": getattr(request, "school_network", "") or "",
-        },
-    )
+    ops = connection.ops
+    now = ops.adapt_datetimefield_value(timezone.now())
+    row = [user.pk, stored, now, _user_agent(request), getattr(request, "school_network", "") or ""]
+    dead = [user.pk, stored, now]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Data-modifying CTE: both in one statement, one snapshot, atomic together; they
+            # never touch the same row (the DELETE leaves this key's row alone).
+            cursor.execute("WITH dead AS (" + _DELETE_DEAD + ") " + _UPSERT, dead + row)
+        else:
+            cursor.execute(_DELETE_DEAD, dead)
+            cursor.execute(_UPSERT, row)
+
+
+# The account's indexed sessions whose session row is gone or expired (forget_dead_sessions).
+# (Tables profile_opensession and django_session: tests/test_login_statements.py runs these.)
+_DELETE_DEAD = (
+    "DELETE FROM profile_opensession WHERE user_id = %s AND stored_key <> %s AND NOT EXISTS "
+    "(SELECT 1 FROM django_session WHERE session_key = profile_opensession.stored_key "
+    "AND expire_date > %s)"
+)
+_UPSERT = (
+    "INSERT INTO profile_opensession (user_id, stored_key, created_at, user_agent, network) "
+    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (stored_key) DO UPDATE SET "
+    "user_id = excluded.user_id, created_at = excluded.created_at, "
+    "user_agent = excluded.user_agent, network = excluded.network"
+)
 
 
 def forget_session(session_key: str | None) -> None:

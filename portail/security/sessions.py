@@ -29,12 +29,15 @@ from datetime import UTC, datetime, timedelta
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in
-from django.contrib.sessions.backends.base import VALID_KEY_CHARS, CreateError
+from django.contrib.sessions.backends.base import VALID_KEY_CHARS, CreateError, UpdateError
 from django.contrib.sessions.backends.db import SessionStore as DBStore
 from django.core.cache import caches
+from django.db import DatabaseError, IntegrityError, router, transaction
 from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.crypto import get_random_string, salted_hmac
+
+from portail.ops import statements
 
 log = logging.getLogger(__name__)
 
@@ -180,13 +183,13 @@ class SessionStore(DBStore):
             # Sessions that never saw a login (reset and activation pages) end too.
             self._get_session(no_load=must_create).setdefault(STARTED_AT, time.time())
         try:
-            super().save(must_create)
+            self._write(must_create)
         except CreateError:
             if self._session_key is None or not must_create:
                 raise
             # The drawn key was taken (never seen): Django's own path, with its check.
             self._session_key = self._get_new_session_key()
-            super().save(must_create=True)
+            self._write(must_create=True)
         former, self._former_key = getattr(self, "_former_key", None), None
         if former and former != self._session_key:
             self.delete(former)  # the login's new row exists: the pre-login key dies now
@@ -197,6 +200,32 @@ class SessionStore(DBStore):
                 return
             session_key = self.session_key
         self.model.objects.filter(session_key=stored_session_key(session_key)).delete()
+
+    def _write(self, must_create):
+        """Django's DBStore.save, without its BEGIN and COMMIT when there is no transaction.
+
+        Django wraps the one INSERT (or UPDATE) in transaction.atomic so that a refused INSERT
+        leaves an enclosing transaction usable; in autocommit mode the statement is its own
+        transaction already, so the wrapper only cost two round trips per login (bench/README.md,
+        « Login CPU »). Inside a transaction (an activation's, a test's), Django's path as is.
+        """
+        using = router.db_for_write(self.model)
+        if self.session_key is None or transaction.get_connection(using).in_atomic_block:
+            return DBStore.save(self, must_create)
+        obj = self.create_model_instance(self._get_session(no_load=must_create))
+        try:
+            if must_create:  # a login's new row: the INSERT compiled once (ops.statements)
+                statements.insert(obj)
+            else:
+                obj.save(force_update=True, using=using)
+        except IntegrityError:
+            if must_create:
+                raise CreateError from None
+            raise
+        except DatabaseError:
+            if not must_create:
+                raise UpdateError from None
+            raise
 
     # Django's async paths, through the same code (the portal serves WSGI; kept correct anyway).
     async def aload(self):

@@ -36,6 +36,8 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from portail.ops import statements
+
 from . import ratelimit
 from .addresses import budget_key
 from .devices import device_key, is_known_device
@@ -114,7 +116,14 @@ def check_login_lock(request, user, folded: str) -> None:
         remaining = _remaining((state or {}).get("until", 0), now)
     else:
         device = _device_of(request, user)
-        row = LoginFailures.objects.filter(user=user, device=device).first()
+        # LoginFailures.objects.filter(user=…, device=…).first(), compiled once (every login).
+        row = statements.first(
+            "throttle.login_failures",
+            lambda pk, key: (
+                LoginFailures.objects.filter(user_id=pk).filter(device=key).order_by("pk")[:1]
+            ),
+            [user.pk, device],
+        )
         remaining = _remaining(row.locked_until.timestamp(), now) if row and row.locked_until else 0
         # Nothing to reset on success when this counter was already clean (record_login_success).
         clean = row is None or (row.consecutive == 0 and row.locked_until is None)
