@@ -98,6 +98,9 @@ MIDDLEWARE = [
     "portail.ops.middleware.RequestLogMiddleware",  # first: sees every answer, logs and counts it
     "django.middleware.security.SecurityMiddleware",
     "portail.security.middleware.ClientIPMiddleware",
+    # The back-channel endpoints (CAS validation, /o/token/, userinfo…) skip what follows but
+    # for ops.middleware.BACK_CHANNEL_MIDDLEWARE: they read no cookie and render no page.
+    "portail.ops.middleware.BackChannelMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
