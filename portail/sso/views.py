@@ -103,9 +103,10 @@ def cas_logout(request):
 
 def _params(request):
     """The CAS parameters, from the query string or a form-encoded POST body (which wins)."""
+    if request.method != "POST":
+        return request.GET  # read only here: no copy (QueryDict.copy is a deep copy)
     params = request.GET.copy()
-    if request.method == "POST":
-        params.update(request.POST)
+    params.update(request.POST)
     return params
 
 
@@ -118,9 +119,9 @@ def _validation_endpoint(view):
     return csrf_exempt(require_http_methods(["GET", "POST"])(view))
 
 
-def _format(request):
+def _format(request, params=None):
     """CAS 3.0 §2.5.1: XML (the default) or JSON; anything else is None."""
-    value = _params(request).get("format", "XML").upper()
+    value = (_params(request) if params is None else params).get("format", "XML").upper()
     return value if value in ("XML", "JSON") else None
 
 
@@ -131,7 +132,7 @@ INTERNAL_ERROR = services.CasError(
 
 def _validation(request, *, accept_proxy_tickets: bool):
     params = _params(request)
-    answer_format = _format(request)
+    answer_format = _format(request, params)
     as_json = answer_format == "JSON"
     try:
         result = services.validate_ticket(

@@ -197,3 +197,15 @@ def test_the_lean_userinfo_answers_as_the_toolkit(client, active_user, oidc_clie
         "malformed": 401,
         "none": 401,
     }[case] == ours.status_code
+
+
+def test_the_validator_says_what_the_toolkit_would_ask_inspect():
+    from oauth2_provider.oauth2_validators import OAuth2Validator
+
+    from portail.sso.oidc import PortailOAuth2Validator
+
+    # The toolkit's own answer for this class, computed from the signature.
+    assert (
+        OAuth2Validator._get_additional_claims_is_request_agnostic.__func__(PortailOAuth2Validator)
+        is PortailOAuth2Validator._get_additional_claims_is_request_agnostic()
+    )
