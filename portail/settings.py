@@ -208,6 +208,8 @@ elif DATABASES["default"]["ENGINE"].endswith("postgresql"):
             "keepalives_interval": 2,
             "keepalives_count": 3,
             "tcp_user_timeout": PORTAIL_DB_TCP_USER_TIMEOUT * 1000,
+            # Not "server_side_binding" (psycopg's prepared statements): measured with the SSO
+            # endpoints, no gain the noise let see (bench/README.md, the api branch).
         }
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
-from django.test import RequestFactory, override_settings
+from django.test import Client, RequestFactory, override_settings
 from django.urls import path, resolve
 from django.utils import timezone
 from oauth2_provider.models import AccessToken
@@ -37,8 +37,15 @@ def probe(request):
     )
 
 
+def cut(request):
+    from django.db import OperationalError
+
+    raise OperationalError("connection to server lost")  # what psycopg raises mid-request
+
+
 urlpatterns = [
     path("o/userinfo/", probe, name="back"),
+    path("o/introspect/", cut, name="back-cut"),
     path("cas/p3/serviceValidate", probe, name="back-cas"),
     path("auth/login", probe, name="browser"),
 ]
@@ -78,6 +85,10 @@ def test_back_channel_requests_skip_the_browser_middleware_and_pages_do_not(clie
         assert answer["route"] in ("back", "back-cas")
     page = client.get("/auth/login").json()
     assert page == {"session": True, "user": True, "client_ip": "127.0.0.1", "route": "browser"}
+    # A lost database is still the French 503 page (DatabaseUnavailableMiddleware is kept).
+    lost = Client(raise_request_exception=False).post("/o/introspect/")
+    assert lost.status_code == 503 and lost["Retry-After"] == "60"
+    assert "Service momentanément indisponible" in lost.content.decode()
     # A path that only looks like one (no slash, a suffix) goes the full way.
     assert client.get("/o/userinfo").status_code in (301, 404)
 
@@ -209,3 +220,28 @@ def test_the_validator_says_what_the_toolkit_would_ask_inspect():
         OAuth2Validator._get_additional_claims_is_request_agnostic.__func__(PortailOAuth2Validator)
         is PortailOAuth2Validator._get_additional_claims_is_request_agnostic()
     )
+
+
+def test_uai_and_classes_come_in_one_statement_in_the_orms_order(active_user, school):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from portail.directory.models import SchoolClass, Structure
+    from portail.sso.services import user_attributes
+
+    other = Structure.objects.create(uai="0750001A", name="Collège Anatole")  # sorts first
+    active_user.structures.add(other)
+    for structure, name in ((school, "1ère B"), (other, "6e 2"), (school, "1ère A")):
+        active_user.classes.add(SchoolClass.objects.create(structure=structure, name=name))
+    released = ["identifier", "uai", "classes", "email"]
+    user_attributes(active_user, released)  # the SQL is written at the first call
+    with CaptureQueriesContext(connection) as queries:
+        values = user_attributes(active_user, released)
+    assert values["uai"] == [u for (u,) in active_user.structures.values_list("uai")]
+    assert values["classes"] == [c for (c,) in active_user.classes.values_list("name")]
+    assert values["uai"][0] == "0750001A" and len(values["classes"]) >= 3
+    assert list(values) == ["identifier", "uai", "classes", "email"]
+    assert len(queries) == (1 if connection.vendor == "postgresql" else 2)
+    # One released alone: its own read, as before.
+    assert user_attributes(active_user, ["classes"])["classes"] == values["classes"]
+    assert user_attributes(active_user, ["identifier"]) == {"identifier": active_user.identifier}
