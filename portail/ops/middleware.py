@@ -129,7 +129,7 @@ class RequestLogMiddleware:
 # userinfo, introspection, revocation, keys) or a load balancer (health). None reads a cookie or
 # renders a page, so sessions, locale negotiation, CSRF (every POST-able one is csrf_exempt),
 # authentication from the session, the open-sessions index, messages and the SAML front-channel
-# logout page have nothing to do there (tests/ops/test_back_channel.py checks each).
+# logout page have nothing to do there (tests/sso/test_back_channel.py checks each).
 BACK_CHANNEL_PATHS = frozenset(
     {
         "/cas/validate",
