@@ -98,6 +98,9 @@ MIDDLEWARE = [
     "portail.ops.middleware.RequestLogMiddleware",  # first: sees every answer, logs and counts it
     "django.middleware.security.SecurityMiddleware",
     "portail.security.middleware.ClientIPMiddleware",
+    # The back-channel endpoints (CAS validation, /o/token/, userinfo…) skip what follows but
+    # for ops.middleware.BACK_CHANNEL_MIDDLEWARE: they read no cookie and render no page.
+    "portail.ops.middleware.BackChannelMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -205,6 +208,8 @@ elif DATABASES["default"]["ENGINE"].endswith("postgresql"):
             "keepalives_interval": 2,
             "keepalives_count": 3,
             "tcp_user_timeout": PORTAIL_DB_TCP_USER_TIMEOUT * 1000,
+            # Not "server_side_binding" (psycopg's prepared statements): measured with the SSO
+            # endpoints, no gain the noise let see (bench/README.md, the api branch).
         }
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -134,21 +134,51 @@ def tile_icon(short_label: str) -> str:
 _USER_VALUES_SQL = {}
 
 
-def _user_values(user, name, build) -> list:
-    # The database the related manager reads from (Django's ManyRelatedManager uses this).
-    alias = router.db_for_read(type(user), instance=user)
+def _user_values_sql(user, name, build, alias):
     key = (name, alias)
     if key not in _USER_VALUES_SQL:
         queryset = build()
         sql, params = queryset.query.get_compiler(queryset.db).as_sql()
         same = queryset.db == alias and tuple(params) == (user.pk,)
         _USER_VALUES_SQL[key] = sql if same else None
-    sql = _USER_VALUES_SQL[key]
+
+
+def _user_values(user, name, build) -> list:
+    # The database the related manager reads from (Django's ManyRelatedManager uses this).
+    alias = router.db_for_read(type(user), instance=user)
+    _user_values_sql(user, name, build, alias)
+    sql = _USER_VALUES_SQL[(name, alias)]
     if sql is None:
         return [value for (value,) in build()]
     with connections[alias].cursor() as cursor:
         cursor.execute(sql, [user.pk])
         return [value for (value,) in cursor.fetchall()]
+
+
+def _user_value_lists(user, builds: dict) -> dict:
+    """Several of the reads above in one statement on PostgreSQL: SELECT ARRAY(…), ARRAY(…), each
+    subquery the ORM's own SQL with its ORDER BY (an ARRAY of a subquery keeps its order). One
+    round trip and one cursor instead of one per attribute (userinfo and ticket issuance read
+    « uai » and « classes »: issue 9 §6). Elsewhere, or when a read's SQL cannot be reused, one
+    read per attribute as before."""
+    alias = router.db_for_read(type(user), instance=user)
+    if len(builds) > 1 and connections[alias].vendor == "postgresql":
+        key = (tuple(builds), alias)
+        if key not in _USER_VALUES_SQL:
+            parts = []
+            for name, build in builds.items():
+                _user_values_sql(user, name, build, alias)
+                parts.append(_USER_VALUES_SQL[(name, alias)])
+            _USER_VALUES_SQL[key] = (
+                "SELECT " + ", ".join(f"ARRAY({sql})" for sql in parts) if all(parts) else None
+            )
+        sql = _USER_VALUES_SQL[key]
+        if sql is not None:
+            with connections[alias].cursor() as cursor:
+                cursor.execute(sql, [user.pk] * len(builds))
+                row = cursor.fetchone()
+            return {name: list(values) for name, values in zip(builds, row, strict=True)}
+    return {name: _user_values(user, name, build) for name, build in builds.items()}
 
 
 def user_attributes(user, released) -> dict:
@@ -164,10 +194,17 @@ def user_attributes(user, released) -> dict:
         values["displayName"] = user.display_name
     if "entProfile" in released:
         values["entProfile"] = user.profile
+    reads = {}
     if "uai" in released:
-        values["uai"] = _user_values(user, "uai", lambda: user.structures.values_list("uai"))
+        reads["uai"] = lambda: user.structures.values_list("uai")
     if "classes" in released:
-        values["classes"] = _user_values(user, "classes", lambda: user.classes.values_list("name"))
+        reads["classes"] = lambda: user.classes.values_list("name")
+    if reads:
+        lists = _user_value_lists(user, reads)
+        if "uai" in lists:
+            values["uai"] = lists["uai"]
+        if "classes" in lists:
+            values["classes"] = lists["classes"]
     if "email" in released and user.email:
         values["email"] = user.email
     return values
