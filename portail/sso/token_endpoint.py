@@ -1,0 +1,476 @@
+"""The token endpoint's lean path: a valid code exchange or refresh, without oauthlib's pipeline.
+
+Issue 9 §6 asks 300 token requests per second per core (≤ 3.3 ms of server CPU each); through
+django-oauth-toolkit's TokenView and oauthlib's pipeline a code exchange cost ~8 ms and a refresh
+~10 ms (16 and 17 statements, each compiled by the ORM, and the pipeline's own work around them).
+For the two grants that matter, ``answer`` handles a request that is *valid* in a few statements
+written once per connection:
+
+- the client authenticated once: ``none`` (a public client, its client_id in the body),
+  ``client_secret_basic`` or ``client_secret_post`` (the keyed digest, secrets.py); one statement
+  reads the client with its Portail application;
+- authorization_code: one statement reads the code with its user and login time; the checks of
+  the toolkit (the code's client, expiry, redirect_uri, PKCE S256); then one transaction deletes
+  the code (the DELETE is the lock: a concurrent exchange finds nothing to delete) and inserts the
+  ID token, access token, refresh token, spent code and the family's login time;
+- refresh_token: one statement reads the unrevoked refresh token with its access token and user,
+  one the family's login time; then one transaction revokes it (``UPDATE … WHERE revoked IS
+  NULL``: of two concurrent refreshes only one changes the row) and deletes its access token, as
+  the toolkit's ``RefreshToken.revoke()`` does, and inserts the new rows.
+
+The toolkit's models stay the storage (admin, revocation, introspection, logout read the same
+rows), the ID token's claims come from the same validator methods (PortailOAuth2Validator), and
+it is signed with the same key (RS256). Anything else — another grant or authentication method
+(private_key_jwt), an Origin header (CORS), a duplicated or unexpected parameter, a resource or
+scope parameter, and every request that fails a check — returns None: the toolkit's path then
+handles the request from the start and answers exactly as before (RFC 6749 §5.2 errors, a
+replayed code revoking what it issued, reuse detection on a revoked refresh token, the failure
+counters of the rate limits). The one answer given here that is not a success: two concurrent
+refreshes of one token, the second gets invalid_grant « Refresh token already used. », as
+PortailOAuth2Validator answers it.
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import time
+import uuid
+from datetime import timedelta
+from urllib.parse import unquote_plus
+
+from django.conf import settings
+from django.contrib.auth.hashers import identify_hasher
+from django.db import IntegrityError, connections, router, transaction
+from django.http import HttpResponse
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare
+from jwcrypto import jwt
+from oauth2_provider.models import (
+    AbstractApplication,
+    get_access_token_model,
+    get_grant_model,
+    get_id_token_model,
+    get_refresh_token_model,
+)
+from oauth2_provider.settings import oauth2_settings
+from oauthlib.common import Request as OAuthlibRequest
+from oauthlib.common import generate_token
+from oauthlib.oauth2.rfc6749 import errors
+
+from . import oidc
+from .models import AuthorizationTime, SpentCode
+from .rows import OneRow
+from .secrets import ClientSecretHasher
+
+# oauthlib's answers carry these headers (TokenEndpoint's default headers).
+_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store", "Pragma": "no-cache"}
+# RFC 7636 §4.1: code_verifier = 43*128unreserved.
+_VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
+_CODE_FIELDS = {"grant_type", "code", "redirect_uri", "code_verifier", "client_id", "client_secret"}
+_REFRESH_FIELDS = {"grant_type", "refresh_token", "client_id", "client_secret"}
+
+
+class _UnrevokedRefreshToken(OneRow):
+    """The refresh token by its checksum, unrevoked only (a revoked one goes to the toolkit, which
+    tells a retry within the grace period from a replay and revokes the family)."""
+
+    def _compile(self, alias):
+        sql, layout = super()._compile(alias)
+        quote = connections[alias].ops.quote_name
+        return f"{sql} AND {quote('t0')}.{quote('revoked')} IS NULL", layout
+
+
+_CLIENT = oidc._CLIENT  # the client with its Portail application, one statement
+_GRANT = OneRow(get_grant_model, "code", ("user",))
+_REFRESH = _UnrevokedRefreshToken(get_refresh_token_model, "token_checksum", ("user", "access_token"))
+
+
+class _Insert:
+    """One INSERT … RETURNING id, its SQL written once per connection and column set."""
+
+    def __init__(self, model):
+        self._model = model
+        self._sql = {}
+
+    @property
+    def model(self):
+        return self._model if isinstance(self._model, type) else self._model()
+
+    def __call__(self, values: dict):
+        model = self.model
+        alias = router.db_for_write(model)
+        connection = connections[alias]
+        key = (alias, tuple(values))
+        compiled = self._sql.get(key)
+        if compiled is None:
+            quote = connection.ops.quote_name
+            fields = [model._meta.get_field(name) for name in values]
+            columns = ", ".join(quote(field.column) for field in fields)
+            marks = ", ".join(["%s"] * len(fields))
+            pk = quote(model._meta.pk.column)
+            sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({marks})"
+            compiled = self._sql[key] = (f"{sql} RETURNING {pk}", fields)
+        sql, fields = compiled
+        params = [
+            field.get_db_prep_save(value, connection)
+            for field, value in zip(fields, values.values(), strict=True)
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone()[0]
+
+
+_ID_TOKEN = _Insert(get_id_token_model)
+_ACCESS_TOKEN = _Insert(get_access_token_model)
+_REFRESH_TOKEN = _Insert(get_refresh_token_model)
+_SPENT_CODE = _Insert(SpentCode)
+_AUTHORIZATION_TIME = _Insert(AuthorizationTime)
+
+
+class _AlreadyUsed(Exception):
+    """The code or refresh token was consumed by a concurrent request (rolls back)."""
+
+
+# --- the request -------------------------------------------------------------------------------
+
+
+def _single_valued(request, allowed):
+    """The form's fields, or None when one is repeated, unexpected or in the query string."""
+    if request.GET or request.FILES:
+        return None
+    if request.headers.get("Origin"):
+        return None  # CORS headers: the toolkit's path
+    fields = {}
+    for name, values in request.POST.lists():
+        if name not in allowed or len(values) != 1:
+            return None
+        fields[name] = values[0]
+    return fields
+
+
+def _basic_credentials(request):
+    """(client_id, secret) of an Authorization: Basic header (RFC 6749 §2.3.1), () without one,
+    None when it cannot be read (the toolkit answers that)."""
+    header = request.headers.get("Authorization")
+    if header is None:
+        return ()
+    kind, _, encoded = header.partition(" ")
+    if kind != "Basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded, validate=True).decode(settings.DEFAULT_CHARSET)
+        client_id, secret = map(unquote_plus, decoded.split(":", 1))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return client_id, secret
+
+
+def _secret_matches(provided: str, stored: str):
+    """True or False with the keyed digest or a secret stored in clear; None for an older hash
+    (the validator verifies it once and replaces it: the toolkit's path)."""
+    try:
+        hasher = identify_hasher(stored)
+    except ValueError:
+        return constant_time_compare(provided, stored)
+    if hasher.algorithm != ClientSecretHasher.algorithm:
+        return None
+    return hasher.verify(provided, stored)
+
+
+def _client(request, fields):
+    """The authenticated client, or None (then the toolkit's path answers)."""
+    credentials = _basic_credentials(request)
+    if credentials is None:
+        return None
+    body_id, body_secret = fields.get("client_id"), fields.get("client_secret")
+    if credentials:
+        client_id, secret = credentials
+        if body_secret is not None or (body_id is not None and body_id != client_id):
+            return None
+    else:
+        client_id, secret = body_id, body_secret
+    if not client_id:
+        return None
+    client = _CLIENT.get(client_id)
+    if client is None or client.algorithm != AbstractApplication.RS256_ALGORITHM:
+        return None
+    if client.client_type == AbstractApplication.CLIENT_PUBLIC:
+        return client if secret is None else None
+    if secret is None or client.client_type != AbstractApplication.CLIENT_CONFIDENTIAL:
+        return None
+    return client if _secret_matches(secret, client.client_secret) else None
+
+
+# --- the answer --------------------------------------------------------------------------------
+
+
+_signing_keys = {}
+
+
+def _signing_key(client):
+    """The RS256 key and its kid, read from the PEM once per process (the key is configuration,
+    not a decision: a new OIDC_RSA_PRIVATE_KEY is a new entry)."""
+    pem = oauth2_settings.OIDC_RSA_PRIVATE_KEY
+    entry = _signing_keys.get(pem)
+    if entry is None:
+        key = client.jwk_key
+        entry = _signing_keys[pem] = (key, key.thumbprint())
+    return entry
+
+
+def _half_hash(value: str) -> str:
+    # OIDC Core §3.1.3.6 at_hash: the left half of SHA-256, base64url (oauthlib's id_token_hash).
+    digest = hashlib.sha256(value.encode()).digest()
+    return base64.urlsafe_b64encode(digest[:16]).decode().rstrip("=")
+
+
+def _id_token(client, user, scopes, nonce, access_token, authentication):
+    """The signed ID token and its row's values, with the claims PortailOAuth2Validator gives."""
+    validator = oauth2_settings.OAUTH2_VALIDATOR_CLASS()
+    request = OAuthlibRequest("")
+    request.client, request.client_id, request.user = client, client.client_id, user
+    request.scopes, request.nonce, request.claims = scopes, nonce, None
+    oidc._remember_authentication(request, authentication)
+    # oauthlib's add_id_token, then the toolkit's finalize_id_token.
+    id_token = {"aud": client.client_id, "iat": int(time.time())}
+    if nonce:
+        id_token["nonce"] = nonce
+    id_token["at_hash"] = _half_hash(access_token)
+    claims, expires = validator.get_id_token_dictionary({}, None, request)
+    id_token.update(**claims)
+    key, kid = _signing_key(client)
+    header = {"typ": "JWT", "alg": client.algorithm, "kid": kid}
+    signed = jwt.JWT(header=json.dumps(header), claims=json.dumps(id_token, default=str))
+    signed.make_signed_token(key)
+    return signed.serialize(), id_token["jti"], expires
+
+
+def _issue(client, user, scopes, nonce, authentication, *, source_refresh_token, family):
+    """Insert the ID token, access token and refresh token (in the caller's transaction);
+    the token response's body."""
+    now = timezone.now()
+    lifetime = oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS
+    access, refresh = generate_token(), generate_token()  # oauthlib's generators (30 chars)
+    scope = " ".join(scopes)
+    signed, jti, id_expires = _id_token(client, user, scopes, nonce, access, authentication)
+    id_token = _ID_TOKEN(
+        {
+            "user": user.pk,
+            "application": client.pk,
+            "jti": uuid.UUID(jti),
+            "expires": id_expires,
+            "scope": scope,
+            "created": now,
+            "updated": now,
+        }
+    )
+    # RFC 9700 token storage (COMPLIANT_BCP_RFC9700_TOKEN_STORAGE): the checksum only.
+    access_id = _ACCESS_TOKEN(
+        {
+            "user": user.pk,
+            "source_refresh_token": source_refresh_token,
+            "token": "",
+            "token_checksum": hashlib.sha256(access.encode()).hexdigest(),
+            "id_token": id_token,
+            "application": client.pk,
+            "expires": now + timedelta(seconds=lifetime),
+            "scope": scope,
+            "resource": [],
+            "created": now,
+            "updated": now,
+        }
+    )
+    _REFRESH_TOKEN(
+        {
+            "user": user.pk,
+            "token": "",
+            "token_checksum": hashlib.sha256(refresh.encode()).hexdigest(),
+            "application": client.pk,
+            "access_token": access_id,
+            "token_family": family,
+            "resource": [],
+            "created": now,
+            "updated": now,
+            "revoked": None,
+        }
+    )
+    body = {
+        "access_token": access,
+        "expires_in": lifetime,
+        "token_type": "Bearer",
+        "scope": scope,
+        "refresh_token": refresh,
+        "id_token": signed,
+    }
+    return body
+
+
+def _response(body, status=200):
+    response = HttpResponse(json.dumps(body), status=status)
+    for name, value in _HEADERS.items():
+        response[name] = value
+    return response
+
+
+def _plain_settings() -> bool:
+    """The settings the lean path reproduces; other ones go to the toolkit."""
+    return (
+        oauth2_settings.ROTATE_REFRESH_TOKEN
+        and oauth2_settings.REFRESH_TOKEN_REUSE_PROTECTION
+        and oauth2_settings.COMPLIANT_BCP_RFC9700_TOKEN_STORAGE
+        and isinstance(oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS, int)
+        and oauth2_settings.ACCESS_TOKEN_GENERATOR is None
+        and oauth2_settings.REFRESH_TOKEN_GENERATOR is None
+    )
+
+
+# --- the two grants ----------------------------------------------------------------------------
+
+
+def _code_exchange(request):
+    fields = _single_valued(request, _CODE_FIELDS)
+    if fields is None or not {"code", "redirect_uri", "code_verifier"} <= fields.keys():
+        return None
+    client = _client(request, fields)
+    if client is None or client.authorization_grant_type != AbstractApplication.GRANT_AUTHORIZATION_CODE:
+        return None
+    grant = _GRANT.get(fields["code"])
+    if grant is None or grant.application_id != client.pk or grant.is_expired():
+        return None  # unknown, another client's, expired, or replayed: the toolkit answers
+    if grant.resource or (grant.claims and json.loads(grant.claims)):
+        return None
+    scopes = grant.scope.split(" ") if grant.scope else []
+    if "openid" not in scopes or not grant.redirect_uri_allowed(fields["redirect_uri"]):
+        return None
+    # PKCE (RFC 7636 §4.6), S256 only (settings: COMPLIANT_BCP_RFC9700_PKCE_METHOD).
+    verifier = fields["code_verifier"]
+    if grant.code_challenge_method != "S256" or not _VERIFIER.match(verifier):
+        return None
+    computed = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
+    if not hmac.compare_digest(computed, grant.code_challenge.encode()):
+        return None
+    when = AuthorizationTime.objects.filter(grant_id=grant.pk).values_list(
+        "auth_time", "sid", "amr"
+    )
+    authentication = when.first()
+    family = uuid.uuid4()
+    try:
+        with transaction.atomic(using=router.db_for_write(type(grant))):
+            # Consumed in the transaction that stores its tokens: of two concurrent exchanges,
+            # the second finds nothing to delete (it waits for the first's commit).
+            AuthorizationTime.objects.filter(grant_id=grant.pk)._raw_delete(
+                router.db_for_write(AuthorizationTime)
+            )
+            codes = type(grant).objects.filter(pk=grant.pk, application_id=client.pk)
+            if not codes._raw_delete(codes.db):
+                raise _AlreadyUsed
+            body = _issue(
+                client,
+                grant.user,
+                scopes,
+                grant.nonce or None,
+                authentication,
+                source_refresh_token=None,
+                family=family,
+            )
+            # A replay of this code revokes this family (RFC 6749 §4.1.2, oidc.py).
+            _SPENT_CODE(
+                {
+                    "digest": oidc._code_digest(fields["code"]),
+                    "client": client.pk,
+                    "token_family": family,
+                    "expires_at": timezone.now()
+                    + timedelta(seconds=oauth2_settings.AUTHORIZATION_CODE_EXPIRE_SECONDS),
+                }
+            )
+            if authentication is not None:
+                auth_time, sid, amr = authentication
+                _AUTHORIZATION_TIME(
+                    {
+                        "token_family": family,
+                        "auth_time": auth_time,
+                        "sid": sid or "",
+                        "amr": amr or ["pwd"],
+                    }
+                )
+    except (_AlreadyUsed, IntegrityError):
+        return None  # the toolkit's path: invalid_grant, and the first exchange's tokens revoked
+    return _response(body)
+
+
+def _family_authentication(family):
+    row = (
+        AuthorizationTime.objects.filter(token_family=family)
+        .values_list("auth_time", "sid", "amr")
+        .first()
+    )
+    return row
+
+
+def _refresh(request):
+    fields = _single_valued(request, _REFRESH_FIELDS)
+    if fields is None or "refresh_token" not in fields:
+        return None
+    client = _client(request, fields)
+    if client is None or client.authorization_grant_type != AbstractApplication.GRANT_AUTHORIZATION_CODE:
+        return None
+    value = fields["refresh_token"]
+    previous = _REFRESH.get(hashlib.sha256(value.encode()).hexdigest())
+    if previous is None or previous.application_id != client.pk or previous.token_family is None:
+        return None  # unknown or revoked (reuse detection), another client's: the toolkit
+    access = previous.access_token
+    if access is None:
+        return None
+    # The toolkit's sliding expiry (REFRESH_TOKEN_EXPIRE_SECONDS after the access token's).
+    lifetime = oauth2_settings.REFRESH_TOKEN_EXPIRE_SECONDS
+    if not isinstance(lifetime, int) or access.expires + timedelta(seconds=lifetime) <= timezone.now():
+        return None
+    authentication = _family_authentication(previous.token_family)
+    if oidc._family_ended(previous.token_family, authentication[0] if authentication else None):
+        return None  # invalid_grant from the validator: the user must log in again
+    scopes = access.scope.split() if access.scope else []
+    if "openid" not in scopes:
+        return None
+    refresh_tokens = type(previous)
+    try:
+        with transaction.atomic(using=router.db_for_write(refresh_tokens)):
+            now = timezone.now()
+            # RefreshToken.revoke(), as one statement: only one of two concurrent refreshes
+            # finds the row unrevoked (the other waits for this commit, then changes nothing).
+            revoked = refresh_tokens.objects.filter(pk=previous.pk, revoked__isnull=True).update(
+                revoked=now, access_token=None, updated=now
+            )
+            if not revoked:
+                raise _AlreadyUsed
+            # ... and deletes its access token (nothing else refers to it: SET_NULL above).
+            old = type(access).objects.filter(pk=access.pk)
+            old._raw_delete(old.db)
+            body = _issue(
+                client,
+                previous.user,
+                scopes,
+                None,
+                authentication,
+                source_refresh_token=previous.pk,
+                family=previous.token_family,
+            )
+    except _AlreadyUsed:
+        error = errors.InvalidGrantError(description="Refresh token already used.")
+        return _response(json.loads(error.json), status=error.status_code)
+    except IntegrityError:
+        return None
+    return _response(body)
+
+
+def answer(request):
+    """The token response for a valid authorization_code or refresh_token request, or None."""
+    if not _plain_settings():
+        return None
+    grant_type = request.POST.get("grant_type")
+    if grant_type == "authorization_code":
+        return _code_exchange(request)
+    if grant_type == "refresh_token":
+        return _refresh(request)
+    return None
