@@ -40,13 +40,14 @@ import uuid
 from datetime import timedelta
 from urllib.parse import unquote_plus
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 from django.conf import settings
 from django.contrib.auth.hashers import identify_hasher
 from django.db import IntegrityError, connections, router, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
-from jwcrypto import jwt
 from oauth2_provider.models import (
     AbstractApplication,
     get_access_token_model,
@@ -84,7 +85,9 @@ class _UnrevokedRefreshToken(OneRow):
 
 _CLIENT = oidc._CLIENT  # the client with its Portail application, one statement
 _GRANT = OneRow(get_grant_model, "code", ("user",))
-_REFRESH = _UnrevokedRefreshToken(get_refresh_token_model, "token_checksum", ("user", "access_token"))
+_REFRESH = _UnrevokedRefreshToken(
+    get_refresh_token_model, "token_checksum", ("user", "access_token")
+)
 
 
 class _Insert:
@@ -110,7 +113,7 @@ class _Insert:
             columns = ", ".join(quote(field.column) for field in fields)
             marks = ", ".join(["%s"] * len(fields))
             pk = quote(model._meta.pk.column)
-            sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({marks})"
+            sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({marks})"  # noqa: S608
             compiled = self._sql[key] = (f"{sql} RETURNING {pk}", fields)
         sql, fields = compiled
         params = [
@@ -127,6 +130,74 @@ _ACCESS_TOKEN = _Insert(get_access_token_model)
 _REFRESH_TOKEN = _Insert(get_refresh_token_model)
 _SPENT_CODE = _Insert(SpentCode)
 _AUTHORIZATION_TIME = _Insert(AuthorizationTime)
+
+
+class _Statement:
+    """A fixed statement on one model's table, its SQL written once per connection.
+
+    ``template`` names the table {table} and columns {column_name} (quoted for the connection).
+    """
+
+    def __init__(self, model, template):
+        self._model = model
+        self._template = template
+        self._sql = {}
+
+    @property
+    def model(self):
+        return self._model if isinstance(self._model, type) else self._model()
+
+    def __call__(self, params):
+        """(rowcount, the first row or None)."""
+        model = self.model
+        alias = router.db_for_write(model)
+        connection = connections[alias]
+        sql = self._sql.get(alias)
+        if sql is None:
+            quote = connection.ops.quote_name
+            names = {f.name: quote(f.column) for f in model._meta.concrete_fields}
+            names |= {f.attname: quote(f.column) for f in model._meta.concrete_fields}
+            sql = self._sql[alias] = self._template.format(
+                table=quote(model._meta.db_table), **names
+            )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone() if cursor.description else None
+            return cursor.rowcount, row
+
+    def db_value(self, field_name, value):
+        model = self.model
+        connection = connections[router.db_for_write(model)]
+        return model._meta.get_field(field_name).get_db_prep_save(value, connection)
+
+
+# The code's login time, read as it is deleted with the code (both in the tokens' transaction).
+_TAKE_CODE_AUTHENTICATION = _Statement(
+    AuthorizationTime,
+    "DELETE FROM {table} WHERE {grant_id} = %s RETURNING {auth_time}, {sid}, {amr}",
+)
+_DELETE_CODE = _Statement(
+    get_grant_model, "DELETE FROM {table} WHERE {id} = %s AND {application_id} = %s"
+)
+_FAMILY_AUTHENTICATION = _Statement(
+    AuthorizationTime,
+    "SELECT {auth_time}, {sid}, {amr} FROM {table} WHERE {token_family} = %s ORDER BY {id} LIMIT 1",
+)
+# RefreshToken.revoke() in two statements: only one of two concurrent refreshes changes the row.
+_REVOKE_REFRESH_TOKEN = _Statement(
+    get_refresh_token_model,
+    "UPDATE {table} SET {revoked} = %s, {access_token_id} = NULL, {updated} = %s"
+    " WHERE {id} = %s AND {revoked} IS NULL",
+)
+_DELETE_ACCESS_TOKEN = _Statement(get_access_token_model, "DELETE FROM {table} WHERE {id} = %s")
+
+
+def _authentication(row):
+    """(auth_time, sid, amr) of a row of AuthorizationTime, amr decoded, or None."""
+    if row is None:
+        return None
+    auth_time, sid, amr = row
+    return auth_time, sid, json.loads(amr) if isinstance(amr, str) else amr
 
 
 class _AlreadyUsed(Exception):
@@ -210,14 +281,35 @@ _signing_keys = {}
 
 
 def _signing_key(client):
-    """The RS256 key and its kid, read from the PEM once per process (the key is configuration,
-    not a decision: a new OIDC_RSA_PRIVATE_KEY is a new entry)."""
+    """The RS256 private key and its kid, read from the PEM once per process (the key is
+    configuration, not a decision: a new OIDC_RSA_PRIVATE_KEY is a new entry)."""
     pem = oauth2_settings.OIDC_RSA_PRIVATE_KEY
     entry = _signing_keys.get(pem)
     if entry is None:
         key = client.jwk_key
-        entry = _signing_keys[pem] = (key, key.thumbprint())
+        entry = _signing_keys[pem] = (key.get_op_key("sign"), key.thumbprint())
     return entry
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _sign_rs256(claims: dict, client) -> str:
+    """The compact JWS (RFC 7515 §7.1) of the claims, RS256 (RFC 7518 §3.3: RSASSA-PKCS1-v1_5
+    with SHA-256), with the header the toolkit writes (typ, alg, kid). jwcrypto's JWT object
+    deep-copies its header registries at each token (~0.3 ms); the signature itself is
+    cryptography's, the same call jwcrypto makes. Tests verify these tokens with jwcrypto, PyJWT
+    and the relying-party libraries."""
+    key, kid = _signing_key(client)
+    header = {"typ": "JWT", "alg": AbstractApplication.RS256_ALGORITHM, "kid": kid}
+    signing_input = (
+        _b64(json.dumps(header, separators=(",", ":")).encode())
+        + "."
+        + _b64(json.dumps(claims, default=str, separators=(",", ":")).encode())
+    )
+    signature = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+    return f"{signing_input}.{_b64(signature)}"
 
 
 def _half_hash(value: str) -> str:
@@ -240,11 +332,7 @@ def _id_token(client, user, scopes, nonce, access_token, authentication):
     id_token["at_hash"] = _half_hash(access_token)
     claims, expires = validator.get_id_token_dictionary({}, None, request)
     id_token.update(**claims)
-    key, kid = _signing_key(client)
-    header = {"typ": "JWT", "alg": client.algorithm, "kid": kid}
-    signed = jwt.JWT(header=json.dumps(header), claims=json.dumps(id_token, default=str))
-    signed.make_signed_token(key)
-    return signed.serialize(), id_token["jti"], expires
+    return _sign_rs256(id_token, client), id_token["jti"], expires
 
 
 def _issue(client, user, scopes, nonce, authentication, *, source_refresh_token, family):
@@ -334,7 +422,10 @@ def _code_exchange(request):
     if fields is None or not {"code", "redirect_uri", "code_verifier"} <= fields.keys():
         return None
     client = _client(request, fields)
-    if client is None or client.authorization_grant_type != AbstractApplication.GRANT_AUTHORIZATION_CODE:
+    if (
+        client is None
+        or client.authorization_grant_type != AbstractApplication.GRANT_AUTHORIZATION_CODE
+    ):
         return None
     grant = _GRANT.get(fields["code"])
     if grant is None or grant.application_id != client.pk or grant.is_expired():
@@ -351,20 +442,15 @@ def _code_exchange(request):
     computed = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
     if not hmac.compare_digest(computed, grant.code_challenge.encode()):
         return None
-    when = AuthorizationTime.objects.filter(grant_id=grant.pk).values_list(
-        "auth_time", "sid", "amr"
-    )
-    authentication = when.first()
     family = uuid.uuid4()
     try:
         with transaction.atomic(using=router.db_for_write(type(grant))):
             # Consumed in the transaction that stores its tokens: of two concurrent exchanges,
             # the second finds nothing to delete (it waits for the first's commit).
-            AuthorizationTime.objects.filter(grant_id=grant.pk)._raw_delete(
-                router.db_for_write(AuthorizationTime)
-            )
-            codes = type(grant).objects.filter(pk=grant.pk, application_id=client.pk)
-            if not codes._raw_delete(codes.db):
+            _, taken = _TAKE_CODE_AUTHENTICATION([grant.pk])
+            authentication = _authentication(taken)
+            deleted, _ = _DELETE_CODE([grant.pk, client.pk])
+            if not deleted:
                 raise _AlreadyUsed
             body = _issue(
                 client,
@@ -401,12 +487,8 @@ def _code_exchange(request):
 
 
 def _family_authentication(family):
-    row = (
-        AuthorizationTime.objects.filter(token_family=family)
-        .values_list("auth_time", "sid", "amr")
-        .first()
-    )
-    return row
+    _, row = _FAMILY_AUTHENTICATION([_FAMILY_AUTHENTICATION.db_value("token_family", family)])
+    return _authentication(row)
 
 
 def _refresh(request):
@@ -414,7 +496,10 @@ def _refresh(request):
     if fields is None or "refresh_token" not in fields:
         return None
     client = _client(request, fields)
-    if client is None or client.authorization_grant_type != AbstractApplication.GRANT_AUTHORIZATION_CODE:
+    if (
+        client is None
+        or client.authorization_grant_type != AbstractApplication.GRANT_AUTHORIZATION_CODE
+    ):
         return None
     value = fields["refresh_token"]
     previous = _REFRESH.get(hashlib.sha256(value.encode()).hexdigest())
@@ -425,7 +510,10 @@ def _refresh(request):
         return None
     # The toolkit's sliding expiry (REFRESH_TOKEN_EXPIRE_SECONDS after the access token's).
     lifetime = oauth2_settings.REFRESH_TOKEN_EXPIRE_SECONDS
-    if not isinstance(lifetime, int) or access.expires + timedelta(seconds=lifetime) <= timezone.now():
+    if (
+        not isinstance(lifetime, int)
+        or access.expires + timedelta(seconds=lifetime) <= timezone.now()
+    ):
         return None
     authentication = _family_authentication(previous.token_family)
     if oidc._family_ended(previous.token_family, authentication[0] if authentication else None):
@@ -433,20 +521,16 @@ def _refresh(request):
     scopes = access.scope.split() if access.scope else []
     if "openid" not in scopes:
         return None
-    refresh_tokens = type(previous)
     try:
-        with transaction.atomic(using=router.db_for_write(refresh_tokens)):
-            now = timezone.now()
-            # RefreshToken.revoke(), as one statement: only one of two concurrent refreshes
-            # finds the row unrevoked (the other waits for this commit, then changes nothing).
-            revoked = refresh_tokens.objects.filter(pk=previous.pk, revoked__isnull=True).update(
-                revoked=now, access_token=None, updated=now
-            )
+        with transaction.atomic(using=router.db_for_write(type(previous))):
+            now = _REVOKE_REFRESH_TOKEN.db_value("revoked", timezone.now())
+            # RefreshToken.revoke(): only one of two concurrent refreshes finds the row
+            # unrevoked (the other waits for this commit, then changes nothing).
+            revoked, _ = _REVOKE_REFRESH_TOKEN([now, now, previous.pk])
             if not revoked:
                 raise _AlreadyUsed
             # ... and deletes its access token (nothing else refers to it: SET_NULL above).
-            old = type(access).objects.filter(pk=access.pk)
-            old._raw_delete(old.db)
+            _DELETE_ACCESS_TOKEN([access.pk])
             body = _issue(
                 client,
                 previous.user,

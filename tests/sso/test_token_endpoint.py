@@ -228,9 +228,7 @@ def test_a_duplicated_parameter_answers_as_the_toolkit_does(
     assert lean == reference  # Django's form keeps the last value; oauthlib sees one
 
 
-def test_a_replayed_code_revokes_what_the_lean_path_issued(
-    logged_in, oidc_client, rp_secret
-):
+def test_a_replayed_code_revokes_what_the_lean_path_issued(logged_in, oidc_client, rp_secret):
     code, verifier = authorize(logged_in, oidc_client)
     authorization = basic(oidc_client.client_id, rp_secret)
     first = post(code_fields(code, verifier), authorization)
