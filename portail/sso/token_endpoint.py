@@ -37,6 +37,7 @@ import json
 import re
 import time
 import uuid
+from contextlib import nullcontext
 from datetime import timedelta
 from urllib.parse import unquote_plus
 
@@ -171,10 +172,12 @@ class _Statement:
         return model._meta.get_field(field_name).get_db_prep_save(value, connection)
 
 
-# The code's login time, read as it is deleted with the code (both in the tokens' transaction).
-_TAKE_CODE_AUTHENTICATION = _Statement(
-    AuthorizationTime,
-    "DELETE FROM {table} WHERE {grant_id} = %s RETURNING {auth_time}, {sid}, {amr}",
+# The code's login time (one row per code), read before and deleted with the code.
+_CODE_AUTHENTICATION = _Statement(
+    AuthorizationTime, "SELECT {auth_time}, {sid}, {amr} FROM {table} WHERE {grant_id} = %s"
+)
+_DELETE_CODE_AUTHENTICATION = _Statement(
+    AuthorizationTime, "DELETE FROM {table} WHERE {grant_id} = %s"
 )
 _DELETE_CODE = _Statement(
     get_grant_model, "DELETE FROM {table} WHERE {id} = %s AND {application_id} = %s"
@@ -336,54 +339,52 @@ def _id_token(client, user, scopes, nonce, access_token, authentication):
 
 
 def _issue(client, user, scopes, nonce, authentication, *, source_refresh_token, family):
-    """Insert the ID token, access token and refresh token (in the caller's transaction);
-    the token response's body."""
+    """The token response's body, and the rows to insert: the ID token, then the access token
+    (``id_token``: the ID token's id), then the refresh token (``access_token``: the access
+    token's id), as (inserter, values, the field that takes the previous row's id)."""
     now = timezone.now()
     lifetime = oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS
     access, refresh = generate_token(), generate_token()  # oauthlib's generators (30 chars)
     scope = " ".join(scopes)
     signed, jti, id_expires = _id_token(client, user, scopes, nonce, access, authentication)
-    id_token = _ID_TOKEN(
-        {
-            "user": user.pk,
-            "application": client.pk,
-            "jti": uuid.UUID(jti),
-            "expires": id_expires,
-            "scope": scope,
-            "created": now,
-            "updated": now,
-        }
-    )
+    id_token = {
+        "user": user.pk,
+        "application": client.pk,
+        "jti": uuid.UUID(jti),
+        "expires": id_expires,
+        "scope": scope,
+        "created": now,
+        "updated": now,
+    }
     # RFC 9700 token storage (COMPLIANT_BCP_RFC9700_TOKEN_STORAGE): the checksum only.
-    access_id = _ACCESS_TOKEN(
-        {
-            "user": user.pk,
-            "source_refresh_token": source_refresh_token,
-            "token": "",
-            "token_checksum": hashlib.sha256(access.encode()).hexdigest(),
-            "id_token": id_token,
-            "application": client.pk,
-            "expires": now + timedelta(seconds=lifetime),
-            "scope": scope,
-            "resource": [],
-            "created": now,
-            "updated": now,
-        }
-    )
-    _REFRESH_TOKEN(
-        {
-            "user": user.pk,
-            "token": "",
-            "token_checksum": hashlib.sha256(refresh.encode()).hexdigest(),
-            "application": client.pk,
-            "access_token": access_id,
-            "token_family": family,
-            "resource": [],
-            "created": now,
-            "updated": now,
-            "revoked": None,
-        }
-    )
+    access_token = {
+        "user": user.pk,
+        "token": "",
+        "token_checksum": hashlib.sha256(access.encode()).hexdigest(),
+        "application": client.pk,
+        "expires": now + timedelta(seconds=lifetime),
+        "scope": scope,
+        "resource": [],
+        "created": now,
+        "updated": now,
+    }
+    if source_refresh_token is not None:
+        access_token["source_refresh_token"] = source_refresh_token
+    refresh_token = {
+        "user": user.pk,
+        "token": "",
+        "token_checksum": hashlib.sha256(refresh.encode()).hexdigest(),
+        "application": client.pk,
+        "token_family": family,
+        "resource": [],
+        "created": now,
+        "updated": now,
+    }
+    rows = [
+        (_ID_TOKEN, id_token, None),
+        (_ACCESS_TOKEN, access_token, "id_token"),
+        (_REFRESH_TOKEN, refresh_token, "access_token"),
+    ]
     body = {
         "access_token": access,
         "expires_in": lifetime,
@@ -392,7 +393,60 @@ def _issue(client, user, scopes, nonce, authentication, *, source_refresh_token,
         "refresh_token": refresh,
         "id_token": signed,
     }
-    return body
+    return body, rows
+
+
+def _insert_each(rows, extras):
+    """The rows, one INSERT each (in the caller's transaction)."""
+    previous = None
+    for inserter, values, link in rows:
+        previous = inserter({**values, link: previous} if link else values)
+    for inserter, values in extras:
+        inserter(values)
+
+
+def _write_at_once(alias, gate, gate_params, rows, extras) -> bool:
+    """PostgreSQL: the gate (the code's DELETE, the refresh token's UPDATE … RETURNING id) and
+    every INSERT in one statement, its own transaction: each INSERT selects from the gate, so
+    when the gate changed no row (a concurrent request consumed it first) nothing is inserted.
+    Whether the rows were inserted."""
+    connection = connections[alias]
+    quote = connection.ops.quote_name
+    parts, params = [gate], list(gate_params)
+    source = "g"
+    for index, (inserter, values, link) in enumerate(rows):
+        model = inserter.model
+        fields = [model._meta.get_field(name) for name in values]
+        columns = [quote(field.column) for field in fields]
+        selected = ["%s"] * len(fields)
+        if link:
+            columns.append(quote(model._meta.get_field(link).column))
+            selected.append(f"{source}.{quote('id')}")
+        name = f"c{index}"
+        parts.append(
+            f"{name} AS (INSERT INTO {quote(model._meta.db_table)} ({', '.join(columns)})"  # noqa: S608
+            f" SELECT {', '.join(selected)} FROM {source} RETURNING {quote(model._meta.pk.column)} AS {quote('id')})"
+        )
+        params += [
+            f.get_db_prep_save(v, connection) for f, v in zip(fields, values.values(), strict=True)
+        ]
+        source = name
+    for index, (inserter, values) in enumerate(extras):
+        model = inserter.model
+        fields = [model._meta.get_field(name) for name in values]
+        columns = ", ".join(quote(field.column) for field in fields)
+        parts.append(
+            f"x{index} AS (INSERT INTO {quote(model._meta.db_table)} ({columns})"  # noqa: S608
+            f" SELECT {', '.join(['%s'] * len(fields))} FROM g)"
+        )
+        params += [
+            f.get_db_prep_save(v, connection) for f, v in zip(fields, values.values(), strict=True)
+        ]
+    sql = "WITH " + ", ".join(parts) + f" SELECT count(*) FROM {source}"  # noqa: S608
+    atomic = transaction.atomic(using=alias) if connection.in_atomic_block else nullcontext()
+    with atomic, connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0] == 1
 
 
 def _response(body, status=200):
@@ -442,48 +496,79 @@ def _code_exchange(request):
     computed = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
     if not hmac.compare_digest(computed, grant.code_challenge.encode()):
         return None
+    _, row = _CODE_AUTHENTICATION([grant.pk])
+    authentication = _authentication(row)
     family = uuid.uuid4()
+    body, rows = _issue(
+        client,
+        grant.user,
+        scopes,
+        grant.nonce or None,
+        authentication,
+        source_refresh_token=None,
+        family=family,
+    )
+    # A replay of this code revokes this family (RFC 6749 §4.1.2, oidc.py).
+    extras = [
+        (
+            _SPENT_CODE,
+            {
+                "digest": oidc._code_digest(fields["code"]),
+                "client": client.pk,
+                "token_family": family,
+                "expires_at": timezone.now()
+                + timedelta(seconds=oauth2_settings.AUTHORIZATION_CODE_EXPIRE_SECONDS),
+            },
+        )
+    ]
+    if authentication is not None:
+        auth_time, sid, amr = authentication
+        values = {"token_family": family, "auth_time": auth_time, "sid": sid or ""}
+        extras.append((_AUTHORIZATION_TIME, {**values, "amr": amr or ["pwd"]}))
+    # The code is consumed with the storage of its tokens: of two concurrent exchanges, the
+    # second finds nothing to delete (it waits for the first's commit) and stores nothing.
+    alias = router.db_for_write(type(grant))
     try:
-        with transaction.atomic(using=router.db_for_write(type(grant))):
-            # Consumed in the transaction that stores its tokens: of two concurrent exchanges,
-            # the second finds nothing to delete (it waits for the first's commit).
-            _, taken = _TAKE_CODE_AUTHENTICATION([grant.pk])
-            authentication = _authentication(taken)
-            deleted, _ = _DELETE_CODE([grant.pk, client.pk])
-            if not deleted:
+        if connections[alias].vendor == "postgresql":
+            gate, params = _code_gate(alias, grant.pk, client.pk)
+            if not _write_at_once(alias, gate, params, rows, extras):
                 raise _AlreadyUsed
-            body = _issue(
-                client,
-                grant.user,
-                scopes,
-                grant.nonce or None,
-                authentication,
-                source_refresh_token=None,
-                family=family,
-            )
-            # A replay of this code revokes this family (RFC 6749 §4.1.2, oidc.py).
-            _SPENT_CODE(
-                {
-                    "digest": oidc._code_digest(fields["code"]),
-                    "client": client.pk,
-                    "token_family": family,
-                    "expires_at": timezone.now()
-                    + timedelta(seconds=oauth2_settings.AUTHORIZATION_CODE_EXPIRE_SECONDS),
-                }
-            )
-            if authentication is not None:
-                auth_time, sid, amr = authentication
-                _AUTHORIZATION_TIME(
-                    {
-                        "token_family": family,
-                        "auth_time": auth_time,
-                        "sid": sid or "",
-                        "amr": amr or ["pwd"],
-                    }
-                )
+        else:
+            with transaction.atomic(using=alias):
+                _DELETE_CODE_AUTHENTICATION([grant.pk])
+                deleted, _ = _DELETE_CODE([grant.pk, client.pk])
+                if not deleted:
+                    raise _AlreadyUsed
+                _insert_each(rows, extras)
     except (_AlreadyUsed, IntegrityError):
         return None  # the toolkit's path: invalid_grant, and the first exchange's tokens revoked
     return _response(body)
+
+
+def _code_gate(alias, grant, client):
+    quote = connections[alias].ops.quote_name
+    times = AuthorizationTime._meta
+    codes = get_grant_model()._meta
+    gate = (
+        f"t AS (DELETE FROM {quote(times.db_table)} WHERE {quote('grant_id')} = %s), "  # noqa: S608
+        f"g AS (DELETE FROM {quote(codes.db_table)} WHERE {quote('id')} = %s"
+        f" AND {quote('application_id')} = %s RETURNING {quote('id')})"
+    )
+    return gate, [grant, grant, client]
+
+
+def _refresh_gate(alias, previous, access, now):
+    quote = connections[alias].ops.quote_name
+    refresh_tokens = get_refresh_token_model()._meta
+    access_tokens = get_access_token_model()._meta
+    gate = (
+        f"g AS (UPDATE {quote(refresh_tokens.db_table)} SET {quote('revoked')} = %s,"  # noqa: S608
+        f" {quote('access_token_id')} = NULL, {quote('updated')} = %s"
+        f" WHERE {quote('id')} = %s AND {quote('revoked')} IS NULL RETURNING {quote('id')}), "
+        f"d AS (DELETE FROM {quote(access_tokens.db_table)} WHERE {quote('id')} = %s"
+        f" AND EXISTS (SELECT 1 FROM g))"
+    )
+    return gate, [now, now, previous, access]
 
 
 def _family_authentication(family):
@@ -521,25 +606,32 @@ def _refresh(request):
     scopes = access.scope.split() if access.scope else []
     if "openid" not in scopes:
         return None
+    body, rows = _issue(
+        client,
+        previous.user,
+        scopes,
+        None,
+        authentication,
+        source_refresh_token=previous.pk,
+        family=previous.token_family,
+    )
+    alias = router.db_for_write(type(previous))
+    now = _REVOKE_REFRESH_TOKEN.db_value("revoked", timezone.now())
     try:
-        with transaction.atomic(using=router.db_for_write(type(previous))):
-            now = _REVOKE_REFRESH_TOKEN.db_value("revoked", timezone.now())
-            # RefreshToken.revoke(): only one of two concurrent refreshes finds the row
-            # unrevoked (the other waits for this commit, then changes nothing).
-            revoked, _ = _REVOKE_REFRESH_TOKEN([now, now, previous.pk])
-            if not revoked:
+        if connections[alias].vendor == "postgresql":
+            gate, params = _refresh_gate(alias, previous.pk, access.pk, now)
+            if not _write_at_once(alias, gate, params, rows, []):
                 raise _AlreadyUsed
-            # ... and deletes its access token (nothing else refers to it: SET_NULL above).
-            _DELETE_ACCESS_TOKEN([access.pk])
-            body = _issue(
-                client,
-                previous.user,
-                scopes,
-                None,
-                authentication,
-                source_refresh_token=previous.pk,
-                family=previous.token_family,
-            )
+        else:
+            with transaction.atomic(using=alias):
+                # RefreshToken.revoke(): only one of two concurrent refreshes finds the row
+                # unrevoked (the other waits for this commit, then changes nothing) ...
+                revoked, _ = _REVOKE_REFRESH_TOKEN([now, now, previous.pk])
+                if not revoked:
+                    raise _AlreadyUsed
+                # ... and deletes its access token (nothing else refers to it: SET_NULL above).
+                _DELETE_ACCESS_TOKEN([access.pk])
+                _insert_each(rows, [])
     except _AlreadyUsed:
         error = errors.InvalidGrantError(description="Refresh token already used.")
         return _response(json.loads(error.json), status=error.status_code)
