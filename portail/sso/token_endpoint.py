@@ -31,6 +31,7 @@ PortailOAuth2Validator answers it.
 """
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -417,14 +418,12 @@ def _insert_each(rows, extras):
         inserter(values)
 
 
-def _write_at_once(alias, gate, gate_params, rows, extras) -> bool:
-    """PostgreSQL: the gate (the code's DELETE, the refresh token's UPDATE … RETURNING id) and
-    every INSERT in one statement, its own transaction: each INSERT selects from the gate, so
-    when the gate changed no row (a concurrent request consumed it first) nothing is inserted.
-    Whether the rows were inserted."""
-    connection = connections[alias]
+_AT_ONCE = {}  # (alias, gate, the rows' shapes) -> (the statement's SQL, each row's fields)
+
+
+def _at_once_sql(connection, gate, rows, extras):
     quote = connection.ops.quote_name
-    parts, params = [gate], list(gate_params)
+    parts, fields_of = [gate], []
     source = "g"
     for index, (inserter, values, link) in enumerate(rows):
         model = inserter.model
@@ -437,11 +436,10 @@ def _write_at_once(alias, gate, gate_params, rows, extras) -> bool:
         name = f"c{index}"
         parts.append(
             f"{name} AS (INSERT INTO {quote(model._meta.db_table)} ({', '.join(columns)})"  # noqa: S608
-            f" SELECT {', '.join(selected)} FROM {source} RETURNING {quote(model._meta.pk.column)} AS {quote('id')})"
+            f" SELECT {', '.join(selected)} FROM {source}"
+            f" RETURNING {quote(model._meta.pk.column)} AS {quote('id')})"
         )
-        params += [
-            f.get_db_prep_save(v, connection) for f, v in zip(fields, values.values(), strict=True)
-        ]
+        fields_of.append(fields)
         source = name
     for index, (inserter, values) in enumerate(extras):
         model = inserter.model
@@ -451,10 +449,34 @@ def _write_at_once(alias, gate, gate_params, rows, extras) -> bool:
             f"x{index} AS (INSERT INTO {quote(model._meta.db_table)} ({columns})"  # noqa: S608
             f" SELECT {', '.join(['%s'] * len(fields))} FROM g)"
         )
-        params += [
-            f.get_db_prep_save(v, connection) for f, v in zip(fields, values.values(), strict=True)
-        ]
+        fields_of.append(fields)
     sql = "WITH " + ", ".join(parts) + f" SELECT count(*) FROM {source}"  # noqa: S608
+    return sql, fields_of
+
+
+def _write_at_once(alias, gate, gate_params, rows, extras) -> bool:
+    """PostgreSQL: the gate (the code's DELETE, the refresh token's UPDATE … RETURNING id) and
+    every INSERT in one statement, its own transaction: each INSERT selects from the gate, so
+    when the gate changed no row (a concurrent request consumed it first) nothing is inserted.
+    Whether the rows were inserted. The SQL is written once per shape of rows."""
+    connection = connections[alias]
+    key = (
+        alias,
+        gate,
+        tuple((id(inserter), tuple(values), link) for inserter, values, link in rows),
+        tuple((id(inserter), tuple(values)) for inserter, values in extras),
+    )
+    compiled = _AT_ONCE.get(key)
+    if compiled is None:
+        compiled = _AT_ONCE[key] = _at_once_sql(connection, gate, rows, extras)
+    sql, fields_of = compiled
+    params = list(gate_params)
+    every = [values for _, values, _ in rows] + [values for _, values in extras]
+    for fields, values in zip(fields_of, every, strict=True):
+        params += [
+            field.get_db_prep_save(value, connection)
+            for field, value in zip(fields, values.values(), strict=True)
+        ]
     atomic = transaction.atomic(using=alias) if connection.in_atomic_block else nullcontext()
     with atomic, connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -558,6 +580,11 @@ def _code_exchange(request):
 
 
 def _code_gate(alias, grant, client):
+    return _code_gate_sql(alias), [grant, grant, client]
+
+
+@functools.cache
+def _code_gate_sql(alias):
     quote = connections[alias].ops.quote_name
     times = AuthorizationTime._meta
     codes = get_grant_model()._meta
@@ -566,10 +593,15 @@ def _code_gate(alias, grant, client):
         f"g AS (DELETE FROM {quote(codes.db_table)} WHERE {quote('id')} = %s"
         f" AND {quote('application_id')} = %s RETURNING {quote('id')})"
     )
-    return gate, [grant, grant, client]
+    return gate
 
 
 def _refresh_gate(alias, previous, access, now):
+    return _refresh_gate_sql(alias), [now, now, previous, access]
+
+
+@functools.cache
+def _refresh_gate_sql(alias):
     quote = connections[alias].ops.quote_name
     refresh_tokens = get_refresh_token_model()._meta
     access_tokens = get_access_token_model()._meta
@@ -580,7 +612,7 @@ def _refresh_gate(alias, previous, access, now):
         f"d AS (DELETE FROM {quote(access_tokens.db_table)} WHERE {quote('id')} = %s"
         f" AND EXISTS (SELECT 1 FROM g))"
     )
-    return gate, [now, now, previous, access]
+    return gate
 
 
 def _family_authentication(family):
