@@ -75,22 +75,71 @@ _CODE_FIELDS = {"grant_type", "code", "redirect_uri", "code_verifier", "client_i
 _REFRESH_FIELDS = {"grant_type", "refresh_token", "client_id", "client_secret"}
 
 
-class _UnrevokedRefreshToken(OneRow):
-    """The refresh token by its checksum, unrevoked only (a revoked one goes to the toolkit, which
-    tells a retry within the grace period from a replay and revokes the family)."""
+class _Attached:
+    """Where OneRow caches the login time joined to the row: ``row.portail_authentication``
+    (the AuthorizationTime, or None)."""
+
+    concrete = True
+
+    def set_cached_value(self, owner, instance):
+        owner.portail_authentication = instance
+
+
+class _WithAuthentication(OneRow):
+    """OneRow, plus the row's login time (AuthorizationTime, joined on ``on``: the code's
+    ``grant_id`` or the family's ``token_family``) in the same statement; ``unrevoked``: a
+    refresh token only while unrevoked (a revoked one goes to the toolkit, which tells a retry
+    within the grace period from a replay and revokes the family)."""
+
+    def __init__(self, model, by, related, *, on, unrevoked=False):
+        super().__init__(model, by, related)
+        self._on, self._unrevoked = on, unrevoked
 
     def _compile(self, alias):
         sql, layout = super()._compile(alias)
-        quote = connections[alias].ops.quote_name
-        return f"{sql} AND {quote('t0')}.{quote('revoked')} IS NULL", layout
+        connection = connections[alias]
+        quote = connection.ops.quote_name
+        model = AuthorizationTime
+        fields = list(model._meta.concrete_fields)
+        table = f"t{len(layout)}"
+        converters = []
+        for field in fields:
+            col = field.get_col(table)
+            converters.append(
+                (col, connection.ops.get_db_converters(col) + col.get_db_converters(connection))
+            )
+        columns = ", ".join(f"{quote(table)}.{quote(field.column)}" for field in fields)
+        # The joined row's columns come last, as OneRow reads them (its layout, in order).
+        select, _, rest = sql.partition(" FROM ")
+        head, _, where = rest.partition(" WHERE ")
+        on = self._on
+        target = "id" if on == "grant_id" else on
+        join = (
+            f" LEFT OUTER JOIN {quote(model._meta.db_table)} {quote(table)}"
+            f" ON {quote(table)}.{quote(on)} = {quote('t0')}.{quote(target)}"
+        )
+        sql = f"{select}, {columns} FROM {head}{join} WHERE {where}"
+        if self._unrevoked:
+            sql += f" AND {quote('t0')}.{quote('revoked')} IS NULL"
+        attnames = [field.attname for field in fields]
+        layout = [
+            *layout,
+            (model, attnames, converters, fields.index(model._meta.pk), 0, _Attached()),
+        ]
+        return sql, layout
 
 
 # The code or refresh token with its user and its client (and the client's Portail application:
-# release list, pairwise sector), one statement: the client is authenticated against that row.
+# release list, pairwise sector) and its login time, one statement: the client is authenticated
+# against that row.
 _WITH_CLIENT = ("user", "application", "application__portail_application")
-_GRANT = OneRow(get_grant_model, "code", _WITH_CLIENT)
-_REFRESH = _UnrevokedRefreshToken(
-    get_refresh_token_model, "token_checksum", (*_WITH_CLIENT, "access_token")
+_GRANT = _WithAuthentication(get_grant_model, "code", _WITH_CLIENT, on="grant_id")
+_REFRESH = _WithAuthentication(
+    get_refresh_token_model,
+    "token_checksum",
+    (*_WITH_CLIENT, "access_token"),
+    on="token_family",
+    unrevoked=True,
 )
 
 
@@ -175,19 +224,12 @@ class _Statement:
         return model._meta.get_field(field_name).get_db_prep_save(value, connection)
 
 
-# The code's login time (one row per code), read before and deleted with the code.
-_CODE_AUTHENTICATION = _Statement(
-    AuthorizationTime, "SELECT {auth_time}, {sid}, {amr} FROM {table} WHERE {grant_id} = %s"
-)
+# The code's login time (one row per code), deleted with the code.
 _DELETE_CODE_AUTHENTICATION = _Statement(
     AuthorizationTime, "DELETE FROM {table} WHERE {grant_id} = %s"
 )
 _DELETE_CODE = _Statement(
     get_grant_model, "DELETE FROM {table} WHERE {id} = %s AND {application_id} = %s"
-)
-_FAMILY_AUTHENTICATION = _Statement(
-    AuthorizationTime,
-    "SELECT {auth_time}, {sid}, {amr} FROM {table} WHERE {token_family} = %s ORDER BY {id} LIMIT 1",
 )
 # RefreshToken.revoke() in two statements: only one of two concurrent refreshes changes the row.
 _REVOKE_REFRESH_TOKEN = _Statement(
@@ -199,11 +241,10 @@ _DELETE_ACCESS_TOKEN = _Statement(get_access_token_model, "DELETE FROM {table} W
 
 
 def _authentication(row):
-    """(auth_time, sid, amr) of a row of AuthorizationTime, amr decoded, or None."""
+    """(auth_time, sid, amr) of the login time joined to the code or family, or None."""
     if row is None:
         return None
-    auth_time, sid, amr = row
-    return auth_time, sid, json.loads(amr) if isinstance(amr, str) else amr
+    return row.auth_time, row.sid, row.amr
 
 
 class _AlreadyUsed(Exception):
@@ -530,8 +571,7 @@ def _code_exchange(request):
     computed = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
     if not hmac.compare_digest(computed, grant.code_challenge.encode()):
         return None
-    _, row = _CODE_AUTHENTICATION([grant.pk])
-    authentication = _authentication(row)
+    authentication = _authentication(grant.portail_authentication)
     family = uuid.uuid4()
     body, rows = _issue(
         client,
@@ -615,11 +655,6 @@ def _refresh_gate_sql(alias):
     return gate
 
 
-def _family_authentication(family):
-    _, row = _FAMILY_AUTHENTICATION([_FAMILY_AUTHENTICATION.db_value("token_family", family)])
-    return _authentication(row)
-
-
 def _refresh(request):
     fields = _single_valued(request, _REFRESH_FIELDS)
     if fields is None or "refresh_token" not in fields:
@@ -644,7 +679,7 @@ def _refresh(request):
         or access.expires + timedelta(seconds=lifetime) <= timezone.now()
     ):
         return None
-    authentication = _family_authentication(previous.token_family)
+    authentication = _authentication(previous.portail_authentication)
     if oidc._family_ended(previous.token_family, authentication[0] if authentication else None):
         return None  # invalid_grant from the validator: the user must log in again
     scopes = access.scope.split() if access.scope else []
