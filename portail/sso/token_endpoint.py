@@ -3,20 +3,22 @@
 Issue 9 §6 asks 300 token requests per second per core (≤ 3.3 ms of server CPU each); through
 django-oauth-toolkit's TokenView and oauthlib's pipeline a code exchange cost ~8 ms and a refresh
 ~10 ms (16 and 17 statements, each compiled by the ORM, and the pipeline's own work around them).
-For the two grants that matter, ``answer`` handles a request that is *valid* in a few statements
-written once per connection:
+For the two grants that matter, ``answer`` handles a request that is *valid* in three statements
+on PostgreSQL, their SQL written once per connection:
 
-- the client authenticated once: ``none`` (a public client, its client_id in the body),
-  ``client_secret_basic`` or ``client_secret_post`` (the keyed digest, secrets.py); one statement
-  reads the client with its Portail application;
-- authorization_code: one statement reads the code with its user and login time; the checks of
-  the toolkit (the code's client, expiry, redirect_uri, PKCE S256); then one transaction deletes
-  the code (the DELETE is the lock: a concurrent exchange finds nothing to delete) and inserts the
-  ID token, access token, refresh token, spent code and the family's login time;
-- refresh_token: one statement reads the unrevoked refresh token with its access token and user,
-  one the family's login time; then one transaction revokes it (``UPDATE … WHERE revoked IS
-  NULL``: of two concurrent refreshes only one changes the row) and deletes its access token, as
-  the toolkit's ``RefreshToken.revoke()`` does, and inserts the new rows.
+- one reads the code (or the unrevoked refresh token, by its checksum) with its user, its client,
+  the client's Portail application and the login time (AuthorizationTime); the client is
+  authenticated against that row: ``none`` (a public client, its client_id in the body),
+  ``client_secret_basic`` or ``client_secret_post`` (the keyed digest, secrets.py);
+- the toolkit's checks (the code's client, expiry, redirect_uri, PKCE S256; the refresh token's
+  sliding expiry and the family's absolute end), then the ID token's claims (the released ``uai``
+  is the second statement) and its RS256 signature;
+- one statement consumes the code (``DELETE … RETURNING id``) or revokes the refresh token
+  (``UPDATE … WHERE revoked IS NULL RETURNING id``, and deletes its access token, as the toolkit's
+  ``RefreshToken.revoke()`` does) and inserts the ID token, access token, refresh token (and the
+  spent code and the family's login time): every INSERT selects from that gate, so of two
+  concurrent requests the second (which waits for the first's commit) stores nothing. Elsewhere
+  (SQLite) the same rows, one statement each, in one transaction.
 
 The toolkit's models stay the storage (admin, revocation, introspection, logout read the same
 rows), the ID token's claims come from the same validator methods (PortailOAuth2Validator), and
@@ -59,6 +61,7 @@ from oauth2_provider.models import (
     get_refresh_token_model,
 )
 from oauth2_provider.settings import oauth2_settings
+from oauth2_provider.signals import app_authorized
 from oauthlib.common import Request as OAuthlibRequest
 from oauthlib.oauth2.rfc6749 import errors
 
@@ -534,7 +537,8 @@ def _response(body, status=200):
 def _plain_settings() -> bool:
     """The settings the lean path reproduces; other ones go to the toolkit."""
     return (
-        oauth2_settings.ROTATE_REFRESH_TOKEN
+        not app_authorized.has_listeners()  # sent by the toolkit's view, never here
+        and oauth2_settings.ROTATE_REFRESH_TOKEN
         and oauth2_settings.REFRESH_TOKEN_REUSE_PROTECTION
         and oauth2_settings.COMPLIANT_BCP_RFC9700_TOKEN_STORAGE
         and isinstance(oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS, int)
