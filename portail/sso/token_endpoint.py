@@ -41,7 +41,7 @@ import re
 import secrets
 import time
 import uuid
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from datetime import timedelta
 from urllib.parse import unquote_plus
 
@@ -53,6 +53,7 @@ from django.db import IntegrityError, connections, router, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
+from jwcrypto.common import JWException
 from oauth2_provider.models import (
     AbstractApplication,
     get_access_token_model,
@@ -62,6 +63,7 @@ from oauth2_provider.models import (
 )
 from oauth2_provider.settings import oauth2_settings
 from oauth2_provider.signals import app_authorized
+from oauth2_provider.utils import jwk_from_pem
 from oauthlib.common import Request as OAuthlibRequest
 from oauthlib.oauth2.rfc6749 import errors
 
@@ -338,13 +340,14 @@ def _authenticated(client, credentials) -> bool:
 _signing_keys = {}
 
 
-def _signing_key(client):
-    """The RS256 private key and its kid, read from the PEM once per process (the key is
-    configuration, not a decision: a new OIDC_RSA_PRIVATE_KEY is a new entry)."""
+def _signing_key():
+    """The RS256 private key and its kid, as the toolkit's ``Application.jwk_key`` reads it
+    (``jwk_from_pem``), the kid computed once per key (the key is configuration, not a decision:
+    a new OIDC_RSA_PRIVATE_KEY is a new entry)."""
     pem = oauth2_settings.OIDC_RSA_PRIVATE_KEY
     entry = _signing_keys.get(pem)
     if entry is None:
-        key = client.jwk_key
+        key = jwk_from_pem(pem)
         entry = _signing_keys[pem] = (key.get_op_key("sign"), key.thumbprint())
     return entry
 
@@ -353,13 +356,13 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def _sign_rs256(claims: dict, client) -> str:
+def _sign_rs256(claims: dict) -> str:
     """The compact JWS (RFC 7515 §7.1) of the claims, RS256 (RFC 7518 §3.3: RSASSA-PKCS1-v1_5
     with SHA-256), with the header the toolkit writes (typ, alg, kid). jwcrypto's JWT object
     deep-copies its header registries at each token (~0.3 ms); the signature itself is
     cryptography's, the same call jwcrypto makes. Tests verify these tokens with jwcrypto, PyJWT
     and the relying-party libraries."""
-    key, kid = _signing_key(client)
+    key, kid = _signing_key()
     header = {"typ": "JWT", "alg": AbstractApplication.RS256_ALGORITHM, "kid": kid}
     signing_input = (
         _b64(json.dumps(header, separators=(",", ":")).encode())
@@ -390,7 +393,7 @@ def _id_token(client, user, scopes, nonce, access_token, authentication):
     id_token["at_hash"] = _half_hash(access_token)
     claims, expires = validator.get_id_token_dictionary({}, None, request)
     id_token.update(**claims)
-    return _sign_rs256(id_token, client), id_token["jti"], expires
+    return _sign_rs256(id_token), id_token["jti"], expires
 
 
 def _issue(client, user, scopes, nonce, authentication, *, source_refresh_token, family):
@@ -733,3 +736,16 @@ def answer(request):
     if grant_type == "refresh_token":
         return _refresh(request)
     return None
+
+
+def _load_signing_key():
+    """Parse the key when this module loads (with the URLconf, at a server process's first
+    request of any kind) rather than at its first token request: the RSA key's validation costs
+    ~60 ms of CPU, once per process. A key that cannot be read fails at the token request, as
+    the toolkit's path would."""
+    if oauth2_settings.OIDC_RSA_PRIVATE_KEY:
+        with suppress(ValueError, TypeError, JWException):
+            _signing_key()
+
+
+_load_signing_key()
