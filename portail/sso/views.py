@@ -39,7 +39,7 @@ from portail.ops.metrics import sso_validation
 from portail.security import ratelimit
 
 from . import cas_responses as answers
-from . import client_assertions, oidc, oidc_logout, privacy, services
+from . import client_assertions, oidc, oidc_logout, privacy, services, token_endpoint
 from .models import Application
 
 log = logging.getLogger(__name__)
@@ -770,7 +770,16 @@ class PortailTokenView(TokenView):
     """The toolkit's token endpoint behind per-client and per-address limits of failures."""
 
     def post(self, request, *args, **kwargs):
-        return _guarded_by_client_limits(super().post)(request, *args, **kwargs)
+        return _guarded_by_client_limits(self._answer)(request, *args, **kwargs)
+
+    @method_decorator(sensitive_post_parameters("client_secret", "code_verifier", "refresh_token"))
+    def _answer(self, request, *args, **kwargs):
+        # A valid code exchange or refresh in a few statements (token_endpoint.py); anything
+        # else, errors included, through the toolkit and oauthlib as before.
+        response = token_endpoint.answer(request)
+        if response is None:
+            response = super().post(request, *args, **kwargs)
+        return response
 
     @method_decorator(sensitive_post_parameters("password", "client_secret"))
     def authorization_flow_token_response(self, request, *args, **kwargs):
