@@ -14,6 +14,26 @@ SCOPE = "openid profile email ent"
 CAS_SERVICE = "https://notes.example.test/cas/callback"
 
 
+def authorized_code(browser, client, scope=SCOPE):
+    """A logged-in test client's authorization code (PKCE S256, a nonce) and its verifier."""
+    from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
+    verifier = secrets.token_urlsafe(48)
+    location = browser.get(
+        "/o/authorize/",
+        {
+            "response_type": "code",
+            "client_id": client.client_id,
+            "redirect_uri": REDIRECT_URI,
+            "scope": scope,
+            "code_challenge": create_s256_code_challenge(verifier),
+            "code_challenge_method": "S256",
+            "nonce": "n-0S6_WzA2Mj",
+        },
+    )["Location"]
+    return parse_qs(urlsplit(location).query)["code"][0], verifier
+
+
 @pytest.fixture
 def cas_app(db):
     return Application.objects.create(

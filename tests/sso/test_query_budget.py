@@ -6,16 +6,14 @@ perf2 branch 16, 17, and userinfo 2; with the token endpoint's lean path 3 and 3
 """
 
 import base64
-import secrets
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from django.db import connection
 from django.test import Client as HttpClient
 from django.test.utils import CaptureQueriesContext
 
-from tests.sso.conftest import CAS_SERVICE, REDIRECT_URI
+from tests.sso.conftest import CAS_SERVICE, REDIRECT_URI, authorized_code
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -32,29 +30,12 @@ def statements(call):
     return answer, counted
 
 
-def code_for(browser, client):
-    verifier = secrets.token_urlsafe(48)
-    location = browser.get(
-        "/o/authorize/",
-        {
-            "response_type": "code",
-            "client_id": client.client_id,
-            "redirect_uri": REDIRECT_URI,
-            "scope": "openid profile email ent",
-            "code_challenge": create_s256_code_challenge(verifier),
-            "code_challenge_method": "S256",
-            "nonce": "n-0S6_WzA2Mj",
-        },
-    )["Location"]
-    return parse_qs(urlsplit(location).query)["code"][0], verifier
-
-
 def test_token_endpoint_and_userinfo_stay_within_their_statement_budget(
     logged_in, oidc_client, rp_secret
 ):
     basic = base64.b64encode(f"{oidc_client.client_id}:{rp_secret}".encode()).decode()
     server = HttpClient(HTTP_AUTHORIZATION=f"Basic {basic}")
-    code, verifier = code_for(logged_in, oidc_client)
+    code, verifier = authorized_code(logged_in, oidc_client)
     answer, exchange = statements(
         lambda: server.post(
             "/o/token/",

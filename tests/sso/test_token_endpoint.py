@@ -8,11 +8,9 @@ error, headers, the ID token's claims, and what is stored.
 
 import base64
 import json
-import secrets
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode
 
 import pytest
-from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from django.test import Client as HttpClient
 from jwcrypto import jwk, jwt
 from oauth2_provider.models import AccessToken, IDToken, RefreshToken
@@ -20,7 +18,7 @@ from oauth2_provider.settings import oauth2_settings
 
 from portail.sso import token_endpoint
 from portail.sso.models import AuthorizationTime, SpentCode
-from tests.sso.conftest import REDIRECT_URI
+from tests.sso.conftest import REDIRECT_URI, authorized_code
 from tests.sso.test_privacy import make_client
 
 FORM = "application/x-www-form-urlencoded"
@@ -50,20 +48,7 @@ def public_client(db):
 
 
 def authorize(browser, client, scope="openid profile ent"):
-    verifier = secrets.token_urlsafe(48)
-    location = browser.get(
-        "/o/authorize/",
-        {
-            "response_type": "code",
-            "client_id": client.client_id,
-            "redirect_uri": REDIRECT_URI,
-            "scope": scope,
-            "code_challenge": create_s256_code_challenge(verifier),
-            "code_challenge_method": "S256",
-            "nonce": "n-0S6_WzA2Mj",
-        },
-    )["Location"]
-    return parse_qs(urlsplit(location).query)["code"][0], verifier
+    return authorized_code(browser, client, scope)
 
 
 def basic(client_id, secret):
