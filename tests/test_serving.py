@@ -219,6 +219,26 @@ def test_endless_headers_are_cut_off(server):
     assert answer is None or answer >= 400
 
 
+def test_a_request_head_is_bounded_at_16_kib_not_its_body(server):
+    # httptools (llhttp) buffers nothing itself: BoundedHttpToolsProtocol keeps h11's bound of
+    # before on what a client may send before its headers end (portail.ops.serving).
+    port = server["port"]
+    start = f"GET /auth/login HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        # 12 KiB of headers: within the bound, served.
+        sock.sendall((start + f"X-Within: {'a' * 12 * 1024}\r\n\r\n").encode())
+        assert read_response(sock)[0] == 200
+        # Then 20 KiB of a head that does not end (on the same connection): refused, closed.
+        sock.sendall((start + "".join(f"X-Big-{n}: {'b' * 1000}\r\n" for n in range(20))).encode())
+        status, headers, page = read_response(sock)
+        assert status == 431 and headers["connection"] == ["close"]
+        assert sock.recv(1024) == b""
+    # A body of 100 KiB after a short head is no head: it reaches Django (a form: 403, CSRF).
+    body = b"x=" + b"c" * 100 * 1024
+    status, _, _ = request(port, "POST", "/auth/help", body, {"Content-Type": "text/plain"})
+    assert status not in (400, 413, 431)
+
+
 def test_a_slow_upload_within_the_limit_completes_while_others_are_served(server):
     port = server["port"]
     headers, token = login_form(port)

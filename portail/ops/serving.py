@@ -3,8 +3,8 @@
 Why this stack (measured figures in README.md, « Speed »):
 - gunicorn as the process manager: restarts a dead worker, graceful reloads on SIGHUP, the signals
   operations teams know; one worker process per core, because Argon2 is CPU-bound.
-- uvicorn workers (the `uvicorn-worker` package, Encode's; h11 parser, uvloop) run Django's ASGI
-  handler: a slow client
+- uvicorn workers (the `uvicorn-worker` package, Encode's; httptools parser with a 16 KiB bound on
+  the request head, uvloop) run Portail's ASGI bridge: a slow client
   (headers or body trickled in) costs a coroutine and a socket, not a whole worker. The sync
   workers of before gave one worker per connection, so two slow clients took the portal down.
 - portail.ops.admission in front of Django: body limits before anything is read or spooled, and a
@@ -14,17 +14,63 @@ Why this stack (measured figures in README.md, « Speed »):
 
 import os
 
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn_worker import UvicornWorker
+
+# What a client may send before its request's headers end: 16 KiB, as nginx's default
+# large_client_header_buffers (4 × 8k) — beyond, 431 and the connection is closed (OWASP ASVS 5.0
+# V13: bounded resources per request; a client cannot make a worker buffer megabytes of headers).
+MAX_HEAD_BYTES = 16 * 1024
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol (llhttp, C) with h11's bound on the bytes of a request's head.
+
+    httptools hands every header to a callback as it comes and buffers nothing itself, so uvicorn's
+    protocol would collect headers without limit (4 MB of them, or more). h11, used before, refuses
+    a head larger than its `max_incomplete_event_size`; this does the same for the bytes received
+    from the start of a request until its headers end, counted per chunk read from the socket.
+    Why not h11: pure Python, its parser and uvicorn's h11 protocol cost 0.05–0.08 ms of CPU more
+    per request than llhttp's (`GET /health/live` through `portail serve`, main and this in the
+    same minutes: 0.29–0.32 ms → 0.24 ms; bench/README.md « httptools instead of h11 »).
+    """
+
+    head_bytes = 0
+    in_head = True  # from the first byte of a request until its headers end
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.in_head = True
+
+    def on_headers_complete(self) -> None:
+        self.in_head = False
+        self.head_bytes = 0
+        super().on_headers_complete()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.in_head and not self.transport.is_closing():
+            # Counts the whole chunk: at most one socket read more than the head itself.
+            self.head_bytes += len(data)
+            if self.head_bytes > MAX_HEAD_BYTES:
+                self.send_431_response()
+
+    def send_431_response(self) -> None:
+        message = b"Request Header Fields Too Large"
+        self.transport.write(
+            STATUS_LINE[431]
+            + b"content-type: text/plain; charset=utf-8\r\n"
+            + b"content-length: %d\r\nconnection: close\r\n\r\n" % len(message)
+            + message
+        )
+        self.transport.close()
 
 
 class PortailUvicornWorker(UvicornWorker):
     CONFIG_KWARGS = {
         "loop": "uvloop",
-        # h11 bounds what a client may send before its headers end (16 KiB, as nginx's default
-        # large_client_header_buffers of 4 × 8k); httptools would buffer megabytes of headers.
-        # Measured: no CPU difference per request within this machine's noise.
-        "http": "h11",
-        "h11_max_incomplete_event_size": 16 * 1024,
+        # llhttp (httptools) with the 16 KiB bound on a request's head that h11 had (above).
+        "http": BoundedHttpToolsProtocol,
         # The access log is written by portail.ops.admission, with tokens redacted: uvicorn's own
         # would print every path and query string as received (/auth/reset/<token>, ?ticket=…).
         "access_log": False,
