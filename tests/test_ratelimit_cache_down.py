@@ -38,3 +38,37 @@ def test_other_rules_let_requests_through_while_the_cache_is_down(unreachable_ca
     ratelimit.hit(rule, "ip:203.0.113.5")
     ratelimit.clear(rule, "ip:203.0.113.5")
     assert sum("cache unavailable" in r.getMessage() for r in caplog.records) == 5
+
+
+def test_guard_refuses_for_an_account_rule_while_the_cache_is_down(unreachable_cache, caplog):
+    # guard() reads all its rules in one round trip: the fail-open rule before the account's
+    # rule is logged and let through, the account's rule still refuses.
+    with pytest.raises(ratelimit.RateLimited) as refused:
+        ratelimit.guard({"login:address": "ip:203.0.113.5", "account:user": "jean.dupont"})
+    assert refused.value.retry_after == ratelimit.CACHE_DOWN_RETRY
+    assert sum("cache unavailable" in r.getMessage() for r in caplog.records) == 2
+    ratelimit.guard({"login:address": "ip:203.0.113.5", "account:user": ""})  # fail open
+
+
+def test_guard_answers_as_check_does_for_each_rule(settings):
+    # The real cache: guard() batches the reads but keeps check()'s counters and thresholds.
+    from django.core.cache import cache
+
+    settings.PORTAIL_RATE_LIMITS = {
+        **settings.PORTAIL_RATE_LIMITS,
+        "test:a": (3, 600),
+        "test:b": (2, 600),
+    }
+    cache.clear()
+    rules = {"test:a": "client-1", "test:b": "ip:203.0.113.7"}
+    ratelimit.guard(rules)
+    ratelimit.add("test:b", "ip:203.0.113.7")
+    ratelimit.guard(rules)  # 1 of 2
+    ratelimit.add("test:b", "ip:203.0.113.7")
+    with pytest.raises(ratelimit.RateLimited) as by_guard:
+        ratelimit.guard(rules)  # the second rule is spent, the first is not
+    with pytest.raises(ratelimit.RateLimited) as by_check:
+        ratelimit.check("test:b", "ip:203.0.113.7")
+    assert abs(by_guard.value.retry_after - by_check.value.retry_after) <= 1
+    ratelimit.check("test:a", "client-1")
+    ratelimit.guard({"test:a": "client-1", "test:b": "ip:203.0.113.8"})  # another address passes

@@ -155,9 +155,27 @@ def clear(rule: str, value) -> None:
 
 
 def guard(rules: dict) -> None:
-    """check() several {rule: value} at once, before any work is done."""
-    for rule, value in rules.items():
-        check(rule, value)
+    """check() several {rule: value} at once, before any work is done.
+
+    Same answer as calling check() for each rule in order (same counters, same thresholds, the
+    first spent budget raises, a FAIL_CLOSED rule refuses while the cache is down), but in one
+    cache round trip instead of one per rule.
+    """
+    now = time.time()
+    buckets = [(rule, _buckets(rule, value, now)) for rule, value in rules.items() if value]
+    if not buckets:
+        return
+    keys = [key for _, b in buckets for key in (b[2], b[3])]
+    try:
+        found = cache.get_many(keys)
+    except Exception:
+        for rule, _ in buckets:
+            _cache_down(rule)  # raises for the first FAIL_CLOSED rule, as check() would
+        return
+    for rule, (limit, window, current_key, previous_key, weight) in buckets:
+        current, previous = found.get(current_key) or 0, found.get(previous_key) or 0
+        if _estimate(current, previous, weight) >= limit:
+            raise RateLimited(_retry_after(limit, window, current, previous, now))
 
 
 def count(rules: dict) -> None:
