@@ -172,7 +172,7 @@ def guard(rules: dict) -> None:
         for rule, _ in buckets:
             _cache_down(rule)  # raises for the first FAIL_CLOSED rule, as check() would
         return
-    for rule, (limit, window, current_key, previous_key, weight) in buckets:
+    for _rule, (limit, window, current_key, previous_key, weight) in buckets:
         current, previous = found.get(current_key) or 0, found.get(previous_key) or 0
         if _estimate(current, previous, weight) >= limit:
             raise RateLimited(_retry_after(limit, window, current, previous, now))
