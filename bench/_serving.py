@@ -135,12 +135,14 @@ class Server(PortailServer):
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) of the master and its workers so far."""
-        pids = [self.process.pid]
+        return process_cpu(self.process.pid) + sum(self.worker_cpu().values())
+
+    def worker_cpu(self) -> dict:
+        """CPU time of each worker so far, by process id (how evenly they share the work)."""
         children = subprocess.run(
             ["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True
         ).stdout.split()
-        pids += [int(p) for p in children]
-        return sum(process_cpu(pid) for pid in pids)
+        return {int(pid): process_cpu(int(pid)) for pid in children}
 
 
 def process_cpu(pid: int) -> float:

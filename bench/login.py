@@ -1,16 +1,18 @@
 """Login throughput of `portail serve` against the Argon2id limit of the same cores, in one run.
 
-    python bench/login.py [--seconds 15] [--variants "2 PORTAIL_DB_POOL_SIZE=0;2;3"] [--connections N]
+    python bench/login.py [--seconds 15] [--variants "2;2 PORTAIL_EXPENSIVE_CONCURRENCY=1;3"] [--connections N]
 
 1. The reference: N processes (N = cores) verify Argon2id hashes with the portal's parameters
    (PORTAIL_ARGON2_*) for --seconds: verifications/s, the most logins these cores can ever do.
 2. The portal: `portail serve` (gunicorn + uvicorn workers, admission control) on PostgreSQL
    (its own database, portail_bench_serving) + Redis (db 9), once per variant: a process count and
-   environment variables for the server (default: cores without the PostgreSQL pool, as before;
-   cores; cores with two expensive requests at once per process); --connections keep-alive clients (default 2 per worker + 2) each
+   environment variables for the server (default: cores as configured; then cores with one
+   expensive request at a time per process and no node-wide Argon2id places, as before
+   portail/ops/slots.py); --connections keep-alive clients (default 2 per worker + 2) each
    take a CSRF cookie and token once, then post real logins (CSRF checked, session opened in Redis
    and PostgreSQL, audit written) for --accounts different accounts in turn, for --seconds.
-   A login counts when it answers 302 to /.
+   A login counts when it answers 302 to /. The CPU seconds of each worker are printed: how
+   the connections fell on the processes (one may get them all).
 3. The load generator: `wrk` (Debian's package, `apt-get install wrk`) when it is installed, as
    issue 8 measured, driven by a Lua script that posts the same logins (CSRF cookie and token
    taken once by this script); else (or with --client python) the asyncio client above, which
@@ -179,8 +181,10 @@ def main():
         s.prepare_database(args.accounts)
 
     print(f"load average before: {s.load_average()}", flush=True)
+    # Default: as configured; then one expensive request at a time per process and no node-wide
+    # Argon2id places (as before portail/ops/slots.py), for comparison.
     variants = args.variants or (
-        f"{cores} PORTAIL_DB_POOL_SIZE=0;{cores};{cores} PORTAIL_EXPENSIVE_CONCURRENCY=2"
+        f"{cores};{cores} PORTAIL_EXPENSIVE_CONCURRENCY=1 PORTAIL_ARGON2_SLOTS=0"
     )
     for variant in variants.split(";"):
         workers, *extra = variant.split()
@@ -198,6 +202,7 @@ def main():
             # Warm-up: connections to PostgreSQL and Redis, templates compiled.
             asyncio.run(post_logins(server.port, 2, connections, args.accounts))
             cpu_before, pg_before = server.cpu_seconds(), s.postgres_cpu()
+            workers_before = server.worker_cpu()
             if use_wrk:
                 ok, other, p50, p99, elapsed, client_cpu = wrk_logins(
                     server.port, int(args.seconds), connections, args.accounts
@@ -213,6 +218,9 @@ def main():
                 client_cpu = time.process_time() - client_before
                 p50, p99 = s.percentile(latencies, 50), s.percentile(latencies, 99)
             server_cpu = server.cpu_seconds() - cpu_before
+            shares = [
+                cpu - workers_before.get(pid, 0.0) for pid, cpu in server.worker_cpu().items()
+            ]
             pg_cpu = s.postgres_cpu_since(pg_before)
 
         rate = counts["ok"] / elapsed
@@ -223,6 +231,8 @@ def main():
             f"(other answers: {counts['other'] or 'none'})"
         )
         print(f"  latency p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
+        # How the connections fell: a worker with none leaves its core idle (portail/ops/slots.py).
+        print("  CPU seconds of each worker: " + " / ".join(f"{cpu:.1f}" for cpu in shares))
         if counts["ok"]:
             per = 1000 / counts["ok"]
             login_cpu = (server_cpu + pg_cpu + client_cpu) * per

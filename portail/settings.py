@@ -641,10 +641,12 @@ PORTAIL_EXPENSIVE_PATHS = env_list(
         "/cas/v1/tickets",
     ],
 )
-# Expensive requests run at once per process. Django's ASGI handler gives each request a thread of
-# its own (asgiref ThreadSensitiveContext), and Argon2 releases the GIL: one per core keeps the
-# cores busy without letting logins crowd out pages.
-PORTAIL_EXPENSIVE_CONCURRENCY = env_int("PORTAIL_EXPENSIVE_CONCURRENCY", 1)
+# Expensive requests run at once per process (each in a thread of its own; Argon2 releases the
+# GIL). Two, so that a process holding most connections can keep two cores hashing; the Argon2id
+# computations of all `portail serve` processes share PORTAIL_ARGON2_SLOTS places (one per core
+# by default, 0: no limit), so no more run at once than there are cores (portail/ops/slots.py).
+PORTAIL_EXPENSIVE_CONCURRENCY = env_int("PORTAIL_EXPENSIVE_CONCURRENCY", 2)
+PORTAIL_ARGON2_SLOTS = env_int("PORTAIL_ARGON2_SLOTS", os.cpu_count() or 1)
 # An expensive request that waited longer than this for its lane is answered 503 without being
 # computed: the client gets an answer within about a second, never works that nobody waits for.
 PORTAIL_EXPENSIVE_QUEUE_MS = env_int("PORTAIL_EXPENSIVE_QUEUE_MS", 1000)

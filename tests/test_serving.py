@@ -34,6 +34,7 @@ def server(tmp_path_factory):
         PORTAIL_MAIL_DELIVER_ON_COMMIT="0",
         PORTAIL_ARGON2_TIME_COST=SLOW_TIME_COST,
         PORTAIL_EXPENSIVE_QUEUE_MS="1",
+        PORTAIL_EXPENSIVE_CONCURRENCY="1",  # one place in the lane: the second login queues
         TMPDIR=str(spool),  # where Django would spool a large body
         # serve's metrics files elsewhere: the spool must stay empty (checked below).
         PROMETHEUS_MULTIPROC_DIR=str(var / "metrics"),
