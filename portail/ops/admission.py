@@ -79,8 +79,9 @@ class Lane:
             seconds if not self.hold_seconds else 0.8 * self.hold_seconds + 0.2 * seconds
         )
 
-    async def acquire(self, timeout: float) -> str:
-        """'ok' when a place is held (release() it), else 'full', 'late' or 'timeout'."""
+    def try_acquire(self, timeout: float) -> str | None:
+        """Without waiting: 'ok' (a place is held), 'full' or 'late' (refused), or None (the
+        request must queue: acquire())."""
         if self.free > 0 and not self.waiters:
             self.free -= 1
             return "ok"
@@ -88,6 +89,13 @@ class Lane:
             return "full"
         if self.expected_wait() > 2 * timeout:  # twice: the average is only an estimate
             return "late"
+        return None
+
+    async def acquire(self, timeout: float) -> str:
+        """'ok' when a place is held (release() it), else 'full', 'late' or 'timeout'."""
+        verdict = self.try_acquire(timeout)
+        if verdict is not None:
+            return verdict
         waiter = asyncio.get_running_loop().create_future()
         self.waiters.append(waiter)
         try:
@@ -274,17 +282,21 @@ class Admission:
             SHED.labels("client_left").inc()
             return
         queued = time.monotonic()
-        acquiring = asyncio.ensure_future(self.lane.acquire(self.queue_seconds))
-        watching = asyncio.ensure_future(receive())
-        done, _ = await asyncio.wait({acquiring, watching}, return_when=asyncio.FIRST_COMPLETED)
-        if acquiring not in done:  # the client left while queued: drop it, compute nothing
-            acquiring.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await acquiring
-            SHED.labels("client_left").inc()
-            return
-        watching.cancel()
-        verdict = acquiring.result()
+        # A free place or a certain refusal is decided at once, without a task: under a surge
+        # most logins are refused here, and each costs what the refusal costs (bench/overload.py).
+        verdict = self.lane.try_acquire(self.queue_seconds)
+        if verdict is None:
+            acquiring = asyncio.ensure_future(self.lane.acquire(self.queue_seconds))
+            watching = asyncio.ensure_future(receive())
+            done, _ = await asyncio.wait({acquiring, watching}, return_when=asyncio.FIRST_COMPLETED)
+            if acquiring not in done:  # the client left while queued: drop it, compute nothing
+                acquiring.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await acquiring
+                SHED.labels("client_left").inc()
+                return
+            watching.cancel()
+            verdict = acquiring.result()
         QUEUE_SECONDS.observe(time.monotonic() - queued)
         if verdict != "ok":
             SHED.labels("queue_" + verdict).inc()
