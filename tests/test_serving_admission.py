@@ -244,13 +244,15 @@ def test_logged_paths_hold_no_secret(path, query, logged):
 
 @pytest.mark.django_db
 def test_a_remembered_plain_path_still_redacts_its_query_and_capturing_paths_are_not_kept():
-    from portail.ops import admission
+    from portail.ops import routes
 
     for _ in range(2):  # the second call takes the remembered path
         assert redact_path("/cas/serviceValidate", "ticket=ST-1-abc&service=x") == (
             "/cas/serviceValidate?ticket=…&service=x"
         )
-    assert admission._PLAIN_PATHS.get("/cas/serviceValidate") is True
+    assert "/cas/serviceValidate" in routes._kept[1]
     for _ in range(2):
         assert redact_path("/auth/reset/AbCdEf0123456789xyz") == "/auth/reset/<token>"
-    assert "/auth/reset/AbCdEf0123456789xyz" not in admission._PLAIN_PATHS
+    assert "/auth/reset/AbCdEf0123456789xyz" not in routes._kept[1]
+    assert routes.plain_match("/auth/reset/AbCdEf0123456789xyz") is None
+    assert routes.plain_match("/no/such/page") is None

@@ -141,29 +141,24 @@ def _header(scope, name: bytes) -> str | None:
     return None
 
 
-# Paths of routes that capture nothing (/auth/login, /health/live…) log as they are: their one
-# Django resolve() is remembered (every request's log line resolved its path again: ~25 µs of
-# the ~75 µs a refused login costs in admission control, bench/README.md « Login CPU »). Paths
-# that capture a value are never kept (they may carry a token).
-_PLAIN_PATHS: dict[str, bool] = {}
-_PLAIN_PATHS_MAX = 512
-
-
 def redact_path(path: str, query: str = "") -> str:
-    """The path as it may be logged: captured URL values and secret query values replaced."""
+    """The path as it may be logged: captured URL values and secret query values replaced.
+
+    A path whose route captures nothing logs as it is; its match is kept (ops.routes: every
+    request's log line resolved its path again, ~25 µs of the ~75 µs a refused login costs in
+    admission control, bench/README.md « Login CPU »)."""
     logged = path
-    if _PLAIN_PATHS.get(path):
-        return logged + (_redact_query(query) if query else "")
     try:
         from django.urls import Resolver404, resolve
 
+        from .routes import plain_match
+
+        if plain_match(path) is not None:
+            return logged + (_redact_query(query) if query else "")
         try:
             match = resolve(path)
         except Resolver404:
             match = None
-        plain = match is not None and not match.args and not match.kwargs
-        if plain and len(_PLAIN_PATHS) < _PLAIN_PATHS_MAX:
-            _PLAIN_PATHS[path] = True
         if match is not None:
             for name, value in match.kwargs.items():
                 if isinstance(value, str) and value:
