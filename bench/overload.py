@@ -136,8 +136,13 @@ async def run(args):
         cap, quiet_login = args.capacity, 0.05
         _, quiet_login = await capacity(port, 3, 1, args.accounts)
     else:
+        client_cpu = time.process_time()
         cap, _ = await capacity(port, 8, connections, args.accounts)
+        client_cpu = time.process_time() - client_cpu
         _, quiet_login = await capacity(port, 3, 1, args.accounts)
+        # The load generator shares the cores with the server: what it takes at capacity, to
+        # compare with what it takes during a surge (many more requests, a connection each).
+        print(f"load generator CPU at capacity: {100 * client_cpu / 8:.0f} % of a core")
     print(f"capacity: {cap:.1f} logins/s; a lone login: {quiet_login * 1000:.0f} ms", flush=True)
 
     stop = asyncio.Event()
@@ -195,7 +200,9 @@ async def run(args):
             f"(refused ones included)"
         )
         print(
-            f"  load generator CPU: {client_cpu:.1f} s; load average {s.load_average()}", flush=True
+            f"  load generator CPU: {client_cpu:.1f} s ({100 * client_cpu / args.seconds:.0f} % of"
+            f" a core over the surge); load average {s.load_average()}",
+            flush=True,
         )
         await asyncio.sleep(3)
 
