@@ -7,6 +7,9 @@ of that model once, then for each row only computes the values the same way Djan
 (`field.pre_save` then `field.get_db_prep_save`, in the same field order) and reads back what the
 database returns (the id). No `pre_save`/`post_save` signal is sent: use it only for models that
 have no receivers (audit events, session rows: tests/test_statements.py checks it).
+
+`later()` (below): a request's writes that may wait for its next INSERT on PostgreSQL, all sent
+in one statement (a login's last_login, session index, audit event and session row).
 """
 
 import contextlib
