@@ -102,6 +102,9 @@ MIDDLEWARE = [
     # for ops.middleware.BACK_CHANNEL_MIDDLEWARE: they read no cookie and render no page.
     "portail.ops.middleware.BackChannelMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Outside SessionMiddleware: a request's deferred writes go with the session's INSERT, what
+    # is left when the response is ready (ops.statements).
+    "portail.ops.statements.DeferredWritesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",

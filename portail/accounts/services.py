@@ -8,7 +8,7 @@ from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.utils import timezone
 
-from portail.audit.services import record
+from portail.audit.services import record, record_later
 from portail.ops import statements
 from portail.security import ratelimit, throttle, tokens
 
@@ -216,7 +216,9 @@ def log_in(request, user, *, remember: bool, remember_days: int, method: str = "
     django_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     # Unchecked: a browser-session cookie (no Expires/Max-Age). Checked: remember_days days.
     request.session.set_expiry(remember_days * 24 * 3600 if remember else 0)
-    record(
+    # With last_login and the session index (signals), written with the session row on
+    # PostgreSQL: the login's writes are one statement (ops.statements.later).
+    record_later(
         "account.login",
         request=request,
         target=user,

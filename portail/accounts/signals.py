@@ -5,6 +5,8 @@ from django.contrib.auth.signals import user_logged_in
 from django.db import connection
 from django.utils import timezone
 
+from portail.ops import statements
+
 
 def note_last_login(sender, user, **kwargs):
     """Django's update_last_login (user.last_login = now, saved) without the model's save().
@@ -14,11 +16,11 @@ def note_last_login(sender, user, **kwargs):
     CPU per login for one column (bench/README.md, « Login CPU »).
     """
     now = timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE accounts_user SET last_login = %s WHERE id = %s",
-            [connection.ops.adapt_datetimefield_value(now), user.pk],
-        )
+    # On PostgreSQL, during a request, it goes with the session's INSERT (ops.statements.later).
+    statements.later(
+        "UPDATE accounts_user SET last_login = %s WHERE id = %s",
+        [connection.ops.adapt_datetimefield_value(now), user.pk],
+    )
     user.last_login = now
 
 

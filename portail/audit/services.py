@@ -15,10 +15,26 @@ def request_meta(request) -> dict:
 
 
 def record(tag, *, request=None, target=None, actor=None, subject="", **data) -> Event:
+    event = _event(tag, request, target, actor, subject, data)
+    # A new row, never an update (append-only): the INSERT compiled once (ops.statements; every
+    # login writes one).
+    statements.insert(event)
+    return event
+
+
+def record_later(tag, *, request=None, target=None, actor=None, subject="", **data) -> Event:
+    """record(), the row possibly written with the request's next write (ops.statements.later:
+    a login's event goes in the session's INSERT on PostgreSQL); the event's id is then None."""
+    event = _event(tag, request, target, actor, subject, data)
+    statements.insert(event, deferred=True)
+    return event
+
+
+def _event(tag, request, target, actor, subject, data) -> Event:
     if actor is None and request is not None and request.user.is_authenticated:
         actor = request.user
     metrics.audit_event(tag)  # portail_audit_events_total{tag}, portail_logins_total{outcome}
-    event = Event(
+    return Event(
         tag=tag,
         target=target,
         actor=actor,
@@ -29,7 +45,3 @@ def record(tag, *, request=None, target=None, actor=None, subject="", **data) ->
         data=data,
         **request_meta(request),
     )
-    # A new row, never an update (append-only): the INSERT compiled once (ops.statements; every
-    # login writes one).
-    statements.insert(event)
-    return event

@@ -23,6 +23,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from portail.audit.services import record
+from portail.ops import statements
 from portail.security.sessions import STARTED_AT, stored_session_key
 
 from .models import OpenSession
@@ -55,6 +56,14 @@ def index_session(request, user) -> None:
     now = ops.adapt_datetimefield_value(timezone.now())
     row = [user.pk, stored, now, _user_agent(request), getattr(request, "school_network", "") or ""]
     dead = [user.pk, stored, now]
+    if statements.deferring(connection):
+        # Both wait for the session's INSERT (ops.statements.later): one statement with
+        # last_login, the audit event and the session row, one snapshot, atomic together; they
+        # never touch the same row (the DELETE leaves this key's row alone, and does not see the
+        # new session row, as before: it is inserted after).
+        statements.later(_DELETE_DEAD, dead)
+        statements.later(_UPSERT, row)
+        return
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # Data-modifying CTE: both in one statement, one snapshot, atomic together; they
