@@ -241,8 +241,10 @@ else:
 # --- Passwords and sessions -------------------------------------------------------------------
 
 PASSWORD_HASHERS = [
+    # The one hasher of the algorithm "argon2": Django verifies with the LAST hasher of an
+    # algorithm name in this list, so Django's own Argon2PasswordHasher, listed here before, did
+    # every verification (without the node's Argon2id places, portail/ops/slots.py).
     "portail.accounts.hashers.PortailArgon2PasswordHasher",
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
     # Verify-only hashes of accounts migrated from a former ENT; upgraded to the first (Argon2id)
     # at the next successful login.
     # Unsalted MD5/SHA-256 of a former ENT wrapped in Argon2id at import (never stored bare).

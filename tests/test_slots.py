@@ -40,9 +40,10 @@ def in_thread(function):
 
 
 @pytest.mark.django_db
-def test_an_argon2_verification_waits_for_the_nodes_place(node, settings):
-    settings.PASSWORD_HASHERS = ["portail.accounts.hashers.PortailArgon2PasswordHasher"]
+def test_an_argon2_verification_waits_for_the_nodes_place(node):
+    """With the project's PASSWORD_HASHERS: the hasher Django verifies an argon2 hash with."""
     encoded = make_password("cheval orange batterie agrafe")
+    assert encoded.startswith("argon2$argon2id$")
     with slots.held():
         done, result = in_thread(lambda: check_password("cheval orange batterie agrafe", encoded))
         assert not done.wait(STILL_WAITING)  # the one place is taken: it waits
