@@ -7,8 +7,7 @@
 2. The portal: `portail serve` (gunicorn + uvicorn workers, admission control) on PostgreSQL
    (its own database, portail_bench_serving) + Redis (db 9), once per variant: a process count and
    environment variables for the server (default: cores as configured; then cores with one
-   expensive request at a time per process and no node-wide Argon2id places, as before
-   portail/ops/slots.py); --connections keep-alive clients (default 2 per worker + 2) each
+   expensive request at a time per process, as before session 9); --connections keep-alive clients (default 2 per worker + 2) each
    take a CSRF cookie and token once, then post real logins (CSRF checked, session opened in Redis
    and PostgreSQL, audit written) for --accounts different accounts in turn, for --seconds.
    A login counts when it answers 302 to /. The CPU seconds of each worker are printed: how
@@ -181,11 +180,9 @@ def main():
         s.prepare_database(args.accounts)
 
     print(f"load average before: {s.load_average()}", flush=True)
-    # Default: as configured; then one expensive request at a time per process and no node-wide
-    # Argon2id places (as before portail/ops/slots.py), for comparison.
-    variants = args.variants or (
-        f"{cores};{cores} PORTAIL_EXPENSIVE_CONCURRENCY=1 PORTAIL_ARGON2_SLOTS=0"
-    )
+    # Default: as configured; then one expensive request at a time per process (as before
+    # session 9), for comparison.
+    variants = args.variants or f"{cores};{cores} PORTAIL_EXPENSIVE_CONCURRENCY=1"
     for variant in variants.split(";"):
         workers, *extra = variant.split()
         workers = int(workers)
@@ -231,7 +228,7 @@ def main():
             f"(other answers: {counts['other'] or 'none'})"
         )
         print(f"  latency p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
-        # How the connections fell: a worker with none leaves its core idle (portail/ops/slots.py).
+        # How the connections fell on the processes (one may get them all).
         print("  CPU seconds of each worker: " + " / ".join(f"{cpu:.1f}" for cpu in shares))
         if counts["ok"]:
             per = 1000 / counts["ok"]

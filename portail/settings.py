@@ -243,7 +243,7 @@ else:
 PASSWORD_HASHERS = [
     # The one hasher of the algorithm "argon2": Django verifies with the LAST hasher of an
     # algorithm name in this list, so Django's own Argon2PasswordHasher, listed here before, did
-    # every verification (without the node's Argon2id places, portail/ops/slots.py).
+    # every verification instead of this one (same result; found in session 9).
     "portail.accounts.hashers.PortailArgon2PasswordHasher",
     # Verify-only hashes of accounts migrated from a former ENT; upgraded to the first (Argon2id)
     # at the next successful login.
@@ -647,11 +647,11 @@ PORTAIL_EXPENSIVE_PATHS = env_list(
     ],
 )
 # Expensive requests run at once per process (each in a thread of its own; Argon2 releases the
-# GIL). Two, so that a process holding most connections can keep two cores hashing; the Argon2id
-# computations of all `portail serve` processes share PORTAIL_ARGON2_SLOTS places (one per core
-# by default, 0: no limit), so no more run at once than there are cores (portail/ops/slots.py).
+# GIL). Two: connections do not spread evenly over the processes (the first awake accepts all that
+# wait, keep-alive connections stay), and with one place a process holding every connection left
+# the other core idle: half the capacity in about one bench/login.py run in three. Two places per
+# process measured the same as one when the connections are spread (README « Serving under load »).
 PORTAIL_EXPENSIVE_CONCURRENCY = env_int("PORTAIL_EXPENSIVE_CONCURRENCY", 2)
-PORTAIL_ARGON2_SLOTS = env_int("PORTAIL_ARGON2_SLOTS", os.cpu_count() or 1)
 # An expensive request that waited longer than this for its lane is answered 503 without being
 # computed: the client gets an answer within about a second, never works that nobody waits for.
 PORTAIL_EXPENSIVE_QUEUE_MS = env_int("PORTAIL_EXPENSIVE_QUEUE_MS", 1000)

@@ -302,3 +302,47 @@ def test_one_request_writes_one_log_line(server):
     assert entry["method"] == "GET" and entry["client_ip"] == "127.0.0.1"
     assert '"GET /auth/login HTTP/1.1" 200' in entry["message"]
     assert isinstance(entry["duration_ms"], float)
+
+
+@pytest.fixture(scope="module")
+def default_lane_server(tmp_path_factory):
+    """One worker with the default lane, slow Argon2 and the 1 ms queue deadline."""
+    var = tmp_path_factory.mktemp("serving-default-lane")
+    port = servers.free_port()
+    env = servers.portail_env(
+        var,
+        PORTAIL_BASE_URL=f"http://127.0.0.1:{port}",
+        PORTAIL_MAIL_DELIVER_ON_COMMIT="0",
+        PORTAIL_ARGON2_TIME_COST=SLOW_TIME_COST,
+        PORTAIL_EXPENSIVE_QUEUE_MS="1",
+    )
+    servers.manage(env, "migrate", "--noinput")
+    with servers.PortailServer(env, var / "serve.log", port=port, ready="/healthz"):
+        yield port
+
+
+def test_one_process_computes_two_logins_at_once_by_default(default_lane_server):
+    """Connections may all land on one process (the first awake accepts every waiting one):
+    its lane has two places by default, so it keeps two cores hashing. Two logins posted at
+    once are both computed; with one place the second would wait past the 1 ms deadline (503,
+    as in test_a_login_queued_beyond_the_deadline_gets_503_with_retry_after_and_the_form)."""
+    port = default_lane_server
+    forms = [login_form(port) for _ in range(2)]
+    start = threading.Barrier(2)
+    statuses = []
+
+    def post(form):
+        headers, token = form
+        headers = {**headers, "Content-Type": "application/x-www-form-urlencoded"}
+        body = urllib.parse.urlencode(
+            {"csrfmiddlewaretoken": token, "identifier": "lea.martin", "password": "secret"}
+        ).encode()
+        start.wait()
+        statuses.append(request(port, "POST", "/auth/login", body, headers)[0])
+
+    threads = [threading.Thread(target=post, args=(form,)) for form in forms]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [200, 200]  # both computed (wrong password: the form again), none shed

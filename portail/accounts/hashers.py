@@ -10,8 +10,6 @@ from django.contrib.auth.hashers import (
 )
 from django.utils.crypto import constant_time_compare
 
-from portail.ops import slots
-
 
 class PortailArgon2PasswordHasher(Argon2PasswordHasher):
     """Argon2id with the cost set in settings (OWASP's m=19 MiB, t=2, p=1 by default).
@@ -33,18 +31,6 @@ class PortailArgon2PasswordHasher(Argon2PasswordHasher):
     @property
     def parallelism(self):
         return settings.PORTAIL_ARGON2_PARALLELISM
-
-    # Under `portail serve`, each computation takes one of the node's places (one per core), so
-    # that whichever process holds the connections, every core hashes and none twice over
-    # (portail/ops/slots.py). Elsewhere nothing waits.
-
-    def verify(self, password, encoded):
-        with slots.held():
-            return super().verify(password, encoded)
-
-    def encode(self, password, salt):
-        with slots.held():
-            return super().encode(password, salt)
 
 
 # --- Legacy hashes of accounts migrated from another ENT (the seed's ENT77) -------------------

@@ -9,23 +9,16 @@ than PORTAIL_EXPENSIVE_QUEUE_MS. The stack and its measurements: portail/ops/ser
 
 import os
 
-from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import connections
 
-from portail.ops import metrics, slots
+from portail.ops import metrics
 from portail.ops.serving import build_application, default_workers, gunicorn_options
 
 from ._errors import Erreur
 
 DEFAULT_BIND = "127.0.0.1:8000"  # behind the reverse proxy that terminates TLS
-
-
-def worker_exited(server, worker):
-    """gunicorn's child_exit, in the master: a dead worker's gauges and Argon2id places go."""
-    metrics.worker_exited(server, worker)
-    slots.worker_exited(worker.pid)
 
 
 class Command(BaseCommand):
@@ -66,10 +59,8 @@ class Command(BaseCommand):
         # master before forking (the operator's PROMETHEUS_MULTIPROC_DIR if set, else a temp dir).
         operator_dir = os.environ.get(metrics.MULTIPROC_ENV)
         metrics_dir = metrics.prepare_multiprocess_dir()
-        # The node's Argon2id places, shared by the workers it forks (portail/ops/slots.py).
-        slots.prepare(settings.PORTAIL_ARGON2_SLOTS)
         options = gunicorn_options(bind, workers)
-        options["child_exit"] = worker_exited
+        options["child_exit"] = metrics.worker_exited
         try:
             build_application(options).run()
         finally:
