@@ -68,3 +68,16 @@ def test_accepted_passwords_meet_cnil_50_bits():
 
 def test_no_composition_rule_lowercase_passphrase_is_strong():
     assert evaluate("les vacances a la mer sont finies").level == FORTE
+
+
+def test_argon2_hashes_are_verified_by_portails_hasher():
+    """Django verifies with the LAST hasher of an algorithm name in PASSWORD_HASHERS: another
+    "argon2" hasher listed after Portail's (Django's own was, until session 9) would do every
+    verification instead of it."""
+    from django.contrib.auth.hashers import identify_hasher, make_password
+
+    from portail.accounts.hashers import PortailArgon2PasswordHasher
+
+    encoded = make_password("cheval orange batterie agrafe")
+    assert encoded.startswith("argon2$argon2id$")
+    assert type(identify_hasher(encoded)) is PortailArgon2PasswordHasher
