@@ -149,16 +149,11 @@ def redact_path(path: str, query: str = "") -> str:
     admission control, bench/README.md « Login CPU »)."""
     logged = path
     try:
-        from django.urls import Resolver404, resolve
+        from . import routes
 
-        from .routes import plain_match
-
-        if plain_match(path) is not None:
+        match = routes.match(path)
+        if match is not None and not match.args and not match.kwargs:
             return logged + (_redact_query(query) if query else "")
-        try:
-            match = resolve(path)
-        except Resolver404:
-            match = None
         if match is not None:
             for name, value in match.kwargs.items():
                 if isinstance(value, str) and value:

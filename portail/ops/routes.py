@@ -15,23 +15,29 @@ MAX_KEPT = 512
 _kept: tuple = (None, {})  # (the resolver, {path: match})
 
 
-def plain_match(path: str, urlconf=None):
-    """The ResolverMatch of `path` when its route captures nothing, else None (no route, or
-    captured values). Read-only for the callers, as Django's own matches are for views."""
+def match(path: str, urlconf=None):
+    """The ResolverMatch of `path` (None when no route matches), kept when it captures nothing.
+    Read-only for the callers, as Django's own matches are for views."""
     global _kept
     resolver = get_resolver(urlconf)
     if _kept[0] is not resolver:
         _kept = (resolver, {})
     known = _kept[1]
-    match = known.get(path)
-    if match is not None:
-        return match
+    found = known.get(path)
+    if found is not None:
+        return found
     try:
-        match = resolver.resolve(path)
+        found = resolver.resolve(path)
     except Resolver404:
         return None
-    if match.args or match.kwargs:
+    if not found.args and not found.kwargs and len(known) < MAX_KEPT:
+        known[path] = found
+    return found
+
+
+def plain_match(path: str, urlconf=None):
+    """The ResolverMatch of `path` when its route captures nothing, else None."""
+    found = match(path, urlconf)
+    if found is None or found.args or found.kwargs:
         return None
-    if len(known) < MAX_KEPT:
-        known[path] = match
-    return match
+    return found
