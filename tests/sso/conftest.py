@@ -14,24 +14,31 @@ SCOPE = "openid profile email ent"
 CAS_SERVICE = "https://notes.example.test/cas/callback"
 
 
-def authorized_code(browser, client, scope=SCOPE):
-    """A logged-in test client's authorization code (PKCE S256, a nonce) and its verifier."""
+def pkce_authorize(browser, client, *, redirect_uri=REDIRECT_URI, scope=SCOPE, **extra):
+    """A logged-in test client's GET /o/authorize/ for a code with PKCE S256 (`extra`: more
+    parameters, state, nonce, acr_values…): the response and the code verifier."""
     from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
     verifier = secrets.token_urlsafe(48)
-    location = browser.get(
+    response = browser.get(
         "/o/authorize/",
         {
             "response_type": "code",
             "client_id": client.client_id,
-            "redirect_uri": REDIRECT_URI,
+            "redirect_uri": redirect_uri,
             "scope": scope,
             "code_challenge": create_s256_code_challenge(verifier),
             "code_challenge_method": "S256",
-            "nonce": "n-0S6_WzA2Mj",
+            **extra,
         },
-    )["Location"]
-    return parse_qs(urlsplit(location).query)["code"][0], verifier
+    )
+    return response, verifier
+
+
+def authorized_code(browser, client, scope=SCOPE):
+    """A logged-in test client's authorization code (PKCE S256, a nonce) and its verifier."""
+    response, verifier = pkce_authorize(browser, client, scope=scope, nonce="n-0S6_WzA2Mj")
+    return parse_qs(urlsplit(response["Location"]).query)["code"][0], verifier
 
 
 @pytest.fixture

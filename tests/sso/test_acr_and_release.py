@@ -3,35 +3,20 @@ claims under the administrators' release list, as the ENT claims and the CAS att
 
 import base64
 import json
-import secrets
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from django.test import Client as HttpClient
 from oauth2_provider.models import Grant
 
 from portail.sso.privacy import ACR_PASSWORD, ACR_SECOND_FACTOR, SECOND_FACTOR_SESSION_KEY
-from tests.sso.conftest import CAS_SERVICE, REDIRECT_URI
+from tests.sso.conftest import CAS_SERVICE, REDIRECT_URI, pkce_authorize
 
 pytestmark = pytest.mark.django_db
 
 
 def authorize(browser, client, scope="openid profile email ent", **extra):
-    verifier = secrets.token_urlsafe(48)
-    response = browser.get(
-        "/o/authorize/",
-        {
-            "response_type": "code",
-            "client_id": client.client_id,
-            "redirect_uri": REDIRECT_URI,
-            "scope": scope,
-            "state": "st4te",
-            "code_challenge": create_s256_code_challenge(verifier),
-            "code_challenge_method": "S256",
-            **extra,
-        },
-    )
+    response, verifier = pkce_authorize(browser, client, scope=scope, state="st4te", **extra)
     assert response.status_code == 302, response.content[:300]
     return parse_qs(urlsplit(response["Location"]).query), verifier
 

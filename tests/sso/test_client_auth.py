@@ -7,11 +7,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from authlib.integrations.requests_client import OAuth2Session
-from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from django.contrib.auth.hashers import make_password
 from oauth2_provider.models import Application as Client
 
-from tests.sso.conftest import REDIRECT_URI
+from tests.sso.conftest import REDIRECT_URI, pkce_authorize
 from tests.sso.test_oidc import code_login
 from tests.sso.test_privacy import make_client
 
@@ -206,20 +205,7 @@ def test_public_client_always_needs_pkce(logged_in, db):
 
 
 def public_code_flow(browser, live_server, client, redirect_uri):
-    verifier = secrets.token_urlsafe(48)
-    response = browser.get(
-        "/o/authorize/",
-        {
-            "response_type": "code",
-            "client_id": client.client_id,
-            "redirect_uri": redirect_uri,
-            "scope": "openid",
-            "state": "s",
-            "code_challenge": create_s256_code_challenge(verifier),
-            "code_challenge_method": "S256",
-        },
-    )
-    return response, verifier
+    return pkce_authorize(browser, client, redirect_uri=redirect_uri, scope="openid", state="s")
 
 
 def test_native_app_on_loopback_any_port(logged_in, live_server, settings, db):
