@@ -70,7 +70,7 @@ def insert(obj, *, deferred: bool = False) -> None:
         return
     params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
     pending = _take(connection)  # (only ever some on PostgreSQL: see later())
-    folded_sql, folded_params = _fold(pending, sql, params)
+    folded_sql, folded_params = fold(pending, sql, params)
     try:
         with connection.cursor() as cursor:
             cursor.execute(folded_sql, folded_params)
@@ -213,8 +213,9 @@ def _put_back(connection, pending) -> None:
         connection.execute_wrappers.insert(0, _flush_first)
 
 
-def _fold(pending, sql: str, params: list) -> tuple[str, list]:
-    """`WITH w0 AS (…), w1 AS (…) <sql>`: the waiting writes, then the statement itself."""
+def fold(pending, sql: str, params: list) -> tuple[str, list]:
+    """`WITH w0 AS (…), w1 AS (…) <sql>`: writes (`pending`, (sql, params) pairs, no RETURNING)
+    and the statement `sql`, as one PostgreSQL statement (one snapshot, atomic together)."""
     if not pending:
         return sql, params
     parts = [f"w{i} AS ({write})" for i, (write, _) in enumerate(pending)]
@@ -229,7 +230,7 @@ def flush(using=None, *, connection=None) -> None:
     if not pending:
         return
     (*first, (last, last_params)) = pending
-    sql, params = _fold(first, last, last_params)
+    sql, params = fold(first, last, last_params)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
 

@@ -68,7 +68,7 @@ def index_session(request, user) -> None:
         if connection.vendor == "postgresql":
             # Data-modifying CTE: both in one statement, one snapshot, atomic together; they
             # never touch the same row (the DELETE leaves this key's row alone).
-            cursor.execute("WITH dead AS (" + _DELETE_DEAD + ") " + _UPSERT, dead + row)
+            cursor.execute(*statements.fold([(_DELETE_DEAD, dead)], _UPSERT, row))
         else:
             cursor.execute(_DELETE_DEAD, dead)
             cursor.execute(_UPSERT, row)
