@@ -60,8 +60,8 @@ async def probe(port, path, interval, stop, out):
 class _OneRequest(asyncio.Protocol):
     """One request on its own connection (Connection: close), its answer's status once the server
     has closed. An asyncio protocol rather than streams: at 10× the capacity the load generator
-    opens ~700 connections a second on the server's own cores, and the streams' reader, writer
-    and parsing cost it about twice the CPU (bench/README.md « Session 10 »)."""
+    opens 500–700 connections a second on the server's own cores, and the streams' reader and
+    writer cost more (17 % of a core in session 9, 12–14 % now: bench/README.md « Session 10 »)."""
 
     def __init__(self, request: bytes, done: asyncio.Future):
         self.request, self.done, self.head = request, done, b""
