@@ -54,7 +54,7 @@ lint: install-test  ## ruff
 	$(BIN)/ruff format --check .
 
 bench: install-test  ## benchmarks that print figures
-	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+	@for f in bench/[!_]*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 screenshots: install-test  ## PNGs of every page (public, logged in, console) at 1280 and 375 px into docs/screenshots/ (tests/public_pages.py)
 	$(BIN)/python tools/screenshots.py

@@ -17,6 +17,7 @@ the server, PostgreSQL and wrk. Loopback only.
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -110,6 +111,9 @@ def main():
     parser.add_argument("--accounts", type=int, default=400)
     parser.add_argument("--skip-setup", action="store_true", help="reuse the bench database")
     args = parser.parse_args()
+    if not shutil.which("wrk"):
+        print("stack_ceiling.py needs wrk (Debian: apt-get install wrk): not run")
+        return
     cores = os.cpu_count() or 1
     connections = 2 * cores + 2  # as bench/login.py
     if not args.skip_setup:
