@@ -16,6 +16,7 @@ the server, PostgreSQL and wrk. Loopback only.
 """
 
 import argparse
+import asyncio
 import os
 import shutil
 import subprocess
@@ -43,6 +44,7 @@ class CeilingServer:
             "CEILING_DATABASE_URL": f"{s.POSTGRES}/{s.DBNAME}",
             "PYTHONPATH": str(ROOT),
         }
+        # --preload: the app module (and CEILING_SLOTS's semaphore) is made before the fork.
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-w", str(workers), "--keep-alive", "5", "--preload"]
             + ["-k", "portail.ops.serving.PortailUvicornWorker", "--chdir", str(ROOT / "bench")]
@@ -54,8 +56,6 @@ class CeilingServer:
         deadline = time.monotonic() + 30
         while True:
             try:
-                import asyncio
-
                 asyncio.run(s.fetch(self.port, "GET", "/auth/login", timeout=2))
                 break
             except OSError:
