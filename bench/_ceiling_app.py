@@ -3,8 +3,9 @@
 `portail serve`'s parts (gunicorn, PortailUvicornWorker: uvloop + llhttp, the WsgiBridge's pool of
 threads) in front of the smallest login a server can do: GET /auth/login answers a form with a
 CSRF cookie and token (fixed), POST /auth/login reads the form, runs CEILING_QUERIES PostgreSQL
-round trips (0 by default; on a per-thread psycopg connection to CEILING_DATABASE_URL), verifies
-the password with Argon2id at the portal's parameters (PORTAIL_ARGON2_*) and answers 302 to /.
+round trips (0 by default; on a per-thread psycopg connection to DATABASE_URL, the bench
+database), verifies the password with Argon2id at the portal's parameters (PORTAIL_ARGON2_*) and
+answers 302 to /.
 No sessions, no CSRF check, no audit, no middleware: what is left of a login's cost once every
 part of Portail above the server is taken away. Never served outside this benchmark.
 """
@@ -16,22 +17,15 @@ import threading
 from pathlib import Path
 from urllib.parse import parse_qs
 
-from argon2 import PasswordHasher, Type
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import _serving as s  # noqa: E402 (puts the project's root on sys.path too)
 
 from portail.ops.bridge import WsgiBridge  # noqa: E402
 
-PASSWORD = "cheval orange batterie agrafe"  # bench/_serving.PASSWORD
-HASHER = PasswordHasher(
-    memory_cost=int(os.environ.get("PORTAIL_ARGON2_MEMORY_KIB", 19 * 1024)),
-    time_cost=int(os.environ.get("PORTAIL_ARGON2_TIME_COST", 2)),
-    parallelism=int(os.environ.get("PORTAIL_ARGON2_PARALLELISM", 1)),
-    type=Type.ID,
-)
-ENCODED = HASHER.hash(PASSWORD)
+HASHER = s.argon2_hasher()
+ENCODED = HASHER.hash(s.PASSWORD)
 QUERIES = int(os.environ.get("CEILING_QUERIES", "0"))
-DATABASE_URL = os.environ.get("CEILING_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 FORM = (
     b'<form method="post"><input type="hidden" name="csrfmiddlewaretoken" value="ceiling">'
     b'<input name="identifier"><input name="password" type="password"></form>'
@@ -52,7 +46,7 @@ def connection():
     if not hasattr(local, "connection"):
         import psycopg
 
-        local.connection = psycopg.connect(DATABASE_URL, autocommit=True)
+        local.connection = psycopg.connect(os.environ["DATABASE_URL"], autocommit=True)
     return local.connection
 
 

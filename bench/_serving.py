@@ -145,6 +145,26 @@ class Server(PortailServer):
         return {int(pid): process_cpu(int(pid)) for pid in children}
 
 
+class CpuSnapshot:
+    """The CPU seconds spent so far by a Server (master and workers, each worker apart) and by
+    the bench database's PostgreSQL backends; spent() gives what each spent since."""
+
+    def __init__(self, server):
+        self.server = server
+        self.server_cpu = server.cpu_seconds()
+        self.workers = server.worker_cpu()
+        self.postgres = postgres_cpu()
+
+    def spent(self) -> tuple[float, float, list[float]]:
+        """(server CPU s, PostgreSQL CPU s, CPU s of each worker) since the snapshot."""
+        shares = [cpu - self.workers.get(pid, 0.0) for pid, cpu in self.server.worker_cpu().items()]
+        return (
+            self.server.cpu_seconds() - self.server_cpu,
+            postgres_cpu_since(self.postgres),
+            shares,
+        )
+
+
 def process_cpu(pid: int) -> float:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -243,12 +263,21 @@ def login_headers(cookie: dict) -> dict:
 # --- The Argon2id reference ---------------------------------------------------------------------
 
 
-def _hash_for(seconds: float, memory: int, time_cost: int, parallelism: int, out) -> None:
+def argon2_hasher():
+    """argon2-cffi's hasher with the portal's parameters: PORTAIL_ARGON2_* as the server reads them
+    (portail/settings.py), with the same defaults (OWASP's m=19 MiB, t=2, p=1)."""
     from argon2 import PasswordHasher, Type
 
-    hasher = PasswordHasher(
-        time_cost=time_cost, memory_cost=memory, parallelism=parallelism, type=Type.ID
+    return PasswordHasher(
+        memory_cost=int(os.environ.get("PORTAIL_ARGON2_MEMORY_KIB", 19 * 1024)),
+        time_cost=int(os.environ.get("PORTAIL_ARGON2_TIME_COST", 2)),
+        parallelism=int(os.environ.get("PORTAIL_ARGON2_PARALLELISM", 1)),
+        type=Type.ID,
     )
+
+
+def _hash_for(seconds: float, out) -> None:
+    hasher = argon2_hasher()
     encoded = hasher.hash(PASSWORD)
     count, end, cpu = 0, time.monotonic() + seconds, time.process_time()
     while time.monotonic() < end:
@@ -260,15 +289,9 @@ def _hash_for(seconds: float, memory: int, time_cost: int, parallelism: int, out
 def argon2_limit(processes: int, seconds: float) -> tuple[float, float]:
     """Argon2id verifications per second of `processes` processes with the portal's parameters,
     and the CPU seconds one verification costs (what an idle machine's limit follows from)."""
-    memory = int(os.environ.get("PORTAIL_ARGON2_MEMORY_KIB", 19 * 1024))
-    time_cost = int(os.environ.get("PORTAIL_ARGON2_TIME_COST", 2))
-    parallelism = int(os.environ.get("PORTAIL_ARGON2_PARALLELISM", 1))
     out = multiprocessing.Queue()
     workers = [
-        multiprocessing.Process(
-            target=_hash_for, args=(seconds, memory, time_cost, parallelism, out)
-        )
-        for _ in range(processes)
+        multiprocessing.Process(target=_hash_for, args=(seconds, out)) for _ in range(processes)
     ]
     for w in workers:
         w.start()

@@ -198,8 +198,7 @@ def main():
         with s.Server(workers=workers, **env) as server:
             # Warm-up: connections to PostgreSQL and Redis, templates compiled.
             asyncio.run(post_logins(server.port, 2, connections, args.accounts))
-            cpu_before, pg_before = server.cpu_seconds(), s.postgres_cpu()
-            workers_before = server.worker_cpu()
+            snapshot = s.CpuSnapshot(server)
             if use_wrk:
                 ok, other, p50, p99, elapsed, client_cpu = wrk_logins(
                     server.port, int(args.seconds), connections, args.accounts
@@ -214,11 +213,7 @@ def main():
                 elapsed = time.monotonic() - started
                 client_cpu = time.process_time() - client_before
                 p50, p99 = s.percentile(latencies, 50), s.percentile(latencies, 99)
-            server_cpu = server.cpu_seconds() - cpu_before
-            shares = [
-                cpu - workers_before.get(pid, 0.0) for pid, cpu in server.worker_cpu().items()
-            ]
-            pg_cpu = s.postgres_cpu_since(pg_before)
+            server_cpu, pg_cpu, shares = snapshot.spent()
 
         rate = counts["ok"] / elapsed
         print(

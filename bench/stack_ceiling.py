@@ -16,12 +16,9 @@ the server, PostgreSQL and wrk. Loopback only.
 """
 
 import argparse
-import asyncio
 import os
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -32,59 +29,30 @@ import login  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class CeilingServer:
-    """gunicorn with Portail's worker class serving bench/_ceiling_app.py."""
+class CeilingServer(s.Server):
+    """The bench's server (environment, log, readiness, CPU) running gunicorn with Portail's
+    worker class on bench/_ceiling_app.py instead of `portail serve`."""
 
-    def __init__(self, workers: int, queries: int, **extra):
-        self.port = s.free_port()
-        env = {
-            **os.environ,
-            **extra,
-            "CEILING_QUERIES": str(queries),
-            "CEILING_DATABASE_URL": f"{s.POSTGRES}/{s.DBNAME}",
-            "PYTHONPATH": str(ROOT),
-        }
+    def __init__(self, workers: int, queries: int, **env):
+        super().__init__(workers=workers, CEILING_QUERIES=str(queries), **env)
+        self.ready = "/auth/login"
+
+    def command(self) -> list[str]:
         # --preload: the app module (and CEILING_SLOTS's semaphore) is made before the fork.
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-w", str(workers), "--keep-alive", "5", "--preload"]
-            + ["-k", "portail.ops.serving.PortailUvicornWorker", "--chdir", str(ROOT / "bench")]
-            + ["--bind", f"127.0.0.1:{self.port}", "_ceiling_app:application"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        return (
+            [sys.executable, "-m", "gunicorn", "--preload", "-w", str(self.workers)]
+            + ["-k", "portail.ops.serving.PortailUvicornWorker", "--keep-alive", "5"]
+            + ["--chdir", str(ROOT / "bench"), "--bind", f"127.0.0.1:{self.port}"]
+            + ["_ceiling_app:application"]
         )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                asyncio.run(s.fetch(self.port, "GET", "/auth/login", timeout=2))
-                break
-            except OSError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise RuntimeError("the ceiling server did not start") from None
-                time.sleep(0.2)
-
-    def cpu_seconds(self) -> float:
-        return s.process_cpu(self.process.pid) + sum(self.worker_cpu().values())
-
-    worker_cpu = s.Server.worker_cpu
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.process.terminate()
-        self.process.wait(timeout=30)
 
 
 def measure(name, server, seconds, connections, accounts):
-    cpu_before, pg_before = server.cpu_seconds(), s.postgres_cpu()
-    workers_before = server.worker_cpu()
+    snapshot = s.CpuSnapshot(server)
     ok, other, p50, p99, elapsed, client_cpu = login.wrk_logins(
         server.port, seconds, connections, accounts
     )
-    server_cpu = server.cpu_seconds() - cpu_before
-    pg_cpu = s.postgres_cpu_since(pg_before)
-    shares = [cpu - workers_before.get(pid, 0.0) for pid, cpu in server.worker_cpu().items()]
+    server_cpu, pg_cpu, shares = snapshot.spent()
     per = 1000 / max(ok, 1)
     print(
         f"{name}: {ok / elapsed:.1f} logins/s (other answers: {other}), "

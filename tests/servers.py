@@ -195,13 +195,20 @@ class PortailServer:
             self._log.flush()
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def command(self) -> list[str]:
+        """The server's argv (run with cwd=ROOT)."""
+        return portail_command("serve", "--bind", f"127.0.0.1:{self.port}") + [
+            "--workers",
+            str(self.workers),
+            *self.args,
+        ]
+
     def start(self):
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab" if self._started_before else "wb")  # noqa: SIM115 (closed in stop)
         self._started_before = True
         self.process = subprocess.Popen(
-            portail_command("serve", "--bind", f"127.0.0.1:{self.port}")
-            + ["--workers", str(self.workers), *self.args],
+            self.command(),
             env=self.env,
             cwd=ROOT,
             stdout=self._log,
